@@ -1,0 +1,47 @@
+# The README's two commands: `make run` and `make test`. Each creates .venv/ and installs
+# what it needs on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+
+.PHONY: run test install browser index lint bench clean
+
+run: install
+	$(PY) app.py
+
+test: install browser
+	$(PY) -m pytest -q
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, exactly the local CPU wheel, so nothing pulls the CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it never
+# downloads a browser of its own).
+browser:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
+
+index: install
+	$(PY) -m chatbot ingest
+
+lint: install
+	$(VENV)/bin/ruff check chatbot tests bench app.py
+	$(VENV)/bin/mypy chatbot
+
+bench: install index
+	$(PY) bench/latency.py
+
+clean:
+	rm -rf $(VENV) index/ .pytest_cache

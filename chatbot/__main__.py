@@ -1,0 +1,9 @@
+"""``python -m chatbot``."""
+
+from __future__ import annotations
+
+import sys
+
+from chatbot.cli import main
+
+sys.exit(main())

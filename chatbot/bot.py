@@ -1,0 +1,159 @@
+"""The whole question path in one place: safety → retrieval → evidence → answer → log.
+
+Every front end (CLI, chat, widget, HTTP API, eval) calls ``Bot.ask`` so they all behave alike.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from chatbot import messages
+from chatbot.answer import Answer, compose, select_sentences
+from chatbot.config import Settings
+from chatbot.corpus import load_corpus
+from chatbot.embedding import Embedder
+from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from chatbot.index import LoadedIndex, build_index, load_index
+from chatbot.retrieval import Retriever
+from chatbot.safety import clean_question, detect_emergency, is_personal_advice
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of the conversation."""
+
+    role: str  # "user" or "assistant"
+    content: str
+
+
+class AnswerLog(Protocol):
+    """Where answers go for staff review, and what staff decided flows back from."""
+
+    def excluded_spans(self) -> set[tuple[str, int, int]]: ...
+
+    def log_answer(
+        self, question: str, answer: Answer, history: Sequence[Turn], channel: str
+    ) -> None: ...
+
+
+_FOLLOW_UP = re.compile(
+    r"^(and|but|also|what about|how about|what if|so|then|or|is it|does it|can it|why)\b"
+    r"|\b(it|this|that|they|them|those|these)\b",
+    re.IGNORECASE,
+)
+
+
+def retrieval_query(question: str, history: Sequence[Turn]) -> str:
+    """The text to search with: a short follow-up is read together with the last user turn."""
+    previous = [t.content for t in history if t.role == "user" and t.content.strip()]
+    if not previous:
+        return question
+    words = len(question.split())
+    if words <= 6 or (words <= 12 and _FOLLOW_UP.search(question)):
+        return f"{previous[-1]} {question}"
+    return question
+
+
+def open_index(settings: Settings, embedder: Embedder, rebuild: bool) -> LoadedIndex:
+    """Load the index; with ``rebuild`` build it when it is missing, stale or damaged."""
+    articles = load_corpus(Path(settings.corpus_dir))
+    try:
+        return load_index(
+            settings.index_dir, articles, embedder, settings.chunk_tokens, settings.overlap_tokens
+        )
+    except (IndexMissingError, IndexStaleError, IndexCorruptError):
+        if not rebuild:
+            raise
+    build_index(
+        articles, embedder, settings.index_dir, settings.chunk_tokens, settings.overlap_tokens
+    )
+    return load_index(
+        settings.index_dir, articles, embedder, settings.chunk_tokens, settings.overlap_tokens
+    )
+
+
+class Bot:
+    """Answers questions from a loaded index.
+
+    Args:
+        settings: The configuration.
+        index: A loaded index (see ``open_index``).
+        embedder: The embedder the index was built with.
+        log: Optional answer log (the review store); without one nothing is recorded.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        index: LoadedIndex,
+        embedder: Embedder,
+        log: AnswerLog | None = None,
+    ) -> None:
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        self.retriever = Retriever(index, embedder)
+        self.log = log
+
+    def ask(
+        self, question: object, history: Sequence[Turn] = (), channel: str = "api"
+    ) -> Answer:
+        """Answer one message. Raises BadInputError for input that is not a question."""
+        s = self.settings
+        t0 = time.perf_counter()
+        text = clean_question(question, s.max_question_chars)
+        timings: dict[str, float] = {}
+
+        emergency = detect_emergency(text)
+        if emergency is not None:
+            answer = Answer(
+                status="emergency",
+                answer=messages.emergency_text(s.emergency_number, s.crisis_line, emergency.category),
+                citations=[],
+                disclaimer=s.disclaimer,
+                reason=emergency.category,
+            )
+        else:
+            query = retrieval_query(text, history)
+            t = time.perf_counter()
+            qvec = self.retriever.embed_query(query)
+            timings["embed_ms"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            passages = self.retriever.search(query, qvec, s.top_k)
+            excluded = self.log.excluded_spans() if self.log else set()
+            candidates = self.retriever.candidate_sentences(passages, qvec, excluded)
+            timings["search_ms"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            chosen = select_sentences(candidates, self.index, s.max_quotes, s.min_relevance)
+            answer = compose(chosen, self.index, s.disclaimer, s.clinic_contact)
+            if is_personal_advice(text):
+                answer = _personal_advice(answer, s.clinic_contact)
+            timings["compose_ms"] = (time.perf_counter() - t) * 1000
+        timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        answer.timings = timings
+        if self.log is not None:
+            self.log.log_answer(text, answer, history, channel)
+        return answer
+
+
+def _personal_advice(answer: Answer, contact: str) -> Answer:
+    """A request for personal advice: say so first; general quotes may follow, still cited."""
+    head = messages.personal_advice_text(contact)
+    if answer.citations:
+        body = answer.answer.replace(messages.ANSWER_INTRO, messages.PERSONAL_ADVICE_GENERAL, 1)
+        text = f"{head}\n\n{body}"
+    else:
+        text = head
+    return Answer(
+        status="no_answer",
+        answer=text,
+        citations=answer.citations,
+        disclaimer=answer.disclaimer,
+        id=answer.id,
+        reason="personal_advice",
+    )

@@ -1,0 +1,52 @@
+"""Settings, from ``CHATBOT_*`` environment variables with safe defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_DISCLAIMER = (
+    "This is an automated assistant, not a clinician. It only quotes the clinic's articles on "
+    "Restless Legs Syndrome, which may be incomplete or wrong, and it cannot diagnose you or "
+    "advise on your treatment. Always ask your doctor or pharmacist before starting, stopping "
+    "or changing any treatment. In an emergency, call your local emergency number now."
+)
+
+
+class Settings(BaseSettings):
+    """Everything configurable; each field is the env var ``CHATBOT_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHATBOT_", extra="forbid", frozen=True
+    )
+
+    corpus_dir: Path = Field(ROOT / "corpus", description="folder of the clinic's articles")
+    index_dir: Path = Field(ROOT / "index", description="folder of the built search index")
+    data_dir: Path = Field(ROOT / "data", description="run-time data (the review store)")
+
+    clinic_name: str = Field("Truffles Vein Specialists", description="shown on the pages")
+    clinic_contact: str = Field(
+        "the clinic or your own doctor",
+        description="where no-answer and personal-advice replies send patients",
+    )
+    disclaimer: str = Field(DEFAULT_DISCLAIMER, description="the medical disclaimer")
+    emergency_number: str = Field(
+        "", description="emergency phone number; empty says 'your local emergency number'"
+    )
+    crisis_line: str = Field("", description="suicide / crisis line; empty names none")
+
+    chunk_tokens: int = Field(128, ge=32, le=200, description="chunk budget in cl100k tokens")
+    overlap_tokens: int = Field(32, ge=0, le=100, description="tokens repeated between chunks")
+    top_k: int = Field(8, ge=1, le=50, description="passages retrieved per question")
+    max_quotes: int = Field(4, ge=1, le=10, description="most quotes in one answer")
+    min_relevance: float = Field(
+        0.40, description="best-sentence cosine under which the bot abstains"
+    )
+    max_question_chars: int = Field(2000, ge=50, description="longest accepted message")
+
+    host: str = Field("127.0.0.1", description="address the app listens on")
+    port: int = Field(7860, description="port the app listens on")

@@ -1,0 +1,103 @@
+"""Read corpus/: one article a file, a small ``key: value`` header between ``---`` lines, then the body.
+
+The body is the article's own text; every citation offset points into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatbot.errors import CorpusError
+
+HEADER_FIELDS = ("id", "title", "date", "publisher", "source_file", "note")
+
+
+@dataclass(frozen=True)
+class Article:
+    """One source article.
+
+    Attributes:
+        id: Stable slug, the corpus file's stem.
+        title: Human-readable title.
+        date: Publication date (ISO ``YYYY-MM-DD``) or ``""`` when the source has none.
+        publisher: Who published it.
+        source_file: The seed file the body was taken from.
+        note: What was left out of the page and why.
+        body: The article text; citation offsets index into it.
+    """
+
+    id: str
+    title: str
+    date: str
+    publisher: str
+    source_file: str
+    note: str
+    body: str
+
+
+def parse_article(text: str, stem: str) -> Article:
+    """Parse one corpus file's text; ``stem`` is the file name without extension."""
+    text = text.replace("\r\n", "\n")
+    if not text.startswith("---\n"):
+        raise CorpusError(f"corpus/{stem}: the file must start with a '---' header line")
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        raise CorpusError(f"corpus/{stem}: the header has no closing '---' line")
+    meta: dict[str, str] = {}
+    for line in text[4:end].split("\n"):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise CorpusError(f"corpus/{stem}: header line {line!r} is not 'key: value'")
+        meta[key.strip()] = value.strip()
+    body = text[end + len("\n---\n") :]
+    if meta.get("id", stem) != stem:
+        raise CorpusError(f"corpus/{stem}: header id {meta['id']!r} must equal the file name")
+    if not meta.get("title"):
+        raise CorpusError(f"corpus/{stem}: the header needs a title")
+    if not body.strip():
+        raise CorpusError(f"corpus/{stem}: the article body is empty")
+    return Article(
+        id=stem,
+        title=meta["title"],
+        date=meta.get("date", ""),
+        publisher=meta.get("publisher", ""),
+        source_file=meta.get("source_file", ""),
+        note=meta.get("note", ""),
+        body=body,
+    )
+
+
+def load_corpus(directory: Path) -> list[Article]:
+    """Load every ``*.md`` article in ``directory``, sorted by id.
+
+    Raises:
+        CorpusError: the folder is missing, empty, or an article is malformed.
+    """
+    if not directory.is_dir():
+        raise CorpusError(f"corpus folder {directory} does not exist")
+    files = sorted(directory.glob("*.md"))
+    files = [f for f in files if f.name.lower() != "readme.md"]
+    if not files:
+        raise CorpusError(f"corpus folder {directory} has no articles (*.md)")
+    articles = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorpusError(f"cannot read {path}: {exc}") from exc
+        articles.append(parse_article(text, path.stem))
+    return articles
+
+
+def corpus_hash(articles: list[Article]) -> str:
+    """A hash of everything in the corpus that changes what the index holds."""
+    digest = hashlib.sha256()
+    for art in articles:
+        for part in (art.id, art.title, art.date, art.body):
+            digest.update(part.encode("utf-8"))
+            digest.update(b"\x00")
+    return digest.hexdigest()[:16]

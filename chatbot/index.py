@@ -1,0 +1,246 @@
+"""Build, save and load index/: a FAISS index of chunks, the chunk and sentence tables, a manifest.
+
+A build writes into a temporary folder beside the target and swaps it in with renames, so a
+crash mid-build leaves the previous index in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chatbot.chunking import TOKENIZER_NAME, Chunk, chunk_article, embed_text
+from chatbot.corpus import Article, corpus_hash
+from chatbot.embedding import Embedder
+from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from chatbot.text import split_sentences
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+FILES = ("manifest.json", "chunks.faiss", "chunks.json", "sentences.json", "sentences.npy")
+
+
+@dataclass(frozen=True)
+class SentenceRecord:
+    """A citable sentence: its span in the article body and the chunk it first appears in."""
+
+    article_id: str
+    start: int
+    end: int
+    text: str
+    heading: bool
+    chunk: int  # position in the chunk table of the first chunk holding it
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What decides the index's contents; a change means a rebuild."""
+
+    model: str
+    dim: int
+    chunk_tokens: int
+    overlap_tokens: int
+    corpus_hash: str
+    tokenizer: str = TOKENIZER_NAME
+    schema: int = SCHEMA_VERSION
+
+    def key(self) -> str:
+        import hashlib
+
+        raw = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass
+class LoadedIndex:
+    """An index in memory, ready for search."""
+
+    settings: IndexSettings
+    manifest: dict[str, Any]
+    faiss_index: Any
+    chunks: list[Chunk]
+    sentences: list[SentenceRecord]
+    sentence_vectors: np.ndarray
+    articles: dict[str, Article]
+
+    @property
+    def hash(self) -> str:
+        return self.settings.key()
+
+
+def expected_settings(
+    articles: list[Article], embedder: Embedder, chunk_tokens: int, overlap_tokens: int
+) -> IndexSettings:
+    return IndexSettings(
+        model=embedder.name,
+        dim=embedder.dim,
+        chunk_tokens=chunk_tokens,
+        overlap_tokens=overlap_tokens,
+        corpus_hash=corpus_hash(articles),
+    )
+
+
+def build_index(
+    articles: list[Article],
+    embedder: Embedder,
+    target: Path,
+    chunk_tokens: int = 128,
+    overlap_tokens: int = 32,
+) -> IndexSettings:
+    """Chunk, embed and write the index to ``target`` atomically; returns its settings."""
+    import faiss
+
+    settings = expected_settings(articles, embedder, chunk_tokens, overlap_tokens)
+    chunks: list[Chunk] = []
+    titles = {a.id: a.title for a in articles}
+    for art in articles:
+        chunks.extend(chunk_article(art, chunk_tokens, overlap_tokens))
+    sentences: list[SentenceRecord] = []
+    for art in articles:
+        art_chunks = [(i, c) for i, c in enumerate(chunks) if c.article_id == art.id]
+        for sent in split_sentences(art.body):
+            owner = next(
+                (i for i, c in art_chunks if c.start <= sent.start and sent.end <= c.end),
+                art_chunks[0][0],
+            )
+            sentences.append(
+                SentenceRecord(art.id, sent.start, sent.end, sent.text, sent.heading, owner)
+            )
+
+    chunk_vecs = embedder.encode([embed_text(c, titles[c.article_id]) for c in chunks])
+    sent_vecs = embedder.encode([s.text for s in sentences])
+    faiss_index = faiss.IndexFlatIP(embedder.dim)
+    faiss_index.add(chunk_vecs)
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
+    try:
+        faiss.write_index(faiss_index, str(tmp / "chunks.faiss"))
+        (tmp / "chunks.json").write_text(
+            json.dumps([asdict(c) for c in chunks], ensure_ascii=False), encoding="utf-8"
+        )
+        (tmp / "sentences.json").write_text(
+            json.dumps([asdict(s) for s in sentences], ensure_ascii=False), encoding="utf-8"
+        )
+        np.save(tmp / "sentences.npy", sent_vecs)
+        manifest = {
+            **asdict(settings),
+            "hash": settings.key(),
+            "articles": len(articles),
+            "chunks": len(chunks),
+            "sentences": len(sentences),
+            "index_type": "IndexFlatIP",
+        }
+        # The manifest is written last: a folder without one is never taken for an index.
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        _swap_in(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return settings
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Replace ``target`` by ``tmp`` with two renames; the old index survives until the last."""
+    old = target.with_name(f".{target.name}-old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MANIFEST
+    if not path.exists():
+        raise IndexMissingError(
+            f"there is no index in {directory}; run `python -m chatbot ingest` to build it"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        return data
+    except (ValueError, OSError) as exc:
+        raise IndexCorruptError(
+            f"the index manifest {path} is unreadable ({exc}); run `python -m chatbot ingest`"
+        ) from exc
+
+
+def check_fresh(manifest: dict[str, Any], expected: IndexSettings, directory: Path) -> None:
+    """Raise IndexStaleError naming what differs between the index and the expected settings."""
+    wanted = asdict(expected)
+    diffs = [k for k, v in wanted.items() if manifest.get(k) != v]
+    if diffs:
+        what = ", ".join(
+            f"{k} (index: {manifest.get(k)!r}, now: {wanted[k]!r})" for k in diffs
+        )
+        raise IndexStaleError(
+            f"the index in {directory} is out of date: {what}; run `python -m chatbot ingest`"
+        )
+
+
+def load_index(
+    directory: Path, articles: list[Article], embedder: Embedder, chunk_tokens: int,
+    overlap_tokens: int,
+) -> LoadedIndex:
+    """Load and verify an index.
+
+    Raises:
+        IndexMissingError: no index there.
+        IndexStaleError: built from another corpus, model or chunk setting.
+        IndexCorruptError: files missing, truncated or inconsistent.
+    """
+    import faiss
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    expected = expected_settings(articles, embedder, chunk_tokens, overlap_tokens)
+    check_fresh(manifest, expected, directory)
+    try:
+        faiss_index = faiss.read_index(str(directory / "chunks.faiss"))
+        chunks = [Chunk(**c) for c in json.loads((directory / "chunks.json").read_text("utf-8"))]
+        sentences = [
+            SentenceRecord(**s)
+            for s in json.loads((directory / "sentences.json").read_text("utf-8"))
+        ]
+        sent_vecs = np.load(directory / "sentences.npy", allow_pickle=False)
+    except Exception as exc:  # faiss raises RuntimeError, json ValueError, numpy many
+        raise IndexCorruptError(
+            f"the index in {directory} is damaged ({type(exc).__name__}: {str(exc)[:120]}); "
+            "run `python -m chatbot ingest` to rebuild it"
+        ) from exc
+    by_id = {a.id: a for a in articles}
+    problems = []
+    if faiss_index.ntotal != len(chunks) or faiss_index.d != expected.dim:
+        problems.append("vector count or dimension does not match the chunk table")
+    if sent_vecs.shape != (len(sentences), expected.dim):
+        problems.append("sentence vectors do not match the sentence table")
+    for c in chunks:
+        art = by_id.get(c.article_id)
+        if art is None or art.body[c.start : c.end] != c.text:
+            problems.append(f"chunk {c.chunk_id} does not match its article")
+            break
+    if problems:
+        raise IndexCorruptError(
+            f"the index in {directory} is inconsistent: {problems[0]}; "
+            "run `python -m chatbot ingest` to rebuild it"
+        )
+    return LoadedIndex(
+        settings=expected,
+        manifest=manifest,
+        faiss_index=faiss_index,
+        chunks=chunks,
+        sentences=sentences,
+        sentence_vectors=sent_vecs.astype(np.float32),
+        articles=by_id,
+    )

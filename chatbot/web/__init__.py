@@ -1,0 +1,1 @@
+"""Web front ends: thin layers over ``chatbot.bot.Bot``."""

@@ -1,0 +1,109 @@
+"""The command line as a user runs it: real processes, real model, real index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from test_contract import check_invariants
+
+
+def run(args: list[str], index: Path | None, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
+    full_env.update(env)
+    full_env["HF_HUB_OFFLINE"] = "1"
+    if index is not None:
+        full_env["CHATBOT_INDEX_DIR"] = str(index)
+    return subprocess.run(
+        [sys.executable, "-m", "chatbot", *args],
+        input=stdin, capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=300,
+    )
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, code: int, text: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert text in proc.stderr
+
+
+def test_ask_json_prints_a_valid_answer_object(real_index_dir, tmp_path):
+    proc = run(["ask", "What causes restless legs?", "--json"], real_index_dir,
+               CHATBOT_DATA_DIR=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout)
+    check_invariants(obj)
+    assert obj["status"] == "answered"
+
+
+def test_ask_plain_shows_sources_and_disclaimer(real_index_dir, tmp_path):
+    proc = run(["ask", "Why is it worse at night?"], real_index_dir, CHATBOT_DATA_DIR=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "Sources:" in proc.stdout and "[1]" in proc.stdout
+    assert "not a clinician" in proc.stdout
+
+
+def test_batch_answers_every_line_in_order(real_index_dir, tmp_path):
+    lines = [
+        {"id": "a", "question": "What causes restless legs?", "extra": 1},
+        {"question": "my friend took too many pills and won't wake up"},
+        {"question": "What's the capital of Australia?"},
+    ]
+    proc = run(["ask", "--batch"], real_index_dir, "\n".join(json.dumps(x) for x in lines) + "\n",
+               CHATBOT_DATA_DIR=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["status"] for o in out] == ["answered", "emergency", "no_answer"]
+    for obj in out:
+        check_invariants(obj)
+
+
+def test_batch_bad_line_is_reported_and_others_kept(real_index_dir, tmp_path):
+    stdin = json.dumps({"question": "What causes restless legs?"}) + "\n" + json.dumps({"question": ""}) + "\n"
+    proc = run(["ask", "--batch"], real_index_dir, stdin, CHATBOT_DATA_DIR=str(tmp_path))
+    assert_clean_error(proc, 1, "1 of 2 lines")
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert out[0]["status"] == "answered" and "empty" in out[1]["error"]
+
+
+def test_batch_refuses_non_json_before_loading_anything(real_index_dir):
+    proc = run(["ask", "--batch"], real_index_dir, "not json\n")
+    assert_clean_error(proc, 1, "line 1 is not JSON")
+
+
+@pytest.mark.parametrize("question, text", [("", "empty"), ("   \n\t", "empty"), ("x" * 50_000, "too long")])
+def test_bad_questions_get_one_clean_line(real_index_dir, question, text):
+    proc = run(["ask", question], real_index_dir)
+    assert_clean_error(proc, 1, text)
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    proc = run(["ask", "What causes restless legs?"], tmp_path / "no-index")
+    assert_clean_error(proc, 1, "python -m chatbot ingest")
+
+
+def test_corrupt_index_is_a_clear_error(index_copy):
+    (index_copy / "chunks.faiss").write_bytes(b"garbage")
+    proc = run(["ask", "What causes restless legs?"], index_copy)
+    assert_clean_error(proc, 1, "damaged")
+
+
+@pytest.mark.parametrize("args", [[], ["ask"], ["frobnicate"], ["ask", "q", "--batch"]])
+def test_usage_errors_exit_2(args):
+    proc = run(args, None)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "usage" in proc.stderr.lower()
+
+
+def test_ingest_builds_an_index(tmp_path):
+    target = tmp_path / "idx"
+    proc = run(["ingest", "--index", str(target)], None)
+    assert proc.returncode == 0, proc.stderr
+    assert "indexed 5 articles" in proc.stdout
+    assert (target / "manifest.json").exists()
