@@ -37,7 +37,12 @@ class AnswerLog(Protocol):
     def excluded_spans(self) -> set[tuple[str, int, int]]: ...
 
     def log_answer(
-        self, question: str, answer: Answer, history: Sequence[Turn], channel: str
+        self,
+        question: str,
+        answer: Answer,
+        history: Sequence[Turn],
+        channel: str,
+        conversation: str | None = None,
     ) -> None: ...
 
 
@@ -101,9 +106,23 @@ class Bot:
         self.log = log
 
     def ask(
-        self, question: object, history: Sequence[Turn] = (), channel: str = "api"
+        self,
+        question: object,
+        history: Sequence[Turn] = (),
+        channel: str = "api",
+        conversation: str | None = None,
     ) -> Answer:
-        """Answer one message. Raises BadInputError for input that is not a question."""
+        """Answer one message and log it.
+
+        Args:
+            question: The user's message (anything; it is checked here).
+            history: Earlier turns of the same conversation, oldest first.
+            channel: Where it came from ("chat", "widget", "api", "cli", "batch", "eval").
+            conversation: An id grouping the turns of one conversation in the log.
+
+        Raises:
+            BadInputError: the message is empty, too long or not text.
+        """
         s = self.settings
         t0 = time.perf_counter()
         text = clean_question(question, s.max_question_chars)
@@ -137,7 +156,7 @@ class Bot:
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         answer.timings = timings
         if self.log is not None:
-            self.log.log_answer(text, answer, history, channel)
+            self.log.log_answer(text, answer, history, channel, conversation)
         return answer
 
 

@@ -48,5 +48,18 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(2000, ge=50, description="longest accepted message")
 
+    staff_username: str = Field("staff", description="login name for /staff")
+    staff_password_hash: str = Field(
+        "", description="hash of the staff password; empty keeps /staff switched off"
+    )
+    retention_days: int = Field(
+        0, ge=0, description="delete logged conversations older than this; 0 keeps them"
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="sites that may embed the chat widget (frame-ancestors and CORS)",
+    )
+    rate_limit_per_minute: int = Field(30, ge=1, description="questions per client per minute")
+
     host: str = Field("127.0.0.1", description="address the app listens on")
     port: int = Field(7860, description="port the app listens on")

@@ -111,3 +111,127 @@ def index_copy(real_index_dir: Path, tmp_path: Path) -> Path:
     target = tmp_path / "index"
     shutil.copytree(real_index_dir, target)
     return target
+
+
+# ---------------------------------------------------------------------------------------------
+# A served app and a real browser, shared by the web, widget, staff and fault tests.
+
+STAFF_PASSWORD = "correct horse battery staple"  # test-only credential for the live server
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def live_server_env(index_dir: Path, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a served app: real index, private data dir, offline, no analytics."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        GRADIO_ANALYTICS_ENABLED="False",
+        CHATBOT_INDEX_DIR=str(index_dir),
+        CHATBOT_DATA_DIR=str(data_dir),
+    )
+    env.update(LIVE_SERVER_EXTRA_ENV)
+    env.update(extra)
+    return env
+
+
+# Modules that need a setting on the shared live server add it here (e.g. the staff login).
+LIVE_SERVER_EXTRA_ENV: dict[str, str] = {}
+
+
+class LiveServer:
+    """A ``python -m chatbot serve`` process on a free loopback port."""
+
+    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+        import subprocess
+        import sys
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(env["CHATBOT_DATA_DIR"]) / "server.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatbot", "serve", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )
+
+    def wait(self, timeout: float = 180) -> LiveServer:
+        import time
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except Exception:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(real_index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One served app for the whole session (real model, real index, its own data dir)."""
+    data = tmp_path_factory.mktemp("live-data")
+    server = LiveServer(live_server_env(real_index_dir, data)).wait()
+    yield server
+    server.stop()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: `make test` installs it (make browser)"
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class RecordedPage:
+    """A page plus every URL it requested (to prove no third-party host is contacted)."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.requests: list[str] = []
+        page.on("request", lambda req: self.requests.append(req.url))
+
+    def foreign_hosts(self, *allowed_hosts: str) -> set[str]:
+        from urllib.parse import urlparse
+
+        hosts = {urlparse(u).hostname for u in self.requests if u.startswith("http")}
+        return {h for h in hosts if h not in allowed_hosts}
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    recorded = RecordedPage(context.new_page())
+    yield recorded
+    context.close()

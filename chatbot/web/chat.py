@@ -12,8 +12,14 @@ from chatbot.errors import BadInputError
 from chatbot.web.render import answer_markdown
 
 
-def create_chat(bot: Bot) -> gr.Blocks:
-    """Build the chat page for ``bot``."""
+def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks:
+    """Build the chat page for ``bot``.
+
+    Args:
+        bot: The bot that answers.
+        store: The review store, for patients' feedback (None: no feedback buttons).
+        compact: The small variant shown inside the website widget's panel.
+    """
     settings = bot.settings
 
     def respond(message: str, history: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
@@ -23,7 +29,7 @@ def create_chat(bot: Bot) -> gr.Blocks:
             if m.get("role") in ("user", "assistant")
         ]
         try:
-            answer = bot.ask(message, turns, channel="chat")
+            answer = bot.ask(message, turns, channel="widget" if compact else "chat")
             reply = answer_markdown(answer)
         except BadInputError as exc:
             reply = f"Sorry, I can't take that message: {html.escape(str(exc))}."

@@ -1,57 +1,56 @@
-"""One FastAPI app: the HTTP API and /healthz, with the Gradio chat mounted at ``/``."""
+"""One FastAPI app: HTTP API, widget, staff page and /healthz, with the Gradio chat at ``/``.
+
+Each front end lives in its own module with a ``register(app, ctx)`` function; this file only
+puts them together in order.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
-from chatbot.bot import Bot, Turn
+from chatbot.bot import Bot
 from chatbot.config import Settings
-from chatbot.errors import BadInputError
-
-from pydantic import BaseModel, Field
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
-class HistoryItem(BaseModel):
-    role: str
-    content: str
+@dataclass
+class AppContext:
+    """What the web modules share: the bot, its settings and the review store (or None)."""
+
+    bot: Bot
+    settings: Settings
+    store: Any
 
 
-class AskRequest(BaseModel):
-    question: str = Field(..., description="the patient's message")
-    history: list[HistoryItem] = Field(default_factory=list)
-
-
-def create_app(bot: Bot) -> Any:
+def create_app(bot: Bot, store: Any = None) -> Any:
     """The ASGI app serving every route of CONTRACT.md for ``bot``."""
     import gradio as gr
     from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
 
-    from chatbot.web.chat import create_chat
+    from chatbot.web import api, chat
 
+    ctx = AppContext(bot=bot, settings=bot.settings, store=store if store is not None else bot.log)
     app = FastAPI(title="Restless Legs chatbot API", version="1")
+    api.register(app, ctx)
+    for name in ("widget", "staff"):
+        module = _optional(name)
+        if module is not None:
+            module.register(app, ctx)
+    return gr.mount_gradio_app(app, chat.create_chat(bot, ctx.store), path="/")
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "articles": len(bot.index.articles),
-            "chunks": len(bot.index.chunks),
-            "index": bot.index.hash,
-        }
 
-    @app.post("/api/ask")
-    def ask(req: AskRequest) -> Any:
-        try:
-            answer = bot.ask(req.question, [Turn(h.role, h.content) for h in req.history])
-        except BadInputError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return answer.to_dict()
+def _optional(name: str) -> Any:
+    import importlib
 
-    return gr.mount_gradio_app(app, create_chat(bot), path="/")
+    try:
+        return importlib.import_module(f"chatbot.web.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"chatbot.web.{name}":
+            raise
+        return None
 
 
 def build(settings: Settings) -> Any:

@@ -1,0 +1,19 @@
+"""The chat page in a real headless Chromium: ask, see the cited answer and the disclaimer."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def test_ask_in_the_browser_shows_answer_sources_and_disclaimer(live_server, page):
+    p = page.page
+    p.goto(live_server.url + "/")
+    p.get_by_label("Your question about restless legs").fill("Why would low iron give me restless legs?")
+    p.keyboard.press("Enter")
+    p.get_by_text("Sources").first.wait_for(timeout=60_000)
+    text = p.locator("body").inner_text()
+    assert "[1]" in text and "iron" in text.lower()
+    assert "not a clinician" in text
+    assert page.foreign_hosts("127.0.0.1") == set()
