@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         description="sites that may embed the chat widget (frame-ancestors and CORS)",
     )
     rate_limit_per_minute: int = Field(30, ge=1, description="questions per client per minute")
+    query_cache_size: int = Field(
+        2048, ge=0, description="query embeddings kept in memory when serving; 0 turns it off"
+    )
 
     host: str = Field("127.0.0.1", description="address the app listens on")
     port: int = Field(7860, description="port the app listens on")

@@ -30,10 +30,14 @@ def create_app(bot: Bot, store: Any = None) -> Any:
     import gradio as gr
     from fastapi import FastAPI
 
-    from chatbot.web import api, chat
+    from chatbot.web import api, chat, security
 
     ctx = AppContext(bot=bot, settings=bot.settings, store=store if store is not None else bot.log)
-    app = FastAPI(title="Restless Legs chatbot API", version="1")
+    # FastAPI's own /docs and /redoc load Swagger/ReDoc from a CDN; api.py serves local docs.
+    app = FastAPI(
+        title="Restless Legs chatbot API", version="1", docs_url=None, redoc_url=None
+    )
+    security.install(app, ctx.settings)  # framing policy, CORS, body and rate limits
     api.register(app, ctx)
     for name in ("widget", "staff"):
         module = _optional(name)
@@ -56,8 +60,12 @@ def _optional(name: str) -> Any:
 def build(settings: Settings) -> Any:
     """Load (building on first run) the index and return the app."""
     from chatbot.cli import load_bot
+    from chatbot.perf import tune_for_serving
 
-    return create_app(load_bot(settings, rebuild=True))
+    bot = load_bot(settings, rebuild=True)
+    # Many patients at once share the model through one micro-batching worker (chatbot/perf.py).
+    tune_for_serving(bot, settings.query_cache_size)
+    return create_app(bot)
 
 
 def serve(settings: Settings, host: str, port: int) -> None:

@@ -1,0 +1,124 @@
+"""Serving speed: query embeddings cached and micro-batched, so many patients share the model well.
+
+On a small CPU server the query embedding is nearly all of an answer's time. Two things help
+when many patients ask at once:
+
+- **Micro-batching.** One worker thread owns the model. Each question waits in a queue; the
+  worker takes everything queued, embeds it in one batch and hands each caller its vector. With
+  one patient a batch is one question (no added wait); with fifty, the model runs a few batches
+  instead of fifty small calls fighting over the same two cores.
+- **An LRU cache** of query embeddings: patients repeat the same questions ("what causes
+  restless legs?"); a repeated text costs a dictionary look-up.
+
+Both are exact: a vector is the model's own output for that text (batching pads short queries,
+which leaves their embeddings equal to within float rounding, ~1e-7).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+
+from chatbot.embedding import Embedder
+
+MAX_BATCH = 64
+
+
+class QueryEmbedder:
+    """An ``Embedder`` that caches and micro-batches one-text calls; other calls pass through.
+
+    Args:
+        inner: The real embedder (its ``name`` and ``dim`` are kept, so index checks still match).
+        cache_size: Query vectors kept (least recently used dropped first); 0 turns caching off.
+        max_batch: The most questions embedded in one model call.
+    """
+
+    def __init__(self, inner: Embedder, cache_size: int = 2048, max_batch: int = MAX_BATCH) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.cache_size = cache_size
+        self.max_batch = max_batch
+        self.hits = 0
+        self.misses = 0
+        self.batches = 0
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, Future[np.ndarray]]] = []
+        self._wake = threading.Condition(self._lock)
+        self._worker: threading.Thread | None = None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if len(texts) != 1:  # index builds and batch jobs: already batched
+            return self.inner.encode(texts)
+        return self.encode_one(texts[0])[None, :]
+
+    def count_word_pieces(self, text: str) -> int:
+        return self.inner.count_word_pieces(text)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """The vector of ``text``, from the cache or from the next batch."""
+        with self._lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                self.hits += 1
+                return cached
+            self.misses += 1
+            future: Future[np.ndarray] = Future()
+            self._pending.append((text, future))
+            self._start_worker()
+            self._wake.notify()
+        return future.result()
+
+    def stats(self) -> dict[str, Any]:
+        return {"hits": self.hits, "misses": self.misses, "batches": self.batches,
+                "cached": len(self._cache)}
+
+    def _start_worker(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._run, name="query-embedder", daemon=True)
+            self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending:
+                    self._wake.wait()
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+            self._embed_batch(batch)
+
+    def _embed_batch(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
+        unique = list(dict.fromkeys(text for text, _ in batch))
+        try:
+            vectors = self.inner.encode(unique)
+        except BaseException as exc:  # every waiting caller gets the error, the worker lives on
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        by_text = {text: vectors[i] for i, text in enumerate(unique)}
+        with self._lock:
+            self.batches += 1
+            if self.cache_size:
+                for text, vec in by_text.items():
+                    self._cache[text] = vec
+                    self._cache.move_to_end(text)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        for text, future in batch:
+            future.set_result(by_text[text])
+
+
+def tune_for_serving(bot: Any, cache_size: int = 2048) -> QueryEmbedder:
+    """Route ``bot``'s query embeddings through a ``QueryEmbedder``; returns it."""
+    current = bot.retriever.embedder
+    if isinstance(current, QueryEmbedder):
+        return current
+    fast = QueryEmbedder(current, cache_size=cache_size)
+    bot.retriever.embedder = fast
+    return fast
