@@ -42,6 +42,7 @@ class Answer:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     reason: str = ""  # why: "", "not_in_articles", "personal_advice", or the emergency category
     timings: dict[str, float] = field(default_factory=dict)
+    reviewed: bool = False  # an answer clinic staff checked and marked correct, given again
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +15,7 @@ from typing import Protocol
 from chatbot import messages
 from chatbot.answer import Answer, compose, select_sentences
 from chatbot.config import Settings
-from chatbot.corpus import load_corpus
+from chatbot.corpus import Article, load_corpus
 from chatbot.embedding import Embedder
 from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from chatbot.index import LoadedIndex, build_index, load_index
@@ -34,7 +34,9 @@ class Turn:
 class AnswerLog(Protocol):
     """Where answers go for staff review, and what staff decided flows back from."""
 
-    def excluded_spans(self) -> set[tuple[str, int, int]]: ...
+    def excluded_spans(
+        self, articles: Mapping[str, Article] | None = None
+    ) -> set[tuple[str, int, int]]: ...
 
     def log_answer(
         self,
@@ -137,6 +139,8 @@ class Bot:
                 disclaimer=s.disclaimer,
                 reason=emergency.category,
             )
+        elif (reviewed := self._reviewed_answer(text, history)) is not None:
+            answer = reviewed
         else:
             query = retrieval_query(text, history)
             t = time.perf_counter()
@@ -144,7 +148,7 @@ class Bot:
             timings["embed_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             passages = self.retriever.search(query, qvec, s.top_k)
-            excluded = self.log.excluded_spans() if self.log else set()
+            excluded = self.log.excluded_spans(self.index.articles) if self.log else set()
             candidates = self.retriever.candidate_sentences(passages, qvec, excluded)
             timings["search_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
@@ -157,6 +161,16 @@ class Bot:
         answer.timings = timings
         if self.log is not None:
             self.log.log_answer(text, answer, history, channel, conversation)
+        return answer
+
+    def _reviewed_answer(self, text: str, history: Sequence[Turn]) -> Answer | None:
+        """The answer staff marked correct for this same question, re-checked against the
+        current articles and exclusions by the store (see ``Store.reviewed_answer``)."""
+        lookup = getattr(self.log, "reviewed_answer", None)
+        # A follow-up read with its context, or a request for personal advice, is answered afresh.
+        if lookup is None or retrieval_query(text, history) != text or is_personal_advice(text):
+            return None
+        answer: Answer | None = lookup(text, self.index.articles, self.settings.disclaimer)
         return answer
 
 

@@ -27,8 +27,17 @@ from chatbot.store import (
 
 def make_answer(status: str = "answered", quote: str = "Iron helps.", **kw) -> Answer:
     cites = (
-        [Citation(id=1, article="iron-and-legs", title="Iron", quote=quote, start=0,
-                  end=len(quote), score=0.7)]
+        [
+            Citation(
+                id=1,
+                article="iron-and-legs",
+                title="Iron",
+                quote=quote,
+                start=0,
+                end=len(quote),
+                score=0.7,
+            )
+        ]
         if status == "answered"
         else []
     )
@@ -287,7 +296,7 @@ def test_retention_purges_whole_old_conversations(tmp_path: Path):
 
 def test_export_csv_has_reviewed_rows_and_defuses_formulas(store: Store):
     a, b = make_answer(), make_answer()
-    store.log_answer("=HYPERLINK(\"http://evil\")", a, [], "api")
+    store.log_answer('=HYPERLINK("http://evil")', a, [], "api")
     store.log_answer("not reviewed", b, [], "api")
     store.set_verdict(a.id, "wrong", "+1 bad", "ann")
     store.set_citation_verdict(a.id, 1, "does_not_support", "not about this")
