@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, TINY_ARTICLES, write_article
 
 from chatbot.bot import Bot, Turn, open_index
 from chatbot.config import Settings
 from chatbot.store import Store
-from conftest import CORPUS, TINY_ARTICLES, write_article
 
 IRON = "Iron deficiency is linked to restless legs."
 NIGHT = "Symptoms are often worse at night."
@@ -55,7 +55,7 @@ class TinyWorld:
         )
 
     def edit(self, slug: str, transform) -> None:
-        title, body = TINY_ARTICLES[slug] if slug in TINY_ARTICLES else ("New", "")
+        title = TINY_ARTICLES[slug][0]
         current = (self.corpus / f"{slug}.md").read_text("utf-8").split("---\n", 2)[2]
         write_article(self.corpus, slug, title, transform(current))
 
