@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -10,6 +9,7 @@ from typing import Any, Literal
 from chatbot import messages
 from chatbot.index import LoadedIndex
 from chatbot.retrieval import ScoredSentence
+from chatbot.safety import needs_medication_caution
 
 Status = Literal["answered", "no_answer", "emergency"]
 
@@ -48,14 +48,6 @@ class Answer:
         data = asdict(self)
         data["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
         return data
-
-
-_DRUG_WORDS = re.compile(
-    r"\b(medication|medicine|drug|dose|doses|supplement|supplementation|iron|folic|magnesium|"
-    r"vitamin|opioid|benzodiazepine|dopamin|anticonvulsant|antidepressant|antihistamine|aspirin|"
-    r"metformin|mirapex|codeine|oxycodone|acetaminophen|sedative|prescribed|pills?)\w*",
-    re.IGNORECASE,
-)
 
 
 def select_sentences(
@@ -128,7 +120,8 @@ def compose(
             )
         )
         lines.append(f"- {art.body[start:end]} [{cid}]")
-    if any(_DRUG_WORDS.search(c.quote) for c in citations):
+    # A quote that names a medicine, dose or supplement gets the "talk to your doctor" line.
+    if needs_medication_caution([c.quote for c in citations]):
         lines += ["", messages.MEDICATION_CAUTION]
     return Answer(
         status="answered", answer="\n".join(lines), citations=citations, disclaimer=disclaimer

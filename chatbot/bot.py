@@ -20,7 +20,12 @@ from chatbot.embedding import Embedder
 from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from chatbot.index import LoadedIndex, build_index, load_index
 from chatbot.retrieval import Retriever
-from chatbot.safety import clean_question, detect_emergency, is_personal_advice
+from chatbot.safety import (
+    clean_question,
+    detect_emergency,
+    emergency_contacts,
+    is_personal_advice,
+)
 
 
 @dataclass(frozen=True)
@@ -130,11 +135,13 @@ class Bot:
         text = clean_question(question, s.max_question_chars)
         timings: dict[str, float] = {}
 
+        # Emergencies first, before any retrieval: the reply says to call for help and no more.
         emergency = detect_emergency(text)
         if emergency is not None:
+            number, crisis_line = emergency_contacts(s.country, s.emergency_number, s.crisis_line)
             answer = Answer(
                 status="emergency",
-                answer=messages.emergency_text(s.emergency_number, s.crisis_line, emergency.category),
+                answer=messages.emergency_text(number, crisis_line, emergency.category),
                 citations=[],
                 disclaimer=s.disclaimer,
                 reason=emergency.category,

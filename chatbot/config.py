@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chatbot.messages import DEFAULT_DISCLAIMER, disclaimer_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DEFAULT_DISCLAIMER = (
-    "This is an automated assistant, not a clinician. It only quotes the clinic's articles on "
-    "Restless Legs Syndrome, which may be incomplete or wrong, and it cannot diagnose you or "
-    "advise on your treatment. Always ask your doctor or pharmacist before starting, stopping "
-    "or changing any treatment. In an emergency, call your local emergency number now."
-)
+__all__ = ["DEFAULT_DISCLAIMER", "ROOT", "Settings"]
 
 
 class Settings(BaseSettings):
@@ -33,11 +30,27 @@ class Settings(BaseSettings):
         "the clinic or your own doctor",
         description="where no-answer and personal-advice replies send patients",
     )
-    disclaimer: str = Field(DEFAULT_DISCLAIMER, description="the medical disclaimer")
-    emergency_number: str = Field(
-        "", description="emergency phone number; empty says 'your local emergency number'"
+    disclaimer: str = Field(
+        DEFAULT_DISCLAIMER,
+        description="the medical disclaimer (wording in messages.py); 'automated assistant, "
+        "not a clinician' is put in front of any wording that lacks it",
     )
-    crisis_line: str = Field("", description="suicide / crisis line; empty names none")
+    country: str = Field(
+        "",
+        description="ISO code (US, CA, GB, IE, AU, NZ, DE, FR, NL, ES) choosing the emergency "
+        "number and crisis line; empty says 'your local emergency number'",
+    )
+    emergency_number: str = Field(
+        "", description="emergency phone number; overrides the country's; empty uses it"
+    )
+    crisis_line: str = Field(
+        "", description="crisis line, e.g. 'Samaritans on 116 123'; overrides the country's"
+    )
+
+    @field_validator("disclaimer")
+    @classmethod
+    def _disclaimer_says_automated(cls, value: str) -> str:
+        return disclaimer_text(value)
 
     chunk_tokens: int = Field(128, ge=32, le=200, description="chunk budget in cl100k tokens")
     overlap_tokens: int = Field(32, ge=0, le=100, description="tokens repeated between chunks")

@@ -23,21 +23,57 @@ def personal_advice_text(contact: str) -> str:
 PERSONAL_ADVICE_GENERAL = "What the clinic's articles say in general:"
 
 
+SUICIDE_CATEGORY = "suicide or self-harm"
+
+
 def emergency_text(number: str, crisis_line: str, category: str) -> str:
+    """The whole emergency reply: what to do now, and nothing that could delay it.
+
+    Args:
+        number: The emergency number ("911", "112 or 999"); empty says "your local emergency
+            number".
+        crisis_line: A suicide / crisis line with its number; empty names one generically.
+        category: The emergency category from ``safety.detect_emergency``.
+    """
     call = f"call {number}" if number else "call your local emergency number"
-    text = (
+    if category == SUICIDE_CATEGORY:
+        crisis = crisis_line or "a suicide or crisis line in your country"
+        return (
+            "**If you are thinking about ending your life or harming yourself, or you are in "
+            f"danger, please {call} now** or go to the nearest emergency department. "
+            f"You can also reach {crisis} at any time, day or night. "
+            "You are not alone, and you deserve help right now."
+        )
+    return (
         f"**This may be an emergency. Please {call} now** or go to the nearest emergency "
         "department. Don't wait for an answer from this chat."
     )
-    if category == "suicide or self-harm":
-        line = f" You can also call {crisis_line} at any time." if crisis_line else (
-            " You can also reach a crisis line in your country at any time."
-        )
-        text += line + " You are not alone."
-    return text
 
 
 MEDICATION_CAUTION = (
     "Talk to your doctor or pharmacist before starting, stopping or changing any medicine "
     "or supplement."
 )
+
+
+# The disclaimer: shown above the chat before the first message and under every answer (chat,
+# widget, API, CLI). CHATBOT_DISCLAIMER replaces the wording; the note that this is an automated
+# assistant is kept in front of any wording that lacks it (see ``disclaimer_text``).
+AUTOMATED_NOTE = "This is an automated assistant, not a clinician."
+
+DEFAULT_DISCLAIMER = (
+    f"{AUTOMATED_NOTE} It only quotes the clinic's articles on Restless Legs Syndrome, which may "
+    "be incomplete or wrong, and it cannot diagnose you or advise on your treatment. Always ask "
+    "your doctor or pharmacist before starting, stopping or changing any treatment. In an "
+    "emergency, call your local emergency number now."
+)
+
+
+def disclaimer_text(configured: str | None) -> str:
+    """The disclaimer to show: the configured wording (or the default when it is blank), always
+    saying that this is an automated assistant, not a clinician."""
+    text = " ".join((configured or "").split()) or DEFAULT_DISCLAIMER
+    low = text.lower()
+    if "automated" not in low or ("not a clinician" not in low and "not a doctor" not in low):
+        text = f"{AUTOMATED_NOTE} {text}"
+    return text
