@@ -1,15 +1,75 @@
-"""The patient chat page (Gradio Blocks), kept apart from the core; ``create_chat`` never launches."""
+"""The patient chat page (Gradio Blocks), kept apart from the core; ``create_chat`` never launches.
+
+Gradio 6 takes the theme, CSS and ``<head>`` at mount time, not in ``Blocks``: whoever mounts
+the chat passes ``**mount_options(compact)`` to ``gr.mount_gradio_app`` so every asset stays
+local (system fonts, no CDN), the footer links and run history are off, and the page looks
+the same wherever it is mounted.
+"""
 
 from __future__ import annotations
 
-import html
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from chatbot.answer import Answer
 from chatbot.bot import Bot, Turn
 from chatbot.errors import BadInputError
-from chatbot.web.render import answer_markdown
+from chatbot.web.render import answer_html, answer_stages, inert, user_message_html
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+INPUT_LABEL = "Your question about restless legs"
+EXAMPLES = (
+    "Why are my legs worse at night?",
+    "Can low iron cause restless legs?",
+    "Is restless legs common in pregnancy?",
+)
+SEARCHING = "Looking in the clinic's articles…"
+STAGE_PAUSE_S = 0.05  # between lines of a long answer, so it visibly builds up
+FAILED = (
+    "Sorry, something went wrong on our side and I could not answer. Please try again in a "
+    "moment, or contact the clinic."
+)
+
+
+def mount_options(compact: bool = False) -> dict[str, Any]:
+    """Keyword arguments for ``gr.mount_gradio_app`` that the chat page needs."""
+    return {
+        "theme": theme(),
+        "css_paths": [STATIC / "chat.css"],
+        "head": '<meta name="referrer" content="no-referrer">'
+        f"<style>{(STATIC / 'chat-layout.css').read_text(encoding='utf-8')}</style>"
+        f"<script>{(STATIC / 'chat.js').read_text(encoding='utf-8')}</script>",
+        "footer_links": [],
+        "run_history": False,  # would keep patients' questions in the browser's storage
+        "ssr_mode": False,
+    }
+
+
+def theme() -> gr.themes.Base:
+    """Gradio's default theme on system fonts (nothing fetched) with AA-contrast colours."""
+    system = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Arial", "sans-serif"]
+    mono = ["ui-monospace", "Consolas", "monospace"]
+    return gr.themes.Default(
+        primary_hue=gr.themes.colors.blue,
+        secondary_hue=gr.themes.colors.slate,
+        neutral_hue=gr.themes.colors.slate,
+        font=system,
+        font_mono=mono,
+    ).set(
+        button_primary_background_fill="#1d4ed8",
+        button_primary_background_fill_hover="#1e40af",
+        button_primary_text_color="#ffffff",
+        body_text_color_subdued="#475569",
+        input_placeholder_color="#64748b",
+    )
 
 
 def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks:
@@ -18,43 +78,249 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
     Args:
         bot: The bot that answers.
         store: The review store, for patients' feedback (None: no feedback buttons).
-        compact: The small variant shown inside the website widget's panel.
+        compact: The small variant shown inside the website widget's panel (no big header).
     """
     settings = bot.settings
+    channel = "widget" if compact else "chat"
+    articles = bot.index.articles
 
-    def respond(message: str, history: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-        turns = [
-            Turn(str(m.get("role", "")), _plain(m.get("content", "")))
-            for m in history
-            if m.get("role") in ("user", "assistant")
-        ]
+    def respond(
+        message: str,
+        history: list[dict[str, Any]],
+        turns: list[dict[str, str]],
+        ids: dict[int, str],
+        conversation: str | None,
+    ) -> Iterator[tuple[Any, ...]]:
+        history = list(history or [])
+        turns = list(turns or [])
+        ids = dict(ids or {})
+        conversation = conversation or uuid.uuid4().hex
+        text = message if isinstance(message, str) else ""
+        if not text.strip():
+            yield (
+                gr.update(),
+                history,
+                turns,
+                ids,
+                conversation,
+                _notice("Please type a question first."),
+            )
+            return
+        shown = text if len(text) <= 4000 else text[:4000] + "…"
+        history.append({"role": "user", "content": user_message_html(shown)})
+        history.append({"role": "assistant", "content": _pending()})
+        yield "", history, turns, ids, conversation, _notice("")
+
+        prior = [Turn(t["role"], t["content"]) for t in turns]
         try:
-            answer = bot.ask(message, turns, channel="widget" if compact else "chat")
-            reply = answer_markdown(answer)
+            answer: Answer | None = bot.ask(text, prior, channel=channel, conversation=conversation)
         except BadInputError as exc:
-            reply = f"Sorry, I can't take that message: {html.escape(str(exc))}."
-        shown = html.escape(message or "", quote=False)
-        return "", [
-            *history,
-            {"role": "user", "content": shown},
-            {"role": "assistant", "content": reply},
-        ]
+            answer = None
+            reply = _error(f"Sorry, I can't take that message: {exc}.")
+        except Exception:  # a patient never sees a traceback; staff see it in the server log
+            log.exception("the chat could not answer")
+            answer = None
+            reply = _error(FAILED)
+        if answer is None:
+            history[-1] = {"role": "assistant", "content": reply}
+            yield "", history, turns, ids, conversation, _notice("")
+            return
 
-    with gr.Blocks(title=f"{settings.clinic_name} – Restless Legs questions", analytics_enabled=False) as demo:
-        gr.Markdown(f"# {html.escape(settings.clinic_name)}: questions about Restless Legs Syndrome")
-        gr.Markdown(f"**Please read:** {html.escape(settings.disclaimer)}", elem_id="disclaimer")
-        chatbot = gr.Chatbot(label="Conversation", height=480, feedback_options=None)
-        box = gr.Textbox(
-            label="Your question about restless legs",
-            placeholder="e.g. Why are my legs worse at night?",
+        stages = answer_stages(answer)
+        for partial in stages[:-1]:
+            history[-1] = {
+                "role": "assistant",
+                "content": answer_html(answer, articles, text=partial, with_sources=False),
+            }
+            yield "", history, turns, ids, conversation, _notice("")
+            time.sleep(STAGE_PAUSE_S)
+        history[-1] = {"role": "assistant", "content": answer_html(answer, articles)}
+        ids[len(history) - 1] = answer.id
+        turns += [
+            {"role": "user", "content": text},
+            {"role": "assistant", "content": answer.answer},
+        ]
+        yield "", history, turns, ids, conversation, _notice("")
+
+    def rate(ids: dict[int, str], data: gr.LikeData) -> tuple[Any, Any, Any, Any]:
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        answer_id = (ids or {}).get(int(index))
+        if store is None or answer_id is None or data.liked not in (True, False):
+            return gr.update(), gr.update(), None, _notice("")
+        rating = "up" if data.liked is True else "down"
+        try:
+            ok = store.record_feedback(answer_id, rating, "")
+        except Exception:
+            log.exception("feedback could not be stored")
+            ok = False
+        if not ok:
+            return (
+                gr.update(visible=False),
+                gr.update(),
+                None,
+                _notice("Sorry, your feedback could not be saved. Please try again later."),
+            )
+        word = "helpful" if rating == "up" else "not helpful"
+        return (
+            gr.update(visible=True),
+            gr.update(value=""),
+            {"id": answer_id, "rating": rating},
+            _notice(f"Thank you: you marked the answer as {word}. The clinic's staff will see it."),
         )
-        box.submit(respond, [box, chatbot], [box, chatbot])
+
+    def send_comment(comment: str, pending: dict[str, str] | None) -> tuple[Any, Any, Any, Any]:
+        comment = (comment or "").strip()
+        if pending is None or store is None:
+            return gr.update(visible=False), gr.update(value=""), None, _notice("")
+        if not comment:
+            return gr.update(), gr.update(), pending, _notice("The comment is empty: nothing sent.")
+        try:
+            ok = store.record_feedback(pending["id"], pending["rating"], comment[:2000])
+        except Exception:
+            log.exception("feedback comment could not be stored")
+            ok = False
+        if not ok:
+            return (
+                gr.update(),
+                gr.update(),
+                pending,
+                _notice("Sorry, your comment could not be saved. Please try again later."),
+            )
+        return (
+            gr.update(visible=False),
+            gr.update(value=""),
+            None,
+            _notice("Thank you, your comment was sent to the clinic's staff."),
+        )
+
+    def ask_example(
+        history: list[dict[str, Any]],
+        turns: list[dict[str, str]],
+        ids: dict[int, str],
+        conversation: str | None,
+        selected: gr.SelectData,
+    ) -> Iterator[tuple[Any, ...]]:
+        value = selected.value
+        question = value.get("text", "") if isinstance(value, dict) else str(value or "")
+        yield from respond(question, history, turns, ids, conversation)
+
+    def new_conversation() -> tuple[Any, ...]:
+        return [], [], {}, None, gr.update(visible=False), None, _notice(""), ""
+
+    title = f"{settings.clinic_name}: questions about Restless Legs Syndrome"
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        turns_state = gr.State([])
+        ids_state = gr.State({})
+        conversation_state = gr.State(None)
+        pending_state = gr.State(None)
+
+        gr.HTML(
+            f'<header class="page-header{" compact-mode" if compact else ""}">'
+            f"<h1>{inert(settings.clinic_name)}</h1>"
+            '<p class="tagline">Questions about Restless Legs Syndrome, answered with '
+            "quotes from the clinic's articles.</p></header>",
+            elem_id="page-header",
+            padding=False,
+        )
+        gr.HTML(
+            '<div class="disclaimer" role="note" aria-label="Medical disclaimer">'
+            f"<strong>Please read:</strong> {inert(settings.disclaimer)}</div>",
+            elem_id="disclaimer",
+            padding=False,
+        )
+        chatbot = gr.Chatbot(
+            label="Conversation",
+            show_label=False,
+            elem_id="conversation",
+            height=230 if compact else 460,
+            min_height=160 if compact else 280,
+            feedback_options=("Like", "Dislike") if store is not None else None,
+            sanitize_html=True,
+            latex_delimiters=[],
+            placeholder=(
+                "**Ask a question below, or pick an example.** Every answer quotes the clinic's "
+                "articles and shows where each quote comes from."
+            ),
+            layout="bubble",
+            buttons=[],
+            autoscroll=False,  # chat.js scrolls to the start of each new answer instead
+            # Shown in the empty conversation; a click asks the question.
+            examples=[{"text": q} for q in (EXAMPLES[:2] if compact else EXAMPLES)],
+        )
+        with gr.Group(visible=False, elem_id="feedback-comment") as comment_group:
+            comment = gr.Textbox(
+                label="Anything to add for the clinic's staff? (optional)",
+                placeholder="What was missing or unclear? Please leave out your name and contact.",
+                lines=2,
+                max_length=2000,
+            )
+            comment_btn = gr.Button("Send comment", variant="secondary", size="sm")
+        notice = gr.Markdown("", elem_id="chat-notice")
+        box = gr.Textbox(
+            label=INPUT_LABEL,
+            placeholder="Type your question, e.g. why are my legs worse at night?",
+            info=None
+            if compact
+            else "Answers come only from the clinic's articles. Please "
+            "don't include your name or other personal details.",
+            max_length=settings.max_question_chars,
+            lines=1,
+            max_lines=4,
+            submit_btn="Ask",
+            elem_id="question",
+        )
+        new_btn = gr.Button(
+            "Start a new conversation", size="sm", variant="secondary", elem_id="new-conversation"
+        )
+
+        outputs = [box, chatbot, turns_state, ids_state, conversation_state, notice]
+        state = [chatbot, turns_state, ids_state, conversation_state]
+        feedback_out = [comment_group, comment, pending_state, notice]
+        reset_out = [
+            turns_state,
+            ids_state,
+            conversation_state,
+            comment_group,
+            pending_state,
+            notice,
+        ]
+        # trigger_mode="once": a second Enter while an answer is on its way is ignored.
+        box.submit(
+            respond,
+            [box, *state],
+            outputs,
+            show_progress="hidden",
+            trigger_mode="once",
+            api_visibility="private",
+        )
+        chatbot.example_select(
+            ask_example,
+            state,
+            outputs,
+            show_progress="hidden",
+            trigger_mode="once",
+            api_visibility="private",
+        )
+        chatbot.like(rate, [ids_state], feedback_out, api_visibility="private")
+        comment_btn.click(
+            send_comment, [comment, pending_state], feedback_out, api_visibility="private"
+        )
+        comment.submit(
+            send_comment, [comment, pending_state], feedback_out, api_visibility="private"
+        )
+        new_btn.click(new_conversation, None, [chatbot, *reset_out, box], api_visibility="private")
+        # The conversation's own clear (bin) button forgets the history too.
+        chatbot.clear(lambda: new_conversation()[1:7], None, reset_out, api_visibility="private")
     return demo
 
 
-def _plain(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
-    return str(content)
+def _pending() -> str:
+    return f'<p class="answer-pending" role="status">{inert(SEARCHING)}</p>'
+
+
+def _error(text: str) -> str:
+    return f'<p class="answer-error">{inert(text)}</p>'
+
+
+def _notice(text: str) -> str:
+    return inert(text) if text else ""

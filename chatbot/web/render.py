@@ -1,21 +1,166 @@
-"""Answer → safe HTML/Markdown for the pages. Everything from users or articles is escaped."""
+"""Answer → safe HTML for the chat. Everything from users or articles is shown inert.
+
+The chat renders messages as Markdown with HTML allowed, so text we did not write ourselves is
+escaped twice over: HTML special characters become entities, and so do the characters Markdown
+and the math renderer give a meaning to (``[ ] ( ) * _ ` ! # | ~ $ \\``). A patient's
+``<script>`` or ``![x](http://elsewhere/)`` is then shown as the characters typed and nothing is
+run or fetched.
+"""
 
 from __future__ import annotations
 
-import html
+import re
+from collections.abc import Mapping
+from typing import Any
 
-from chatbot.answer import Answer
+from chatbot.answer import Answer, Citation
+
+# Characters with a meaning in HTML, Markdown or KaTeX, each replaced by a numeric entity.
+_ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~$:="}
+_INLINE = re.compile(r"\*\*(.+?)\*\*|\[(\d+)\]")  # the bot's own bold and [n] markers
+CONTEXT_CHARS = 320  # at most this much paragraph text is shown on each side of a quote
 
 
-def answer_markdown(answer: Answer) -> str:
-    """The chat bubble: the answer, its numbered sources with quotes, and the disclaimer."""
-    parts = [html.escape(answer.answer, quote=False)]
-    if answer.citations:
-        parts.append("\n\n**Sources**")
+def inert(text: str) -> str:
+    """``text`` as HTML that Markdown, math and the browser all show literally."""
+    return "".join(_ENTITIES.get(ch, ch) for ch in text)
+
+
+def user_message_html(text: str) -> str:
+    """A patient's message, as typed, in a form that cannot run or load anything."""
+    return f'<p class="user-text">{inert(text)}</p>'
+
+
+def _inline(text: str, marker_href: str | None) -> str:
+    """One line of the bot's own Markdown: **bold** and [n] citation markers, the rest inert."""
+    out: list[str] = []
+    pos = 0
+    for m in _INLINE.finditer(text):
+        out.append(inert(text[pos : m.start()]))
+        if m.group(1) is not None:
+            out.append(f"<strong>{inert(m.group(1))}</strong>")
+        else:
+            n = m.group(2)
+            if marker_href is not None:
+                out.append(f'<a class="cite" href="#{marker_href}-{n}">&#91;{n}&#93;</a>')
+            else:
+                out.append(f'<span class="cite">&#91;{n}&#93;</span>')
+        pos = m.end()
+    out.append(inert(text[pos:]))
+    return "".join(out)
+
+
+def text_html(markdown: str, marker_href: str | None = None) -> str:
+    """The bot's answer text (paragraphs and ``- `` lists) as HTML."""
+    blocks: list[str] = []
+    items: list[str] = []
+    para: list[str] = []
+
+    def flush() -> None:
+        if items:
+            blocks.append("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+            items.clear()
+        if para:
+            blocks.append("<p>" + " ".join(para) + "</p>")
+            para.clear()
+
+    for line in markdown.split("\n"):
+        stripped = line.strip()
+        if not stripped:
+            flush()
+        elif stripped.startswith("- "):
+            if para:
+                flush()
+            items.append(_inline(stripped[2:], marker_href))
+        else:
+            if items:
+                flush()
+            para.append(_inline(stripped, marker_href))
+    flush()
+    return "".join(blocks)
+
+
+def paragraph_around(body: str, start: int, end: int) -> tuple[str, str, str]:
+    """The text before the quote, the quote, and the text after it, within its paragraph.
+
+    A paragraph is one line of the body (the corpus keeps one paragraph, or heading, a line;
+    a quote never spans two). Very long paragraphs are cut at a word
+    boundary near ``CONTEXT_CHARS`` on either side, marked with an ellipsis.
+    """
+    p_start = body.rfind("\n", 0, start) + 1
+    p_end = body.find("\n", end)
+    p_end = len(body) if p_end < 0 else p_end
+    before = body[p_start:start]
+    after = body[end:p_end]
+    if len(before) > CONTEXT_CHARS:
+        cut = before.find(" ", len(before) - CONTEXT_CHARS)
+        before = "… " + before[cut + 1 if cut >= 0 else len(before) - CONTEXT_CHARS :]
+    if len(after) > CONTEXT_CHARS:
+        cut = after.rfind(" ", 0, CONTEXT_CHARS)
+        after = after[: cut if cut > 0 else CONTEXT_CHARS] + " …"
+    return before.lstrip(), body[start:end], after.rstrip()
+
+
+def source_html(citation: Citation, body: str | None, anchor: str) -> str:
+    """One numbered source: title, date, and the quote highlighted inside its paragraph."""
+    date = (
+        f' <span class="src-date">· <time datetime="{inert(citation.date)}">'
+        f"{inert(citation.date)}</time></span>"
+        if citation.date
+        else ""
+    )
+    if body is not None and body[citation.start : citation.end] == citation.quote:
+        before, quote, after = paragraph_around(body, citation.start, citation.end)
+    else:  # the article changed since the answer was made: show the quote alone
+        before, quote, after = "", citation.quote, ""
+    context = f"{inert(before)} <mark>{inert(quote)}</mark> {inert(after)}".strip()
+    return (
+        f'<li class="source" id="{anchor}-{citation.id}" value="{citation.id}">'
+        f'<p class="src-head"><span class="src-num">&#91;{citation.id}&#93;</span> '
+        f'<cite class="src-title">{inert(citation.title)}</cite>{date}</p>'
+        f'<blockquote class="src-context">{context}</blockquote></li>'
+    )
+
+
+def answer_html(
+    answer: Answer,
+    articles: Mapping[str, Any] | None = None,
+    text: str | None = None,
+    with_sources: bool = True,
+) -> str:
+    """The chat bubble: the answer with [n] markers and, under it, its numbered sources.
+
+    Args:
+        answer: The answer to show.
+        articles: ``bot.index.articles`` (id → Article), for each quote's paragraph.
+        text: Show this part of the answer text instead of all of it (progressive display).
+        with_sources: False while the answer is still appearing.
+    """
+    safe_id = re.sub(r"[^0-9a-zA-Z]", "", answer.id)[:64]
+    anchor = f"src-{safe_id}"
+    # The id attribute survives the chat's HTML sanitiser (data-* attributes do not): it ties
+    # the message on the page to its answer id in the review store.
+    parts = [
+        f'<div class="answer answer-{answer.status}" id="answer-{safe_id}">',
+        f'<div class="answer-text">{text_html(answer.answer if text is None else text, anchor)}'
+        "</div>",
+    ]
+    if with_sources and answer.citations:
+        items = []
         for c in answer.citations:
-            date = f", {html.escape(c.date)}" if c.date else ""
-            parts.append(
-                f"\n\n[{c.id}] *{html.escape(c.title)}*{date}\n> {html.escape(c.quote, quote=False)}"
-            )
-    parts.append(f"\n\n---\n*{html.escape(answer.disclaimer, quote=False)}*")
+            article = (articles or {}).get(c.article)
+            items.append(source_html(c, getattr(article, "body", None), anchor))
+        parts.append(
+            f'<section class="sources" aria-label="Sources"><p class="sources-title">'
+            f'Sources from the clinic\'s articles</p><ol class="source-list">{"".join(items)}'
+            "</ol></section>"
+        )
+    parts.append("</div>")
     return "".join(parts)
+
+
+def answer_stages(answer: Answer) -> list[str]:
+    """Growing prefixes of the answer text, one line at a time, for progressive display."""
+    lines = answer.answer.split("\n")
+    stages = ["\n".join(lines[: i + 1]) for i in range(len(lines)) if lines[i].strip()]
+    return stages or [answer.answer]

@@ -43,7 +43,9 @@ def create_app(bot: Bot, store: Any = None) -> Any:
         module = _optional(name)
         if module is not None:
             module.register(app, ctx)
-    return gr.mount_gradio_app(app, chat.create_chat(bot, ctx.store), path="/")
+    return gr.mount_gradio_app(
+        app, chat.create_chat(bot, ctx.store), path="/", **chat.mount_options()
+    )
 
 
 def _optional(name: str) -> Any:
