@@ -26,6 +26,14 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 FILES = ("manifest.json", "chunks.faiss", "chunks.json", "sentences.json", "sentences.npy")
 
+# Up to this many chunks an exact (flat) search costs well under a millisecond or two; above it
+# an HNSW graph keeps a question's search far below that with recall near 1 against flat
+# (bench/scale.py measures both, and IVF, at 10x-1000x the corpus; see bench/RESULTS.md).
+FLAT_MAX_CHUNKS = 20_000
+HNSW_M = 32  # links per node
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128  # saved in the index file; candidates explored per search
+
 
 @dataclass(frozen=True)
 class SentenceRecord:
@@ -103,8 +111,11 @@ def build_index(
     for art in articles:
         chunks.extend(chunk_article(art, chunk_tokens, overlap_tokens))
     sentences: list[SentenceRecord] = []
+    chunks_of: dict[str, list[tuple[int, Chunk]]] = {}
+    for i, c in enumerate(chunks):  # grouped once: a large corpus must not cost articles x chunks
+        chunks_of.setdefault(c.article_id, []).append((i, c))
     for art in articles:
-        art_chunks = [(i, c) for i, c in enumerate(chunks) if c.article_id == art.id]
+        art_chunks = chunks_of.get(art.id, [])
         for sent in split_sentences(art.body):
             owner = next(
                 (i for i, c in art_chunks if c.start <= sent.start and sent.end <= c.end),
@@ -116,8 +127,7 @@ def build_index(
 
     chunk_vecs = embedder.encode([embed_text(c, titles[c.article_id]) for c in chunks])
     sent_vecs = embedder.encode([s.text for s in sentences])
-    faiss_index = faiss.IndexFlatIP(embedder.dim)
-    faiss_index.add(chunk_vecs)
+    faiss_index = make_faiss_index(chunk_vecs, embedder.dim)
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +147,7 @@ def build_index(
             "articles": len(articles),
             "chunks": len(chunks),
             "sentences": len(sentences),
-            "index_type": "IndexFlatIP",
+            "index_type": type(faiss_index).__name__,
         }
         # The manifest is written last: a folder without one is never taken for an index.
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -146,6 +156,23 @@ def build_index(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return settings
+
+
+def make_faiss_index(vectors: np.ndarray, dim: int) -> Any:
+    """An inner-product FAISS index over ``vectors``: exact (flat) when small, HNSW when large.
+
+    Both keep the vectors themselves, so ``reconstruct`` works on either.
+    """
+    import faiss
+
+    if len(vectors) <= FLAT_MAX_CHUNKS:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
 
 
 def _swap_in(tmp: Path, target: Path) -> None:

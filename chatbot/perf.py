@@ -122,3 +122,60 @@ def tune_for_serving(bot: Any, cache_size: int = 2048) -> QueryEmbedder:
     fast = QueryEmbedder(current, cache_size=cache_size)
     bot.retriever.embedder = fast
     return fast
+
+
+# A corpus with more chunks than this is searched through the FAISS index's own top-k and a
+# candidate-limited fusion (``fused_search``); up to it, retrieval.py ranks every chunk exactly.
+EXACT_SEARCH_MAX = 5_000
+FUSION_CANDIDATES = 100  # from each ranking (dense and BM25) when the corpus is large
+
+
+def fused_search(
+    faiss_index: Any,
+    qvec: np.ndarray,
+    lexical: np.ndarray | None,
+    k: int,
+    candidates: int = FUSION_CANDIDATES,
+    rrf_k: int = 60,
+) -> list[tuple[int, float, float, float]]:
+    """Reciprocal-rank fusion of the index's dense top-``candidates`` and the BM25 top ones.
+
+    Args:
+        faiss_index: An inner-product index over normalised chunk vectors (flat or HNSW).
+        qvec: The question's vector.
+        lexical: BM25 scores of every chunk (None or all zero: dense only).
+        k: Passages wanted.
+        candidates: How deep each ranking is read.
+        rrf_k: The fusion constant (retrieval.RRF_K).
+
+    Returns:
+        Up to ``k`` (chunk position, fused, dense cosine, BM25 score), best first: the same
+        fusion as ranking every chunk, except that ranks beyond ``candidates`` add nothing.
+    """
+    n = int(faiss_index.ntotal)
+    m = min(max(candidates, k), n)
+    if m == 0:
+        return []
+    scores, ids = faiss_index.search(np.asarray(qvec, dtype=np.float32)[None, :], m)
+    fused: dict[int, float] = {}
+    dense: dict[int, float] = {}
+    for rank, (ci, score) in enumerate(zip(ids[0].tolist(), scores[0].tolist(), strict=True)):
+        if ci < 0:  # HNSW may return fewer than asked
+            break
+        fused[ci] = 1.0 / (rrf_k + rank + 1)
+        dense[ci] = score
+    if lexical is not None and lexical.any():
+        top = np.argpartition(-lexical, m - 1)[:m] if m < len(lexical) else np.arange(len(lexical))
+        top = top[np.argsort(-lexical[top], kind="stable")]
+        for rank, ci in enumerate(top.tolist()):
+            if lexical[ci] <= 0:
+                break
+            fused[ci] = fused.get(ci, 0.0) + 1.0 / (rrf_k + rank + 1)
+    for ci in fused:
+        if ci not in dense:  # a BM25-only candidate: its exact cosine, from the stored vector
+            dense[ci] = float(faiss_index.reconstruct(ci) @ qvec)
+    order = sorted(fused, key=lambda ci: -fused[ci])[:k]
+    return [
+        (ci, fused[ci], dense[ci], float(lexical[ci]) if lexical is not None else 0.0)
+        for ci in order
+    ]

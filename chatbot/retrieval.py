@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chatbot import perf
 from chatbot.chunking import Chunk, embed_text
 from chatbot.embedding import Embedder
 from chatbot.index import LoadedIndex, SentenceRecord
@@ -75,6 +76,11 @@ class Retriever:
     def search(self, question: str, qvec: np.ndarray, k: int) -> list[Passage]:
         """Top ``k`` chunks by reciprocal-rank fusion of dense and BM25 rankings."""
         n = len(self.index.chunks)
+        if n > perf.EXACT_SEARCH_MAX:  # a large corpus: FAISS's own top-k, candidate-limited RRF
+            words = self._tokenize([question])[0]
+            scores = np.asarray(self._bm25.get_scores(words)) if words else None
+            hits = perf.fused_search(self.index.faiss_index, qvec, scores, k, rrf_k=RRF_K)
+            return [Passage(self.index.chunks[ci], f, d, lx) for ci, f, d, lx in hits]
         dense = np.asarray(self.index.faiss_index.reconstruct_n(0, n)) @ qvec if n else np.array([])
         tokens = self._tokenize([question])[0]
         lexical = np.asarray(self._bm25.get_scores(tokens)) if tokens else np.zeros(n)
