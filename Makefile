@@ -40,8 +40,15 @@ lint: install
 	$(VENV)/bin/ruff check chatbot tests bench app.py
 	$(VENV)/bin/mypy chatbot
 
+# Figures, not tests: each script prints its table and updates its section of bench/RESULTS.md.
 bench: install index
 	$(PY) bench/latency.py
+	$(PY) bench/load.py
+	$(PY) bench/coldstart.py
+
+# Synthetic corpora of 10x, 100x and 1000x the articles: takes many minutes on 2 cores.
+bench-scale: install
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) index/ .pytest_cache
