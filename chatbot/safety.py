@@ -174,19 +174,19 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     (
         "chest pain",
         r"\bchest\b(?! ?(?:x-?ray|xray|scan|ct|film|wall|hair|day|workout|exercise|press|freezer|of drawers))"
-        r"[^.?!,;]{0,30}?\b(?:pain|pains|painful|hurts?|hurting|ache|aches|aching|tight|tightness|tightening|pressure|heavy|heaviness|crush\w*|squeez\w*|stabbing|agony|on fire|exploding|elephant)\b",
+        r"[^.?!,;]{0,30}?\b(?:pain|pains|painful|hurts?|hurting|ache|aches|aching|tight|tightness|tightening|pressure|heavy|heaviness|crush\w*|squeez\w*|stabbing|agony|on fire|exploding|elephant|discomfort)\b",
         None,
         False,
     ),
     (
         "chest pain",
-        r"\b(?:pain|pains|pressure|tight|tightness|band|crushing|squeezing|heavy|heaviness|ache|aching|weight|elephant)\b[^.?!,;]{0,25}\b(?:in|on|across|around|through|inside) (?:my|his|her|the|their) chest\b",
+        r"\b(?:pain|pains|pressure|tight|tightness|band|crushing|squeezing|heavy|heaviness|ache|aching|weight|elephant)\b[^.?!,;]{0,25}\b(?:in|on|across|around|through|inside) (?:(?:my|his|her|the|their) )?chest\b",
         None,
         False,
     ),
     (
         "chest pain",
-        r"\bretrosternal\b|\bangina attack\b|\bheart (?:hurts|is hurting)\b"
+        r"\bretrosternal\b|\bangina attack\b|\bheart (?:hurts|is hurting)\b|\bheart\b[^.?!,;]{0,25}\b(?:squeez\w*|crush\w*|in a vice)\b"
         r"|\b(?:grabbed|grabbing|grabs|clutching|clutched|clutches|clasping|holding|held) (?:at )?(?:my|his|her|their|the) chest\b",
         None,
         False,
@@ -232,7 +232,7 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     # --- stroke
     (
         "stroke signs",
-        r"\b(?:face|mouth|smile|lip|cheek)\b[^.?!,;]{0,20}\b(?:droop\w*|sag\w*|lopsided|crooked|twisted|uneven|fallen|numb)\b"
+        r"\b(?:face|mouth|smile|lip|cheek)\b[^.?!,;]{0,20}\b(?:droop\w*|sag\w*|lopsided|crooked|twisted|uneven|fallen|dropped|slipped|numb)\b"
         r"|\b(?:droop\w*|saggy|sagging|lopsided|crooked) (?:face|mouth|smile)\b|\bfacial (?:droop|asymmetry|weakness|palsy|paralysis)\b",
         None,
         False,
@@ -265,14 +265,18 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
         r"\b(?:having|havin|just had|is having|am having|might be having|may be having|could be having|might have had|may have had) (?:a |an |what (?:feels|looks|seems|might be) like an? |another )?(?:mini[- ]|small |minor )?(?:stroke|tia)\b"
         r"|\b(?:is|was) (?:this|it|that|he|she) (?:having )?an? (?:mini[- ]|small )?(?:stroke|tia)\b|\b(?:it's|this is|that's) an? (?:mini[- ])?stroke\b"
         r"|\b(?:think|thinks|afraid|scared|worried|sure|feel like|looks like|seems like)\b[^.?!,]{0,25}\b(?:having|it's|its|is|had) an? (?:mini[- ])?stroke\b"
-        r"|\b(?:showing|has|have|having|with) (?:the )?(?:signs|symptoms) of (?:a )?stroke\b",
+        r"|\b(?:showing|has|have|having|with) (?:the )?(?:signs|symptoms) of (?:a )?stroke\b"
+        r"|\b(?:stroke|heart attack) (?:symptoms|signs)\b(?=[^.?!]{0,30}\b(?:now|right now|tonight|today|in (?:my|her|his|our) \w+)\b)",
         r"\b(?:risk|chance|one day|someday|in the future|prevent\w*)\b",
         False,
     ),
     # --- suicide and self-harm (any mention, also as a question: the reply leads with the crisis line)
     (
         "suicide or self-harm",
-        r"\b(?:suicid\w*|sucid\w*|suicd\w*|suisid\w*|suiscid\w*|siucid\w*|sewer ?slide|unalive\w*|kms)\b",
+        r"\b(?:suicid\w*|sucid\w*|suicd\w*|suisid\w*|suiscid\w*|siucid\w*|sewer ?slide|unalive\w*|kms)\b"
+        r"|\b(?:goodbye|suicide|farewell) (?:note|letter)s?\b|\bwant to disappear (?:for good|forever)\b"
+        r"|\b(?:don't|can't|do not|cannot) see (?:the |any )?(?:point|reason) (?:anymore|any more|in (?:living|life|going on|being alive|anything))\b"
+        r"|\b(?:been|started|start|keep|kept|i'm|am) cutting (?:again|myself)\b",
         None,
         False,
     ),
@@ -348,13 +352,14 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
         rf"|too (?:many|much)(?= *(?:$|[.!?,;)]|by mistake|by accident|accidentally|at once|in one go|and\b|maybe|like|about|around))"
         rf"|(?:a |the )?(?:whole|entire|full) (?:bottle|pack|packet|box|strip|blister|tub)(?! of (?:wine|vodka|whisk\w*|gin|rum|beer|water|juice|cola|soda))"
         rf"|a handful|handful of|a bunch of|all (?:of )?(?:my|the|his|her|their|\w+'s) {_PILLS}"
+        rf"|(?:all|several|\d{{2,}}|(?:two|three|four|a week's|2|3|4) (?:days|doses|nights)\b)[^.?!;]{{0,40}}\b(?:at once|in one go)\b"
         rf"|\d{{2,}} (?:of (?:my|the|his|her) )?(?:\w+ )?{_PILLS})",
         None,
         False,
     ),
     (
         "overdose or poisoning",
-        rf"\b{_CHILD}\b[^.?!;]{{0,40}}\b(?:ate|eaten|eating|swallowed|swallow|swallowing|drank|chewed|got into|has eaten|gotten into|ingested)\b[^.?!;]{{0,40}}\b(?:{_PILLS}|bottle|poison|bleach|batter(?:y|ies)|detergent|pods?|cleaning)\b"
+        rf"\b{_CHILD}\b[^.?!;]{{0,40}}\b(?:ate|eaten|swallowed|drank|chewed|got into|has eaten|gotten into|ingested)\b[^.?!;]{{0,40}}\b(?:{_PILLS}|bottle|poison|bleach|batter(?:y|ies)|detergent|pods?|cleaning)\b"
         rf"|\b{_CHILD}\b[^.?!;]{{0,30}}\b(?:took|taken|had)\b[^.?!;]{{0,10}}\b(?:some of|a few of|a bunch of|several of|one of|\d+ of|\d+|my|grand\w*'s|mother's|father's|nan's|gran's|granny's|someone's|your)\b[^.?!;]{{0,20}}{_PILLS}"
         rf"|\b{_CHILD}\b[^.?!;]{{0,60}}\bempty (?:pill |medicine |tablet )?(?:bottle|pack|packet|box)\b",
         None,
@@ -409,6 +414,7 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     (
         "collapse or unconsciousness",
         r"\b(?:fell|fallen|fall) (?:down )?and (?:hit|banged) (?:my|his|her|their) head\b"
+        r"|\b(?:hit|banged|bumped|knocked) (?:my|his|her|their) head\b[^.?!]{0,40}\b(?:vomit\w*|throwing up|drowsy|confused|sleepy|bleeding|won't wake|blacked out|passed out|seizure)"
         r"|\b(?:fell|fallen)\b[^.?!]{0,20}\b(?:can't get up|won't get up|not moving)\b",
         None,
         False,
@@ -417,7 +423,8 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
         "seizure",
         r"\b(?:having|havin|is having|am having) (?:a |another |what looks like a )?(?:seizure|siezure|seisure|sezure|fit|convulsion|grand mal)s?\b"
         r"|\b(?:just had|had|has had) (?:a |another |what looks like a )(?:seizure|siezure|seisure|sezure|fit|convulsion|grand mal)\b"
-        r"|\b(?:seizing|convulsing)\b(?! up)|\b(?:shaking|jerking) all over\b",
+        r"|\b(?:seizing|convulsing)\b(?! up)|\b(?:shaking|jerking) all over\b"
+        r"|\b(?:he's|she's|he is|she is|they're|they are|baby is|son is|daughter is|child is|keeps|kept|started|been) fitting\b",
         None,
         True,
     ),
@@ -600,6 +607,22 @@ _PERSONAL_RULES: list[tuple[bool, bool, str]] = [
     ),
     (False, False, r"\b(?:is|was|are) (?:my|his|her) (?:dose|dosage|doses)\b"),
     (
+        True,
+        False,
+        r"\bhow (?:much|many)\b[^?.!]{0,50}\b(?:for (?:me|my \w+|him|her)|a day|per day|daily|each day|a night|per night)\b",
+    ),
+    (
+        True,
+        False,
+        r"\bhow (?:do|can|should|would) (?:i|we|he|she|my \w+) (?:safely )?(?:wean|taper|come off|get off|go off|stop|quit|start|switch|increase|decrease|reduce|cut down)\b",
+    ),
+    (
+        True,
+        False,
+        r"\b(?:can|could|may|should) (?:i|we|he|she|my \w+) (?:drink|eat|have)\b[^?.!]{0,30}\b(?:while|with|when|if) (?:i'm |i am |he's |she's )?(?:taking|on)\b"
+        r"|\b(?:before|when|once|after) (?:i|we) (?:start|stop|come off|quit|switch)\b",
+    ),
+    (
         False,
         False,
         rf"\bhow (?:often|long|late|early|frequently)\b[^?.!]{{0,40}}\b(?:should|can|do|must|could)\b {_SUBJ}\b[^?.!]{{0,10}}\b(?:take|use|stay on|keep taking|be on)\b",
@@ -630,7 +653,7 @@ _PERSONAL_RULES: list[tuple[bool, bool, str]] = [
     (
         True,
         False,
-        r"\b(?:i|i'm|i've|we)\b[^?.!]{0,40}\b(?:want|going|planning|plan|thinking|considering|would like|decided|allowed|supposed) (?:of |about |on )?(?:to )?(?:stop|stopping|quit|quitting|come off|coming off|get off|go off|start|starting|take|taking|try|trying|double|doubling|increase|increasing|decrease|decreasing|reduce|reducing|switch|switching|change|changing|taper|tapering|wean|weaning|skip|skipping)\b",
+        r"\b(?:i|i'm|i've|we)\b[^?.!]{0,40}\b(?:want|going|planning|plan|thinking|considering|would like|'d like|like|decided|allowed|supposed) (?:of |about |on )?(?:to )?(?:stop|stopping|quit|quitting|come off|coming off|get off|go off|start|starting|take|taking|try|trying|double|doubling|increase|increasing|decrease|decreasing|reduce|reducing|switch|switching|change|changing|taper|tapering|wean|weaning|skip|skipping)\b",
     ),
     (
         True,
@@ -664,7 +687,8 @@ _PERSONAL_RULES: list[tuple[bool, bool, str]] = [
     (
         False,
         False,
-        r"\bhave (?:i|we|you think i) got\b|\bwhat do (?:i|we|you think i) have\b|\bwhat(?: is|'s|s) wrong with (?:me|my|him|her)\b",
+        r"\bhave (?:i|we|you think i) got\b|\bwhat do (?:i|we|you think i) have\b"
+        r"|\b(?:do you think|you think|think) (?:i|he|she|my \w+) (?:have|has|got|might have|could have)\b(?! (?:to|any)\b)|\bwhat(?: is|'s|s) wrong with (?:me|my|him|her)\b",
     ),
     (
         False,
@@ -686,7 +710,7 @@ _PERSONAL_RULES: list[tuple[bool, bool, str]] = [
         False,
         r"\b(?:does|do) (?:this|that|it|my symptoms?|these symptoms|what i have|what i'm describing)\b[^?.!]{0,20}\b(?:sound|look|seem) like\b"
         r"|\b(?:do|does|could|can|might) (?:my|these|this|the) (?:symptoms?|signs?)\b[^?.!]{0,25}\b(?:mean|indicate|point to|suggest|be)\b"
-        r"|\b(?:is|are) my (?:symptoms?|\w+ (?:pain|tingling|twitching|itching|cramps?|jerks?|jerking|numbness|burning))\b[^?.!]{0,25}\b(?:rls|restless legs?|a sign of|caused by|due to|because of)\b",
+        r"|\b(?:is|are) my (?:symptoms?|\w+ (?:pain|tingling|twitching|itching|cramps?|jerks?|jerking|numbness|burning))\b[^?.!]{0,40}\b(?:rls|restless legs?|a sign of|caused by|due to|because of|from)\b",
     ),
 ]
 _PERSONAL_RE = [(med, me, re.compile(p)) for med, me, p in _PERSONAL_RULES]
