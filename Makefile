@@ -8,12 +8,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test install browser index lint bench clean
+.PHONY: run test install browser axe index lint bench clean
 
 run: install
 	$(PY) app.py
 
-test: install browser
+test: install browser axe
 	$(PY) -m pytest -q
 
 install: $(STAMP)
@@ -32,6 +32,17 @@ browser:
 	@test -x /usr/bin/chromium || { \
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
+
+# axe-core (npm) for the chat's accessibility test; Playwright injects this file into the page.
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+
+$(AXE):
+	@command -v npm >/dev/null || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q npm; }
+	npm install --prefix $(VENV)/axe --no-save --no-audit --no-fund axe-core@$(AXE_VERSION)
 
 index: install
 	$(PY) -m chatbot ingest

@@ -141,7 +141,8 @@ def answer_html(
     # The id attribute survives the chat's HTML sanitiser (data-* attributes do not): it ties
     # the message on the page to its answer id in the review store.
     parts = [
-        f'<div class="answer answer-{answer.status}" id="answer-{safe_id}">',
+        f'<div class="answer answer-{answer.status} answer-{"done" if with_sources else "partial"}"'
+        f' id="answer-{safe_id}">',
         f'<div class="answer-text">{text_html(answer.answer if text is None else text, anchor)}'
         "</div>",
     ]
