@@ -149,6 +149,18 @@ LIVE_SERVER_EXTRA_ENV: dict[str, str] = {
 }
 
 
+def _staff_login_env() -> dict[str, str]:
+    try:
+        from chatbot.web.staff import hash_password
+    except ImportError:
+        return {}
+    return {"CHATBOT_STAFF_PASSWORD_HASH": hash_password(STAFF_PASSWORD)}
+
+
+# The shared live server has a staff login: user "staff", password STAFF_PASSWORD.
+LIVE_SERVER_EXTRA_ENV.update(_staff_login_env())
+
+
 class LiveServer:
     """A ``python -m chatbot serve`` process on a free loopback port."""
 

@@ -320,8 +320,16 @@ def test_logout_ends_the_session(site):
 def test_context_of_and_chart_escape_and_trim():
     body = "First para.\n\nBefore text. The quote here. After text.\n\nLast para."
     start = body.index("The quote")
-    before, quote, after = staff.context_of(body, start, start + len("The quote here."))
+    end = start + len("The quote here.")
+    before, quote, after = staff.context_of(body, start, end, at_least=0)
     assert (before, quote, after) == ("Before text. ", "The quote here.", " After text.")
+    # A quote that fills its paragraph gets the neighbouring paragraphs as context.
+    assert staff.context_of(body, start, end) == (
+        "First para.\n\nBefore text. ", "The quote here.", " After text.\n\nLast para."
+    )
+    long = "x" * 2000 + "\n\nQ\n\n" + "y" * 2000
+    before, _, after = staff.context_of(long, 2002, 2003, width=100)
+    assert before == "…" + "x" * 98 + "\n\n" and len(after) == 101
     svg = staff.bar_chart_svg(
         [{"day": "2025-01-01", "answered": 2, "no_answer": 1, "emergency": 0}]
     )

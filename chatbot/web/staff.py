@@ -44,6 +44,7 @@ from chatbot.errors import ChatbotError
 SESSION_COOKIE = "staff_session"
 LOGIN_COOKIE = "staff_login"
 SESSION_HOURS = 8
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 FORM_LIMIT = 64 * 1024  # bytes; a note is short
 PAGE_SIZE = 50
 MIN_PASSWORD_CHARS = 12
@@ -317,7 +318,8 @@ def _headers() -> dict[str, str]:
         "Content-Security-Policy": CSP,
         "Cache-Control": "no-store",
         "X-Frame-Options": "DENY",
-        "Referrer-Policy": "no-referrer",
+        # Not "no-referrer": with it, browsers send "Origin: null" on our own form posts.
+        "Referrer-Policy": "same-origin",
         "X-Content-Type-Options": "nosniff",
     }
 
@@ -332,12 +334,25 @@ def _time(ts: float | None) -> str:
     return iso_time(ts) if ts else ""
 
 
-def context_of(body: str, start: int, end: int, width: int = 600) -> tuple[str, str, str]:
-    """The paragraph around ``body[start:end]`` as (before, quote, after), trimmed to ``width``."""
+def context_of(
+    body: str, start: int, end: int, width: int = 400, at_least: int = 160
+) -> tuple[str, str, str]:
+    """The paragraph around ``body[start:end]`` as (before, quote, after).
+
+    When the quote fills most of its paragraph (a list item, a one-sentence paragraph), the
+    neighbouring paragraphs are added until ``at_least`` characters show on each side, so staff
+    see what the sentence was about; each side is trimmed to ``width``.
+    """
     p_start = body.rfind("\n\n", 0, start)
     p_start = 0 if p_start < 0 else p_start + 2
+    while start - p_start < at_least and p_start > 0:
+        prev = body.rfind("\n\n", 0, p_start - 2)
+        p_start = 0 if prev < 0 else prev + 2
     p_end = body.find("\n\n", end)
     p_end = len(body) if p_end < 0 else p_end
+    while p_end - end < at_least and p_end < len(body):
+        nxt = body.find("\n\n", p_end + 2)
+        p_end = len(body) if nxt < 0 else nxt
     before, after = body[p_start:start], body[end:p_end]
     if len(before) > width:
         before = "…" + before[-width:]
@@ -445,9 +460,15 @@ def register(app: Any, ctx: Any) -> None:
             samesite="strict",
         )
 
-    def login_page(message: str = "", status: int = 200) -> Any:
+    def login_page(request: Request, message: str = "", status: int = 200) -> Any:
         nonce = secrets.token_urlsafe(16)
         msg = f'<p class="msg err" role="alert">{e(message)}</p>' if message else ""
+        if request.url.scheme != "https" and request.url.hostname not in LOOPBACK:
+            msg += (
+                '<p class="msg err">This page is served over plain HTTP. The staff session '
+                "cookie is only sent over HTTPS, so signing in will not work: serve the app "
+                "behind HTTPS (or open it on this machine as http://localhost).</p>"
+            )
         body = (
             f"<h1>Sign in</h1>{msg}"
             '<form method="post" action="/staff/login" class="card" style="max-width:22rem">'
@@ -530,7 +551,9 @@ def register(app: Any, ctx: Any) -> None:
         wait = throttle.blocked_for(client)
         if wait > 0:
             return login_page(
-                f"Too many failed sign-ins. Try again in {int(wait // 60) + 1} minutes.", 429
+                request,
+                f"Too many failed sign-ins. Try again in {int(wait // 60) + 1} minutes.",
+                429,
             )
         form = await read_form(request)
         nonce = request.cookies.get(LOGIN_COOKIE, "")
@@ -540,11 +563,11 @@ def register(app: Any, ctx: Any) -> None:
             or not auth.check_csrf(nonce, form.get("csrf", ""), "login")
         ):
             return login_page(
-                "The sign-in form expired or cookies are blocked; please try again.", 400
+                request, "The sign-in form expired or cookies are blocked; please try again.", 400
             )
         if not auth.login(form.get("username", ""), form.get("password", "")):
             throttle.failed(client)
-            return login_page("Wrong user name or password.", 401)
+            return login_page(request, "Wrong user name or password.", 401)
         throttle.succeeded(client)
         resp = RedirectResponse("/staff", status_code=303)
         set_cookie(resp, SESSION_COOKIE, auth.issue(auth.username), SESSION_HOURS * 3600)
@@ -577,7 +600,7 @@ def register(app: Any, ctx: Any) -> None:
     ) -> Any:
         who = signed_in(request)
         if who is None:
-            return login_page()
+            return login_page(request)
         if not isinstance(who, tuple):
             return who
         user, csrf = who
