@@ -77,3 +77,8 @@ def disclaimer_text(configured: str | None) -> str:
     if "automated" not in low or ("not a clinician" not in low and "not a doctor" not in low):
         text = f"{AUTOMATED_NOTE} {text}"
     return text
+
+
+# Shown beside an answer with ``reviewed: true``: staff checked this answer to the same question
+# and marked it correct (its quotes are re-checked against the current articles each time).
+REVIEWED_MARK = "Reviewed by clinic staff"
