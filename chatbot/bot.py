@@ -17,7 +17,7 @@ from chatbot.answer import Answer, compose, select_sentences
 from chatbot.config import Settings
 from chatbot.corpus import Article, load_corpus
 from chatbot.embedding import Embedder
-from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from chatbot.errors import BadInputError, IndexCorruptError, IndexMissingError, IndexStaleError
 from chatbot.index import LoadedIndex, build_index, load_index
 from chatbot.retrieval import Retriever
 from chatbot.safety import (
@@ -25,6 +25,7 @@ from chatbot.safety import (
     detect_emergency,
     emergency_contacts,
     is_personal_advice,
+    overlong_emergency,
 )
 
 
@@ -132,11 +133,18 @@ class Bot:
         """
         s = self.settings
         t0 = time.perf_counter()
-        text = clean_question(question, s.max_question_chars)
+        try:
+            text = clean_question(question, s.max_question_chars)
+            # Emergencies first, before any retrieval: the reply says to call for help, no more.
+            emergency = detect_emergency(text)
+        except BadInputError:
+            # Too long to answer is not too long to be an emergency: that reply is never lost.
+            overlong = overlong_emergency(question, s.max_question_chars)
+            if overlong is None:
+                raise
+            text, emergency = overlong
         timings: dict[str, float] = {}
 
-        # Emergencies first, before any retrieval: the reply says to call for help and no more.
-        emergency = detect_emergency(text)
         if emergency is not None:
             number, crisis_line = emergency_contacts(s.country, s.emergency_number, s.crisis_line)
             answer = Answer(

@@ -517,6 +517,24 @@ def detect_emergency(text: str) -> EmergencyMatch | None:
     return None
 
 
+def overlong_emergency(raw: object, max_chars: int) -> tuple[str, EmergencyMatch] | None:
+    """Read a message refused as too long for an emergency all the same.
+
+    A patient who pastes a long story that ends in "and now I can't breathe" must get the
+    emergency reply, not "too long". Messages up to four times the limit are read.
+
+    Returns:
+        (the first ``max_chars`` characters, cleaned, for the log; the match), or None.
+    """
+    if isinstance(raw, bytes | bytearray):
+        raw = bytes(raw).decode("utf-8", errors="replace")
+    if not isinstance(raw, str) or len(raw) > max_chars * 4:
+        return None
+    text = re.sub(r"\s+", " ", _strip_invisible(_CONTROL.sub(" ", raw))).strip()
+    match = detect_emergency(text)
+    return None if match is None else (text[:max_chars], match)
+
+
 # --------------------------------------------------------------------------------------------
 # Medicines: the caution line and the personal-advice check share one vocabulary.
 

@@ -407,3 +407,14 @@ def test_answer_citing_a_drug_carries_the_caution(real_bot):
     assert answer.status == "answered"
     assert any(mentions_medicine(c.quote) for c in answer.citations)
     assert answer.answer.rstrip().endswith(messages.MEDICATION_CAUTION)
+
+
+def test_an_emergency_in_a_message_too_long_to_answer_still_gets_the_emergency_reply(real_bot):
+    from chatbot.errors import BadInputError
+
+    story = "My legs have been restless every night for years and nothing helps. " * 40
+    assert len(story) > real_bot.settings.max_question_chars
+    answer = real_bot.ask(story + "Now my chest is crushing and I can't breathe.")
+    assert answer.status == "emergency" and answer.citations == []
+    with pytest.raises(BadInputError, match="too long"):
+        real_bot.ask(story)
