@@ -23,6 +23,7 @@ from chatbot.retrieval import Retriever
 from chatbot.safety import (
     clean_question,
     detect_emergency,
+    detect_emergency_followup,
     emergency_contacts,
     is_personal_advice,
     overlong_emergency,
@@ -136,7 +137,9 @@ class Bot:
         try:
             text = clean_question(question, s.max_question_chars)
             # Emergencies first, before any retrieval: the reply says to call for help, no more.
-            emergency = detect_emergency(text)
+            # One may be told over two messages, so the last user turn is read with this one.
+            previous = next((t.content for t in reversed(history) if t.role == "user"), "")
+            emergency = detect_emergency(text) or detect_emergency_followup(text, previous)
         except BadInputError:
             # Too long to answer is not too long to be an emergency: that reply is never lost.
             overlong = overlong_emergency(question, s.max_question_chars)

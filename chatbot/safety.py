@@ -517,6 +517,16 @@ def detect_emergency(text: str) -> EmergencyMatch | None:
     return None
 
 
+def detect_emergency_followup(text: str, previous: str) -> EmergencyMatch | None:
+    """An emergency told over two messages: "my calf has been swollen since the flight", then
+    "now it's red, hot and really painful". ``previous`` is the user's last message; when that
+    was an emergency already, the reply to it has been given and it is not read again."""
+    previous = previous[-4000:]  # history comes from the client; read only its end
+    if not previous.strip() or detect_emergency(previous) is not None:
+        return None
+    return detect_emergency(f"{previous.rstrip(' .!?;')}, {text}")
+
+
 def overlong_emergency(raw: object, max_chars: int) -> tuple[str, EmergencyMatch] | None:
     """Read a message refused as too long for an emergency all the same.
 

@@ -418,3 +418,15 @@ def test_an_emergency_in_a_message_too_long_to_answer_still_gets_the_emergency_r
     assert answer.status == "emergency" and answer.citations == []
     with pytest.raises(BadInputError, match="too long"):
         real_bot.ask(story)
+
+
+def test_an_emergency_told_over_two_messages_is_detected(real_bot):
+    from chatbot.bot import Turn
+
+    first = "my calf has been swollen since my flight yesterday"
+    assert detect_emergency(first) is None
+    answer = real_bot.ask("it's red and hot and really painful now", [Turn("user", first)])
+    assert answer.status == "emergency" and answer.reason == "possible blood clot"
+    # Once the emergency reply was given, later questions are answered normally.
+    after = real_bot.ask("what causes restless legs?", [Turn("user", "my dad collapsed")])
+    assert after.status != "emergency"
