@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -10,11 +11,14 @@ from chatbot import messages
 from chatbot.index import LoadedIndex
 from chatbot.retrieval import ScoredSentence
 from chatbot.safety import needs_medication_caution
+from chatbot.text import ListBlock, list_blocks
 
 Status = Literal["answered", "no_answer", "emergency"]
 
-NEAR_DUPLICATE = 0.88  # cosine above which two quotes say the same thing
-RELATIVE_WINDOW = 0.12  # quotes must score within this of the best one
+NEAR_DUPLICATE = 0.85  # cosine above which two quotes say the same thing
+RELATIVE_WINDOW = 0.10  # quotes must score within this of the best one
+LIST_WHOLE_ITEMS = 7  # a lead-in brings all the items of a list this short...
+LIST_BEST_ITEMS = 3  # ...and the best few of a longer one
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class Answer:
     reason: str = ""  # why: "", "not_in_articles", "personal_advice", or the emergency category
     timings: dict[str, float] = field(default_factory=dict)
     reviewed: bool = False  # an answer clinic staff checked and marked correct, given again
+    # The relevance the gate compared with the threshold (the best candidate's score); the
+    # eval uses it to draw the answered/abstained trade-off without asking again.
+    confidence: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -50,22 +57,114 @@ class Answer:
         return data
 
 
+# An item that restates what the previous sentence was about needs that sentence to make sense.
+_ANAPHORA = re.compile(
+    r"^(this|these|they|their|them|it|its|such|therefore|thus|but|however|that|those|so|"
+    r"at the same time|as a result|in such cases)\b",
+    re.IGNORECASE,
+)
+
+
 def select_sentences(
     candidates: list[ScoredSentence], index: LoadedIndex, max_quotes: int, min_relevance: float
 ) -> list[ScoredSentence]:
-    """Best sentences within a window of the top score, skipping near-duplicates (MMR-like)."""
-    if not candidates or candidates[0].similarity < min_relevance:
+    """The evidence for an answer, or [] when the best candidate is under ``min_relevance``.
+
+    The best candidates within ``RELATIVE_WINDOW`` of the top score are taken (at most
+    ``max_quotes``), skipping any that repeats one already taken (the articles copy each other,
+    so "iron deficiency is linked to RLS" appears three times). Each is then made readable on its
+    own: a list item brings its lead-in ("Secondary causes ...:" before "diabetes;"), a lead-in
+    brings its items (all of a short list, the best of a long one), a list item spread over
+    two sentences is quoted whole, and a sentence that opens with "This", "They", "Therefore"...
+    brings the sentence before it.
+    """
+    if not candidates or candidates[0].score < min_relevance:
         return []
-    floor = max(min_relevance, candidates[0].similarity - RELATIVE_WINDOW)
+    floor = max(min_relevance, candidates[0].score - RELATIVE_WINDOW)
     chosen: list[ScoredSentence] = []
     vecs = index.sentence_vectors
     for cand in candidates:
-        if cand.similarity < floor or len(chosen) >= max_quotes:
+        if cand.score < floor or len(chosen) >= max_quotes:
             break
-        if any(float(vecs[cand.position] @ vecs[c.position]) > NEAR_DUPLICATE for c in chosen):
+        if any(
+            c.record.text == cand.record.text
+            or float(vecs[cand.position] @ vecs[c.position]) > NEAR_DUPLICATE
+            for c in chosen
+        ):
             continue
         chosen.append(cand)
-    return chosen
+    return _with_companions(chosen, candidates, index, floor)
+
+
+def _with_companions(
+    chosen: list[ScoredSentence],
+    candidates: list[ScoredSentence],
+    index: LoadedIndex,
+    floor: float,
+) -> list[ScoredSentence]:
+    """``chosen`` plus the sentences each needs to be read alone (see ``select_sentences``).
+
+    Companions come only from ``candidates``, so a passage staff excluded is never brought back.
+    """
+    by_article: dict[str, list[ScoredSentence]] = {}
+    for c in candidates:
+        by_article.setdefault(c.record.article_id, []).append(c)
+    for cands in by_article.values():
+        cands.sort(key=lambda c: c.record.start)
+    out: dict[int, ScoredSentence] = {c.position: c for c in chosen}
+
+    def within(article_id: str, start: int, end: int) -> list[ScoredSentence]:
+        return [
+            c for c in by_article.get(article_id, []) if start <= c.record.start < end
+        ]
+
+    def previous_on_line(cand: ScoredSentence) -> ScoredSentence | None:
+        body = index.articles[cand.record.article_id].body
+        line_start = body.rfind("\n", 0, cand.record.start) + 1
+        before = within(cand.record.article_id, line_start, cand.record.start)
+        return before[-1] if before else None
+
+    for cand in list(chosen):
+        art_id = cand.record.article_id
+        body = index.articles[art_id].body
+        for block in _list_blocks(art_id, body):
+            items = block.items
+            in_item = next(((s, e) for s, e in items if s <= cand.record.start < e), None)
+            is_lead = block.lead is not None and block.lead[0] <= cand.record.start < block.lead[1]
+            if in_item is not None:
+                for c in within(art_id, *in_item):  # the whole item, if it has two sentences
+                    out.setdefault(c.position, c)
+                if block.lead is not None:
+                    for c in within(art_id, *block.lead):
+                        out.setdefault(c.position, c)
+            elif is_lead:
+                if len(items) <= LIST_WHOLE_ITEMS:
+                    wanted = list(items)
+                else:  # a long list: only its items that answer the question themselves
+                    scored = [(max((c.score for c in within(art_id, *it)), default=0.0), it)
+                              for it in items]
+                    scored.sort(key=lambda x: -x[0])
+                    wanted = [it for sc, it in scored[:LIST_BEST_ITEMS] if sc >= floor - 0.1]
+                for item in wanted:
+                    for c in within(art_id, *item):
+                        out.setdefault(c.position, c)
+        if _ANAPHORA.match(cand.record.text):
+            prev = previous_on_line(cand)
+            if prev is not None:
+                out.setdefault(prev.position, prev)
+    return list(out.values())
+
+
+_BLOCKS: dict[tuple[str, int], list[ListBlock]] = {}
+
+
+def _list_blocks(article_id: str, body: str) -> list[ListBlock]:
+    key = (article_id, hash(body))
+    if key not in _BLOCKS:
+        if len(_BLOCKS) > 256:
+            _BLOCKS.clear()
+        _BLOCKS[key] = list_blocks(body)
+    return _BLOCKS[key]
 
 
 def _group(chosen: list[ScoredSentence], index: LoadedIndex) -> list[list[ScoredSentence]]:
@@ -90,9 +189,18 @@ def _group(chosen: list[ScoredSentence], index: LoadedIndex) -> list[list[Scored
 
 
 def compose(
-    chosen: list[ScoredSentence], index: LoadedIndex, disclaimer: str, contact: str
+    chosen: list[ScoredSentence],
+    index: LoadedIndex,
+    disclaimer: str,
+    contact: str,
+    confidence: float = 0.0,
 ) -> Answer:
-    """Build the answer text and citations from the chosen sentences."""
+    """Build the answer text and citations from the chosen sentences.
+
+    Each citation is one exact span of one line of an article (adjacent sentences of a line
+    merged); quotes are grouped by article, the best article first, in body order inside, so a
+    list's lead-in comes before its items.
+    """
     if not chosen:
         return Answer(
             status="no_answer",
@@ -100,6 +208,7 @@ def compose(
             citations=[],
             disclaimer=disclaimer,
             reason="not_in_articles",
+            confidence=round(confidence, 4),
         )
     citations: list[Citation] = []
     lines = [messages.ANSWER_INTRO, ""]
@@ -115,7 +224,7 @@ def compose(
                 quote=art.body[start:end],
                 start=start,
                 end=end,
-                score=round(max(c.similarity for c in run), 3),
+                score=round(max(c.score for c in run), 3),
                 date=art.date,
             )
         )
@@ -124,6 +233,10 @@ def compose(
     if needs_medication_caution([c.quote for c in citations]):
         lines += ["", messages.MEDICATION_CAUTION]
     return Answer(
-        status="answered", answer="\n".join(lines), citations=citations, disclaimer=disclaimer
+        status="answered",
+        answer="\n".join(lines),
+        citations=citations,
+        disclaimer=disclaimer,
+        confidence=round(confidence, 4),
     )
 

@@ -167,11 +167,12 @@ class Bot:
             t = time.perf_counter()
             passages = self.retriever.search(query, qvec, s.top_k)
             excluded = self.log.excluded_spans(self.index.articles) if self.log else set()
-            candidates = self.retriever.candidate_sentences(passages, qvec, excluded)
+            candidates = self.retriever.candidate_sentences(passages, qvec, excluded, query=query)
             timings["search_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             chosen = select_sentences(candidates, self.index, s.max_quotes, s.min_relevance)
-            answer = compose(chosen, self.index, s.disclaimer, s.clinic_contact)
+            confidence = candidates[0].score if candidates else 0.0
+            answer = compose(chosen, self.index, s.disclaimer, s.clinic_contact, confidence)
             if is_personal_advice(text):
                 answer = _personal_advice(answer, s.clinic_contact)
             timings["compose_ms"] = (time.perf_counter() - t) * 1000
@@ -207,4 +208,5 @@ def _personal_advice(answer: Answer, contact: str) -> Answer:
         disclaimer=answer.disclaimer,
         id=answer.id,
         reason="personal_advice",
+        confidence=answer.confidence,
     )

@@ -1,18 +1,71 @@
-"""Question → ranked passages and candidate sentences: dense (FAISS) fused with BM25."""
+"""Question → ranked passages and scored candidate sentences: dense (FAISS) fused with BM25.
+
+Two levels, both hybrid:
+
+* passages (chunks): the dense ranking from FAISS and a BM25 ranking are fused by reciprocal rank
+  fusion (``search``);
+* sentences (what gets quoted): every citable sentence of the corpus is scored by its own cosine
+  similarity to the question, the similarity of the passage around it (a list item such as
+  "Lithium preparations." means little alone), and BM25 over the sentence with its heading and
+  list lead-in, so a drug name or another rare word the model does not know is still found
+  (``candidate_sentences``).
+
+Before any of that the question's typos are mended against the articles' own vocabulary
+("restles legs in pregancy" → "restless legs in pregnancy"), and the question's *coverage* is
+measured: the share of its content words the articles use at all. A question whose key words
+the articles never use ("a recipe for lentil soup") is out of scope however close its other
+words are; the relevance gate in ``answer.py`` reads this through each candidate's ``score``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from chatbot import perf
+from chatbot import perf
 from chatbot.chunking import Chunk, embed_text
 from chatbot.embedding import Embedder
 from chatbot.index import LoadedIndex, SentenceRecord
+from chatbot.text import list_blocks
 
 RRF_K = 60
+
+# Weights of a sentence's score: its own cosine, its passage's cosine, its BM25 relative to the
+# best sentence's. Chosen on the dev half of tests/questions.jsonl (see README, "Answer quality").
+W_SENTENCE, W_CONTEXT, W_LEXICAL = 0.40, 0.20, 0.40
+# How much an uncovered content word of the question lowers every score (see ``coverage``).
+COVERAGE_WEIGHT = 0.5
+
+# Words a question is made of whatever it asks: they carry no topic, so they never count as
+# "not in the articles" (bm25s's English stop words are removed as well).
+_GENERIC = frozenset(
+    """
+    anything something thing things stuff really actually maybe please thanks thank hi hello ok okay
+    yes help helps helped helping good bad best better worse worst normal know tell say says said
+    get gets getting got make makes making made take takes taking took go goes going went come
+    comes keep keeps kind sort lot lots way ways much many way like also even still ever just
+    want wanted need needs needed feel feels feeling felt think thought wonder wondering
+    happen happens happened cause causes caused work works worked use used using try tried
+    day days night nights time times year years week weeks month months long someone people
+    anyone everyone person thing im ive dont doesnt cant wont isnt arent whats hows
+    question questions answer article articles read heard told doctor doctors
+    what when where which who whom whose why how do does did doing done can could should would
+    will shall may might must i me my mine myself you your yours we us our he him his she her
+    they them their it its this that these those am is are was were be been being have has had
+    having not no nor too very so than then there here about above after again against all any
+    both each few more most other some such only own same just now from into out over under up
+    down off once further while until because if or and but with without within of at by for
+    on in to as an the a also
+    """.split()
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -27,12 +80,54 @@ class Passage:
 
 @dataclass(frozen=True)
 class ScoredSentence:
-    """A candidate sentence with its cosine similarity to the question."""
+    """A candidate sentence and why it scored as it did.
+
+    Attributes:
+        record: The sentence (exact span in its article).
+        position: Its index in the sentence table.
+        similarity: Cosine similarity of the sentence to the question.
+        passage: The best-scoring passage holding it.
+        score: The combined relevance (sentence, passage and lexical evidence, times the
+            question's coverage); the relevance gate compares the best one to the threshold.
+        lexical: IDF-weighted share of the question's terms in the sentence's context (0..1).
+    """
 
     record: SentenceRecord
-    position: int  # index in the sentence table
+    position: int
     similarity: float
     passage: Passage
+    score: float = 0.0
+    lexical: float = 0.0
+
+
+@dataclass(frozen=True)
+class QueryAnalysis:
+    """What the retriever made of a question."""
+
+    text: str  # the question as searched (typos mended)
+    corrections: dict[str, str] = field(default_factory=dict)
+    content: tuple[str, ...] = ()  # the question's topic words (stemmed)
+    uncovered: tuple[str, ...] = ()  # those the articles never use
+    coverage: float = 1.0  # 1 - weighted share of uncovered words
+
+
+def _osa_distance(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment edit distance (a swap counts as one), cut off above ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
 
 
 class Retriever:
@@ -49,19 +144,62 @@ class Retriever:
 
         self.index = index
         self.embedder = embedder
+        # Kept apart from ``embedder``, which a server may wrap in a cache (see perf.py).
+        self._word_pieces: Callable[[str], int] = embedder.count_word_pieces
         self._stemmer = Stemmer.Stemmer("english")
+        n_chunks = len(index.chunks)
+        self._chunk_vecs = (
+            np.asarray(index.faiss_index.reconstruct_n(0, n_chunks), dtype=np.float32)
+            if n_chunks
+            else np.zeros((0, index.sentence_vectors.shape[1] if index.sentence_vectors.size else 1))
+        )
         self._bm25 = bm25s.BM25()
         texts = [embed_text(c, index.articles[c.article_id].title) for c in index.chunks]
-        self._bm25.index(self._tokenize(texts), show_progress=False)
+        if texts:
+            self._bm25.index(self._tokenize(texts), show_progress=False)
+
+        # Which chunks hold each sentence (a sentence cut by a chunk boundary: its owner chunk).
+        self._chunks_of: list[list[int]] = []
+        by_article: dict[str, list[int]] = {}
+        for ci, chunk in enumerate(index.chunks):
+            by_article.setdefault(chunk.article_id, []).append(ci)
+        for sent in index.sentences:
+            holders = [
+                ci
+                for ci in by_article.get(sent.article_id, [])
+                if index.chunks[ci].start <= sent.start and sent.end <= index.chunks[ci].end
+            ]
+            self._chunks_of.append(holders or [sent.chunk])
+        self._chunk_index = {c.chunk_id: ci for ci, c in enumerate(index.chunks)}
         self._sentences_by_chunk: dict[int, list[int]] = {}
-        for pos, sent in enumerate(index.sentences):
-            for ci, chunk in enumerate(index.chunks):
-                if (
-                    chunk.article_id == sent.article_id
-                    and chunk.start <= sent.start
-                    and sent.end <= chunk.end
-                ):
-                    self._sentences_by_chunk.setdefault(ci, []).append(pos)
+        for pos, holders in enumerate(self._chunks_of):
+            for ci in holders:
+                self._sentences_by_chunk.setdefault(ci, []).append(pos)
+
+        # Citable sentences, and what BM25 reads for each: heading, list lead-in, the sentence.
+        self._citable = [
+            pos
+            for pos, rec in enumerate(index.sentences)
+            if not rec.heading and not rec.text.rstrip().endswith("?")
+        ]
+        contexts = self._tokenize(self._sentence_contexts(self._citable))
+        self._sent_terms = [set(terms) for terms in contexts]
+        df: Counter[str] = Counter(t for terms in self._sent_terms for t in terms)
+        n = len(contexts)
+        self._idf = {t: math.log((n - f + 0.5) / (f + 0.5) + 1.0) for t, f in df.items()}
+
+        # The articles' vocabulary: surface words (for mending typos) and stems (for coverage).
+        words: Counter[str] = Counter()
+        for art in index.articles.values():
+            words.update(w.lower() for w in _WORD.findall(f"{art.title}\n{art.body}"))
+        self._words = words
+        self._stems = {self._stem(w) for w in words}
+        self._stems_list = sorted(self._stems)
+        self._by_length: dict[int, list[str]] = {}
+        for w in words:
+            self._by_length.setdefault(len(w), []).append(w)
+
+    # -- text helpers ---------------------------------------------------------------------------
 
     def _tokenize(self, texts: list[str]) -> list[list[str]]:
         import bm25s
@@ -70,23 +208,129 @@ class Retriever:
             texts, stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
         )
 
+    def _stem(self, word: str) -> str:
+        return str(self._stemmer.stemWord(word.lower().replace("’", "'").strip("'")))
+
+    def _sentence_contexts(self, positions: list[int]) -> list[str]:
+        """What the lexical score reads for each sentence: its heading, its list's lead-in, it."""
+        heading_at: dict[int, str] = {}
+        current: dict[str, str] = {}
+        for pos, rec in enumerate(self.index.sentences):  # body order within each article
+            if rec.heading:
+                current[rec.article_id] = rec.text
+            heading_at[pos] = current.get(rec.article_id, "")
+        lead_at: dict[tuple[str, int], str] = {}
+        for art in self.index.articles.values():
+            for block in list_blocks(art.body):
+                if block.lead:
+                    for start, _ in block.items:
+                        lead_at[(art.id, start)] = art.body[block.lead[0] : block.lead[1]]
+        out = []
+        for pos in positions:
+            rec = self.index.sentences[pos]
+            lead = lead_at.get((rec.article_id, rec.start), "")
+            heading = heading_at[pos] if heading_at[pos] != rec.text else ""
+            out.append(" ".join(t for t in (heading, lead, rec.text) if t))
+        return out
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - one retriever per process; words repeat a lot
+    def _is_common_word(self, word: str) -> bool:
+        """True for a word the model's vocabulary holds whole ("faster"), not in pieces."""
+        try:
+            return self._word_pieces(word) <= 3  # [CLS] word [SEP]
+        except Exception:  # an embedder without a tokenizer: never mend
+            return True
+
+    def _mend(self, word: str) -> str | None:
+        """The articles' word that ``word`` is a typo of, or None.
+
+        Only words of five letters or more that neither the articles nor the model's vocabulary
+        know are mended ("pregancy", "herditary"), to the nearest article word (one edit, two
+        for long words; a swap of two letters is one edit), or to the commonest word of the
+        nearest stem ("famlies" → "family").
+        """
+        low = word.lower()
+        if (
+            len(low) < 5
+            or not low.isalpha()
+            or low in self._words
+            or self._stem(low) in self._stems
+            or self._is_common_word(low)
+        ):
+            return None
+        limit = 1 if len(low) <= 7 else 2
+        best: tuple[int, int, str] | None = None
+        for length in range(len(low) - limit, len(low) + limit + 1):
+            for cand in self._by_length.get(length, ()):
+                if cand[0] != low[0]:
+                    continue  # a typo rarely hits the first letter; guessing it would mislead
+                d = _osa_distance(low, cand, limit)
+                if d <= limit:
+                    key = (d, -self._words[cand], cand)
+                    if best is None or key < best:
+                        best = key
+        if best is not None:
+            return best[2]
+        stem = self._stem(low)
+        if len(stem) >= 5:
+            near = [s for s in self._stems_list if s[0] == stem[0] and _osa_distance(stem, s, 1) <= 1]
+            if near:
+                words = [w for w in self._words if self._stem(w) in near]
+                return max(words, key=lambda w: (self._words[w], w)) if words else None
+        return None
+
+    def analyse(self, question: str) -> QueryAnalysis:
+        """Mend typos and measure how much of the question the articles cover."""
+        corrections: dict[str, str] = {}
+
+        def fix(m: re.Match[str]) -> str:
+            word = m.group(0)
+            mended = self._mend(word)
+            if mended is None:
+                return word
+            corrections[word] = mended
+            return mended
+
+        text = _WORD.sub(fix, question)
+        content: list[str] = []
+        uncovered: list[str] = []
+        weight_all = weight_out = 0.0
+        stop = _stopwords()
+        for word in _WORD.findall(text):
+            low = word.lower().replace("’", "'")
+            if low in stop or low in _GENERIC or len(low) < 3 or low.replace("'", "") in _GENERIC:
+                continue
+            stem = self._stem(low)
+            content.append(stem)
+            # A word the model splits into pieces is rare (a drug, a disease): it weighs more.
+            weight = 1.0 if self._is_common_word(low) else 2.0
+            weight_all += weight
+            if stem not in self._stems and low not in self._words:
+                uncovered.append(stem)
+                weight_out += weight
+        coverage = 1.0 - weight_out / weight_all if weight_all else 1.0
+        return QueryAnalysis(text, corrections, tuple(content), tuple(uncovered), coverage)
+
+    # -- retrieval ------------------------------------------------------------------------------
+
     def embed_query(self, question: str) -> np.ndarray:
-        return self.embedder.encode([question])[0]
+        """The question's vector (typos mended first)."""
+        return self.embedder.encode([self.analyse(question).text])[0]
 
     def search(self, question: str, qvec: np.ndarray, k: int) -> list[Passage]:
         """Top ``k`` chunks by reciprocal-rank fusion of dense and BM25 rankings."""
         n = len(self.index.chunks)
+        if not n:
+            return []
+        tokens = self._tokenize([self.analyse(question).text])[0]
         if n > perf.EXACT_SEARCH_MAX:  # a large corpus: FAISS's own top-k, candidate-limited RRF
-            words = self._tokenize([question])[0]
-            scores = np.asarray(self._bm25.get_scores(words)) if words else None
+            scores = np.asarray(self._bm25.get_scores(tokens)) if tokens else None
             hits = perf.fused_search(self.index.faiss_index, qvec, scores, k, rrf_k=RRF_K)
             return [Passage(self.index.chunks[ci], f, d, lx) for ci, f, d, lx in hits]
-        dense = np.asarray(self.index.faiss_index.reconstruct_n(0, n)) @ qvec if n else np.array([])
-        tokens = self._tokenize([question])[0]
+        dense = self._chunk_vecs @ qvec
         lexical = np.asarray(self._bm25.get_scores(tokens)) if tokens else np.zeros(n)
-        dense_rank = np.argsort(-dense)
         fused = np.zeros(n)
-        for rank, ci in enumerate(dense_rank):
+        for rank, ci in enumerate(np.argsort(-dense)):
             fused[ci] += 1.0 / (RRF_K + rank + 1)
         if lexical.any():
             for rank, ci in enumerate(np.argsort(-lexical)):
@@ -99,33 +343,89 @@ class Retriever:
             for ci in order
         ]
 
-    def candidate_sentences(
-        self, passages: Iterable[Passage], qvec: np.ndarray, excluded: set[tuple[str, int, int]]
-    ) -> list[ScoredSentence]:
-        """Non-heading sentences of the passages, scored by cosine to the question, best first.
+    def _lexical(self, content: Iterable[str], rows: Sequence[int]) -> np.ndarray:
+        """IDF-weighted share of the question's known topic words found in the context of each
+        citable sentence ``rows`` (indexes into the citable list): heading, list lead-in, it.
 
-        ``excluded`` holds (article_id, start, end) spans staff took out of answers; a sentence
-        overlapping any of them is never offered.
+        Like BM25 without length normalisation, but bounded (1.0 = every word is there), so a
+        question made only of the articles' commonest words ("rls") gets little lexical lift.
         """
-        seen: set[int] = set()
+        terms = {t for t in content if t in self._idf}
+        total = sum(self._idf[t] for t in terms)
+        if not total:
+            return np.zeros(len(rows))
+        return np.array(
+            [sum(self._idf[t] for t in terms & self._sent_terms[r]) / total for r in rows]
+        )
+
+    def candidate_sentences(
+        self,
+        passages: Iterable[Passage],
+        qvec: np.ndarray,
+        excluded: set[tuple[str, int, int]],
+        query: str | None = None,
+    ) -> list[ScoredSentence]:
+        """Citable sentences scored against the question, best first.
+
+        The clinic's corpus is small, so every citable sentence is a candidate (a sentence
+        outside the top passages can still be the best quote); above ``perf.EXACT_SEARCH_MAX``
+        chunks only the sentences of ``passages`` are.
+
+        Args:
+            passages: The fused top passages (``search``).
+            qvec: The question's vector.
+            excluded: (article_id, start, end) spans staff took out of answers; a sentence
+                overlapping any of them is never offered.
+            query: The question's text, for the lexical score and the coverage; without it
+                only the dense scores count.
+        """
+        passages = list(passages)
+        if len(self.index.chunks) > perf.EXACT_SEARCH_MAX:
+            wanted = {
+                pos
+                for p in passages
+                for pos in self._sentences_by_chunk.get(self._chunk_pos(p.chunk), [])
+            }
+            rows = [r for r, pos in enumerate(self._citable) if pos in wanted]
+            chunk_dense = {self._chunk_pos(p.chunk): p.dense for p in passages}
+        else:
+            rows = list(range(len(self._citable)))
+            dense_all = self._chunk_vecs @ qvec
+            chunk_dense = dict(enumerate(dense_all.tolist()))
+        if not rows:
+            return []
+        analysis = self.analyse(query) if query else QueryAnalysis(text="")
+        positions = [self._citable[r] for r in rows]
+        sims = self.index.sentence_vectors[positions] @ qvec
+        lexical = self._lexical(analysis.content, rows)
+        given = {p.chunk.chunk_id: p for p in passages}
+        factor = 1.0 - COVERAGE_WEIGHT * (1.0 - analysis.coverage)
         out: list[ScoredSentence] = []
-        chunk_pos = {id(c): i for i, c in enumerate(self.index.chunks)}
-        for passage in passages:
-            ci = chunk_pos.get(id(passage.chunk))
-            if ci is None:
-                ci = self.index.chunks.index(passage.chunk)
-            for pos in self._sentences_by_chunk.get(ci, []):
-                if pos in seen:
-                    continue
-                seen.add(pos)
-                rec = self.index.sentences[pos]
-                # Headings and the articles' own rhetorical questions answer nothing.
-                if rec.heading or rec.text.endswith("?") or _overlaps_excluded(rec, excluded):
-                    continue
-                sim = float(self.index.sentence_vectors[pos] @ qvec)
-                out.append(ScoredSentence(rec, pos, sim, passage))
-        out.sort(key=lambda s: -s.similarity)
+        for i, pos in enumerate(positions):
+            rec = self.index.sentences[pos]
+            if _overlaps_excluded(rec, excluded):
+                continue
+            holders = [ci for ci in self._chunks_of[pos] if ci in chunk_dense] or self._chunks_of[pos]
+            best_ci = max(holders, key=lambda ci: chunk_dense.get(ci, 0.0))
+            context = float(chunk_dense.get(best_ci, 0.0))
+            chunk = self.index.chunks[best_ci]
+            passage = given.get(chunk.chunk_id) or Passage(chunk, 0.0, context, 0.0)
+            sim = float(sims[i])
+            score = (W_SENTENCE * sim + W_CONTEXT * context + W_LEXICAL * lexical[i]) * factor
+            out.append(ScoredSentence(rec, pos, sim, passage, round(score, 4), float(lexical[i])))
+        out.sort(key=lambda s: -s.score)
         return out
+
+    def _chunk_pos(self, chunk: Chunk) -> int:
+        pos = self._chunk_index.get(chunk.chunk_id)
+        return pos if pos is not None else self.index.chunks.index(chunk)
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
 
 
 def _overlaps_excluded(rec: SentenceRecord, excluded: set[tuple[str, int, int]]) -> bool:

@@ -86,3 +86,69 @@ def split_sentences(body: str) -> list[Sentence]:
             s = seg_start + cursor + (len(segment[cursor:]) - len(segment[cursor:].lstrip()))
             out.append(Sentence(s, s + len(tail), tail, False))
     return out
+
+
+@dataclass(frozen=True)
+class ListBlock:
+    """A bulleted list and the line that introduces it ("Common causes include:").
+
+    Attributes:
+        lead: (start, end) of the introducing sentence, or None when the list has none.
+        items: (start, end) of each item's words (bullet left out), in body order.
+    """
+
+    lead: tuple[int, int] | None
+    items: tuple[tuple[int, int], ...]
+
+    @property
+    def start(self) -> int:
+        return self.lead[0] if self.lead else self.items[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.items[-1][1]
+
+
+def list_blocks(body: str) -> list[ListBlock]:
+    """The bulleted lists of ``body``, each with its lead-in line when that ends with a colon.
+
+    A list item quoted alone ("diabetes;") does not say what it is a list of; its lead-in
+    ("Secondary causes of restless leg syndrome:") does. Blank lines inside a list are allowed.
+    """
+    blocks: list[ListBlock] = []
+    items: list[tuple[int, int]] = []
+    lead: tuple[int, int] | None = None
+    last_text: tuple[int, int] | None = None  # the last non-blank, non-bullet line's words
+    pos = 0
+
+    def close() -> None:
+        nonlocal items, lead
+        if items:
+            blocks.append(ListBlock(lead, tuple(items)))
+        items, lead = [], None
+
+    for line in body.split("\n"):
+        line_start = pos
+        pos += len(line) + 1
+        if not line.strip():
+            continue
+        bullet = _BULLET.match(line)
+        if bullet and not bullet.group(0).strip()[0].isdigit():
+            if not items:
+                lead = None
+                if last_text is not None and body[last_text[0] : last_text[1]].endswith(":"):
+                    # The lead-in is the last sentence of the introducing line.
+                    sentences = split_sentences(body[last_text[0] : last_text[1]])
+                    s = sentences[-1] if sentences else None
+                    if s is not None:
+                        lead = (last_text[0] + s.start, last_text[0] + s.end)
+            words = line[bullet.end() :].rstrip()
+            if words:
+                items.append((line_start + bullet.end(), line_start + bullet.end() + len(words)))
+            continue
+        close()
+        stripped = line.strip()
+        offset = len(line) - len(line.lstrip())
+        last_text = (line_start + offset, line_start + offset + len(stripped))
+    close()
+    return blocks
