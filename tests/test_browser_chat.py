@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import free_port
 
 pytestmark = pytest.mark.browser
@@ -344,6 +343,14 @@ def test_compact_panel_shows_the_disclaimer_first_and_answers(chat, browser):
         logged = chat.store.get_answer(answer_id(el))
         assert logged["channel"] == "widget" and el.locator(".source").count() >= 1
         assert no_horizontal_scroll(p)
+        # Once the chat has started the banner folds to its first sentence, the rest a click away.
+        first, _, rest = chat.settings.disclaimer.partition(". ")
+        folded = p.locator("details.disclaimer")
+        assert norm(first) in norm(folded.locator("summary").inner_text())
+        assert not folded.get_by_text(rest[:40]).is_visible()
+        folded.locator("summary").focus()
+        p.keyboard.press("Enter")
+        assert folded.get_by_text(rest[:40]).is_visible()
         assert serious(run_axe(p)) == []
     finally:
         context.close()

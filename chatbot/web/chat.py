@@ -32,6 +32,8 @@ EXAMPLES = (
     "Is restless legs common in pregnancy?",
 )
 SEARCHING = "Looking in the clinic's articles…"
+COMPACT_HEIGHT = 230  # px of conversation in the widget panel before the first message
+COMPACT_TALL = 320  # and after it, when the disclaimer has folded
 STAGE_PAUSE_S = 0.05  # between lines of a long answer, so it visibly builds up
 FAILED = (
     "Sorry, something went wrong on our side and I could not answer. Please try again in a "
@@ -84,6 +86,15 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
     channel = "widget" if compact else "chat"
     articles = bot.index.articles
 
+    # In the widget's small panel the conversation needs the room once it has started: the
+    # banner folds to its first sentence (the rest one click away) and the chat grows.
+    collapse = (
+        gr.update(value=_disclaimer(settings.disclaimer, folded=True)) if compact else gr.update()
+    )
+
+    def view(history: list[dict[str, Any]]) -> Any:
+        return gr.update(value=history, height=COMPACT_TALL) if compact else history
+
     def respond(
         message: str,
         history: list[dict[str, Any]],
@@ -104,12 +115,13 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
                 ids,
                 conversation,
                 _notice("Please type a question first."),
+                gr.update(),
             )
             return
         shown = text if len(text) <= 4000 else text[:4000] + "…"
         history.append({"role": "user", "content": user_message_html(shown)})
         history.append({"role": "assistant", "content": _pending()})
-        yield "", history, turns, ids, conversation, _notice("")
+        yield "", view(history), turns, ids, conversation, _notice(""), collapse
 
         prior = [Turn(t["role"], t["content"]) for t in turns]
         try:
@@ -123,7 +135,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             reply = _error(FAILED)
         if answer is None:
             history[-1] = {"role": "assistant", "content": reply}
-            yield "", history, turns, ids, conversation, _notice("")
+            yield "", view(history), turns, ids, conversation, _notice(""), collapse
             return
 
         stages = answer_stages(answer)
@@ -132,7 +144,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
                 "role": "assistant",
                 "content": answer_html(answer, articles, text=partial, with_sources=False),
             }
-            yield "", history, turns, ids, conversation, _notice("")
+            yield "", view(history), turns, ids, conversation, _notice(""), collapse
             time.sleep(STAGE_PAUSE_S)
         history[-1] = {"role": "assistant", "content": answer_html(answer, articles)}
         ids[len(history) - 1] = answer.id
@@ -140,7 +152,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             {"role": "user", "content": text},
             {"role": "assistant", "content": answer.answer},
         ]
-        yield "", history, turns, ids, conversation, _notice("")
+        yield "", view(history), turns, ids, conversation, _notice(""), collapse
 
     def rate(ids: dict[int, str], data: gr.LikeData) -> tuple[Any, Any, Any, Any]:
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -205,7 +217,17 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
         yield from respond(question, history, turns, ids, conversation)
 
     def new_conversation() -> tuple[Any, ...]:
-        return [], [], {}, None, gr.update(visible=False), None, _notice(""), ""
+        return (
+            gr.update(value=[], height=COMPACT_HEIGHT) if compact else [],
+            [],
+            {},
+            None,
+            gr.update(visible=False),
+            None,
+            _notice(""),
+            _disclaimer(settings.disclaimer),
+            "",
+        )
 
     title = f"{settings.clinic_name}: questions about Restless Legs Syndrome"
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
@@ -222,9 +244,8 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             elem_id="page-header",
             padding=False,
         )
-        gr.HTML(
-            '<div class="disclaimer" role="note" aria-label="Medical disclaimer">'
-            f"<strong>Please read:</strong> {inert(settings.disclaimer)}</div>",
+        banner = gr.HTML(
+            _disclaimer(settings.disclaimer),
             elem_id="disclaimer",
             padding=False,
         )
@@ -232,7 +253,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             label="Conversation",
             show_label=False,
             elem_id="conversation",
-            height=230 if compact else 460,
+            height=COMPACT_HEIGHT if compact else 460,
             min_height=160 if compact else 280,
             feedback_options=("Like", "Dislike") if store is not None else None,
             sanitize_html=True,
@@ -273,7 +294,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             "Start a new conversation", size="sm", variant="secondary", elem_id="new-conversation"
         )
 
-        outputs = [box, chatbot, turns_state, ids_state, conversation_state, notice]
+        outputs = [box, chatbot, turns_state, ids_state, conversation_state, notice, banner]
         state = [chatbot, turns_state, ids_state, conversation_state]
         feedback_out = [comment_group, comment, pending_state, notice]
         reset_out = [
@@ -283,6 +304,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             comment_group,
             pending_state,
             notice,
+            banner,
         ]
         # trigger_mode="once": a second Enter while an answer is on its way is ignored.
         box.submit(
@@ -310,12 +332,29 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
         )
         new_btn.click(new_conversation, None, [chatbot, *reset_out, box], api_visibility="private")
         # The conversation's own clear (bin) button forgets the history too.
-        chatbot.clear(lambda: new_conversation()[1:7], None, reset_out, api_visibility="private")
+        chatbot.clear(
+            lambda: new_conversation()[:8], None, [chatbot, *reset_out], api_visibility="private"
+        )
     return demo
 
 
 def _pending() -> str:
     return f'<p class="answer-pending" role="status">{inert(SEARCHING)}</p>'
+
+
+def _disclaimer(text: str, folded: bool = False) -> str:
+    """The disclaimer banner; ``folded`` shows its first sentence, the rest behind a click."""
+    first, _, rest = text.partition(". ")
+    if not folded or not rest:
+        return (
+            '<div class="disclaimer" role="note" aria-label="Medical disclaimer">'
+            f"<strong>Please read:</strong> {inert(text)}</div>"
+        )
+    return (
+        '<details class="disclaimer folded"><summary><strong>Please read:</strong> '
+        f"{inert(first)}. <span class='more'>(more)</span></summary>"
+        f"<p>{inert(rest)}</p></details>"
+    )
 
 
 def _error(text: str) -> str:
