@@ -2,7 +2,7 @@
 
 Every error is JSON ``{"error": "<what is wrong and what to do>"}`` with a fitting status code;
 a client never sees a traceback. The docs page is Swagger UI served from this app (the
-``swagger-ui-bundle`` package), never from a CDN: FastAPI's own /docs loads its script, style
+``swagger-ui-bundle-v2`` package), never from a CDN: FastAPI's own /docs loads its script, style
 and icon from other hosts, so server.py switches it off.
 """
 
@@ -230,7 +230,7 @@ def _install_error_handlers(app: Any) -> None:
 
 
 def _register_docs(app: Any) -> None:
-    """Swagger UI at /docs from local files (the swagger-ui-bundle package)."""
+    """Swagger UI at /docs from local files (the swagger-ui-bundle-v2 package)."""
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import FileResponse, JSONResponse
 
@@ -245,7 +245,7 @@ def _register_docs(app: Any) -> None:
     def docs() -> Any:
         if swagger_ui_path is None:
             return JSONResponse(
-                {"error": "the docs page needs swagger-ui-bundle; the schema is /openapi.json"},
+                {"error": "the docs page needs swagger-ui-bundle-v2; the schema is /openapi.json"},
                 status_code=404,
             )
         return get_swagger_ui_html(

@@ -3,7 +3,8 @@
 ``/embed/`` is the compact chat page that the widget's panel frames. Which sites may frame it
 is decided in security.py (``CHATBOT_ALLOWED_ORIGINS``). The small script added to its head
 lets the panel and the framed page talk across origins: Escape pressed inside the chat closes
-the panel, and opening the panel puts the cursor in the question box. Messages carry no data.
+the panel, and opening the panel puts the cursor in the question box. Messages carry no data
+(only a type: ready, close, focus).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ WIDGET_JS = Path(__file__).resolve().parent / "static" / "widget.js"
 # about the conversation, so it may be posted to whatever origin the parent has.
 EMBED_HEAD = """<script>
 (function () {
-  if (window.parent === window) return;
+  if (window.parent === window || window.__clinicChatBridge) return;
+  window.__clinicChatBridge = true;
   addEventListener("keydown", function (e) {
     if (e.key === "Escape") parent.postMessage({type: "clinic-chat:close"}, "*");
   }, true);
@@ -32,6 +34,8 @@ EMBED_HEAD = """<script>
       else if (tries++ < 100) setTimeout(focusBox, 100);
     })();
   });
+  // Gradio adds this script after the page's load event: say when it can take messages.
+  parent.postMessage({type: "clinic-chat:ready"}, "*");
 })();
 </script>"""
 

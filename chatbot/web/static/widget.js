@@ -62,9 +62,6 @@
       frame = document.createElement("iframe");
       frame.title = title;
       frame.src = embed;
-      frame.addEventListener("load", function () {
-        if (!panel.hidden && document.activeElement === host) focusChat();
-      });
       panel.appendChild(frame);
     }
     panel.hidden = false;
@@ -81,10 +78,12 @@
   button.addEventListener("click", function () { if (panel.hidden) open(); else shut(); });
   close.addEventListener("click", shut);
   panel.addEventListener("keydown", function (e) { if (e.key === "Escape") shut(); });
-  // Escape pressed inside the chat page arrives as a message from it.
+  // The chat page says when it is ready (then it takes the focus if the patient opened the
+  // panel) and when Escape was pressed inside it.
   window.addEventListener("message", function (e) {
-    if (frame && e.source === frame.contentWindow && e.origin === origin &&
-        e.data && e.data.type === "clinic-chat:close" && !panel.hidden) shut();
+    if (!frame || e.source !== frame.contentWindow || e.origin !== origin || !e.data || panel.hidden) return;
+    if (e.data.type === "clinic-chat:close") shut();
+    if (e.data.type === "clinic-chat:ready" && document.activeElement === host) focusChat();
   });
   function mount() {
     document.body.appendChild(host);
