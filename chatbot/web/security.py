@@ -247,7 +247,10 @@ def install(app: Any, settings: Any) -> list[str]:
     # 429 carries the CORS headers an allowed site needs to read the message.
     app.add_middleware(SecurityHeadersMiddleware, origins=origins)
     app.add_middleware(BodyLimitMiddleware, limit=API_BODY_LIMIT)
-    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(settings.rate_limit_per_minute))
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    # Shared, so a front end may check the same allowance itself (e.g. to answer in the chat).
+    app.state.rate_limiter = limiter
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
