@@ -334,3 +334,19 @@ def test_context_of_and_chart_escape_and_trim():
         [{"day": "2025-01-01", "answered": 2, "no_answer": 1, "emergency": 0}]
     )
     assert svg.startswith("<svg") and svg.count("<rect") == 2
+
+
+def test_without_a_store_the_page_says_so(world: TinyWorld, password_hash: str):
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    bot = world.bot()
+    cfg = world.settings.model_copy(update={"staff_password_hash": password_hash})
+    app = FastAPI()
+    staff.register(app, SimpleNamespace(bot=bot, settings=cfg, store=None))
+    client = TestClient(app, base_url="https://testserver")
+    login(client)
+    r = client.get("/staff")
+    assert r.status_code == 503 and "No review store" in r.text
+    r = client.post("/staff/answer/x/verdict", data={"verdict": "correct", "csrf": "x"})
+    assert r.status_code == 503

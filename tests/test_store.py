@@ -61,6 +61,16 @@ def test_fresh_file_is_created_at_the_latest_version_in_wal_mode(tmp_path: Path)
     assert mode == "wal"
 
 
+def test_an_empty_existing_file_is_migrated(tmp_path: Path):
+    path = tmp_path / "empty.sqlite3"
+    path.write_bytes(b"")
+    store = Store(path)
+    assert store.schema_version == len(MIGRATIONS)
+    a = make_answer()
+    store.log_answer("q", a, [], "api")
+    assert store.get_answer(a.id) is not None
+
+
 def test_open_store_uses_the_data_dir_and_retention(tmp_path: Path):
     from chatbot.config import Settings
 

@@ -514,6 +514,8 @@ def register(app: Any, ctx: Any) -> None:
                 '<a href="/staff">Sign in again</a>.</p>',
                 status=403,
             )
+        if ctx.store is None:
+            return no_store_page(sess["u"], auth.csrf(sess["n"]))
         form = await read_form(request)
         if (
             form is None
