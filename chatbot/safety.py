@@ -218,7 +218,7 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     ),
     (
         "trouble breathing",
-        r"\bgasping\b|\bchoking\b(?! hazard)|\bsuffocat\w*\b(?! (?:my|our|the) (?:life|sleep|nights|legs))"
+        r"\bgasping\b|\bchoking\b(?! (?:hazard|back|up with|on (?:my |the )?(?:tears|words|emotion)))|\bsuffocat\w*\b(?! (?:my|our|the) (?:life|sleep|nights|legs))"
         r"|\b(?:can't|cannot) get (?:enough )?air\b|\bair hunger\b",
         _APNEA,
         False,
@@ -233,6 +233,7 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     (
         "stroke signs",
         r"\b(?:face|mouth|smile|lip|cheek)\b[^.?!,;]{0,20}\b(?:droop\w*|sag\w*|lopsided|crooked|twisted|uneven|fallen|dropped|slipped|numb)\b"
+        r"|\b(?:face|mouth|smile)\b[^.?!,;]{0,15}\bone side\b[^.?!,;]{0,15}\b(?:fall\w*|fell|drop\w*|down)\b"
         r"|\b(?:droop\w*|saggy|sagging|lopsided|crooked) (?:face|mouth|smile)\b|\bfacial (?:droop|asymmetry|weakness|palsy|paralysis)\b",
         None,
         False,
@@ -241,7 +242,8 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
         "stroke signs",
         r"\bslurr\w*\b|\bspeech (?:is |has |went |gone )?(?:slurred|garbled|jumbled|weird|strange|gone)\b"
         r"|\bwords (?:are |come out )?(?:slurred|jumbled|garbled|wrong)\b|\bdysarthria\b|\baphasia\b"
-        r"|\b(?:sudden|suddenly) (?:can't|cannot) (?:talk|speak|see|understand)\b|\b(?:can't|cannot) (?:talk|speak) (?:properly|clearly|right|straight)\b",
+        r"|\b(?:sudden|suddenly) (?:can't|cannot) (?:talk|speak|see|understand)\b|\b(?:can't|cannot|not|isn't|unable to) (?:talk|speak)(?:ing)? (?:properly|clearly|right|straight|normally)\b"
+        r"|\bgibberish\b|\b(?:he's|she's|he is|she is|he|she) (?:is )?(?:not making sense|talking nonsense)\b",
         None,
         False,
     ),
@@ -256,7 +258,8 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     ),
     (
         "stroke signs",
-        r"\b(?:sudden|suddenly|all of a sudden)\b[^.?!;]{0,25}\b(?:weak|weakness|paraly\w*|can't (?:move|lift|walk|stand))\b",
+        r"\b(?:sudden|suddenly|all of a sudden)\b[^.?!;]{0,25}\b(?:weak|weakness|paraly\w*|can't (?:move|lift|walk|stand))\b"
+        r"|\b(?:sudden|suddenly|all of a sudden)\b[^.?!;]{0,25}\b(?:numb|numbness|tingling)\b[^.?!;]{0,25}\b(?:face|arm|side)\b",
         None,
         False,
     ),
@@ -299,7 +302,11 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
         "suicide or self-harm",
         r"\b(?:want|wants|wanted|ready|wish|wishing|i'd like) to (?:die|be dead|not exist|not be here anymore|disappear forever)\b(?! (?:of|from|laughing) ?(?:laugh\w*|embarrass\w*|boredom|shame|cringe)?)"
         r"|\b(?:want|wish|need|ready for) (?:it all|everything|all of it|my life) to (?:end|be over)\b"
-        r"|\bwish (?:i|i'd|he|she) (?:was|were|had) (?:dead|never been born)\b|\bbetter off (?:dead|without me)\b",
+        r"|\bwish (?:i|i'd|he|she) (?:was|were|had) (?:dead|never been born)\b|\bbetter off (?:dead|without me)\b"
+        r"|\b(?:i'm|i am|im) done with (?:life|living|it all)\b"
+        r"|\b(?:jump|jumping) (?:off|from) (?:a|the) (?:bridge|building|roof|cliff|balcony|window)\b"
+        r"|\b(?:jump|jumping|step|stepping|throw myself|throwing myself) in front of (?:a|the) (?:train|bus|car|truck|lorry)\b"
+        r"|\bslit(?:ting)? my wrists?\b",
         None,
         False,
     ),
@@ -342,7 +349,8 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     (
         "overdose or poisoning",
         r"\b(?:overdosed|overdosing|over-dosed|od'd|oded|od-ed)\b|\b(?:took|taken|take|had|swallowed|ate) an? overdose\b",
-        r"\b(?:can|could) (?:you|one|someone|people|a person) (?:\w+ )?overdos",
+        r"\b(?:can|could) (?:you|one|someone|people|a person) (?:\w+ )?overdos"
+        r"|\b(?:afraid|scared|worried|fear|frightened|avoid|prevent|risk|chance|so (?:i|you) don't|not to)\b[^.?!]{0,12}\b(?:overdos|od)\w*",
         False,
     ),
     (
@@ -424,7 +432,8 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
         r"\b(?:having|havin|is having|am having) (?:a |another |what looks like a )?(?:seizure|siezure|seisure|sezure|fit|convulsion|grand mal)s?\b"
         r"|\b(?:just had|had|has had) (?:a |another |what looks like a )(?:seizure|siezure|seisure|sezure|fit|convulsion|grand mal)\b"
         r"|\b(?:seizing|convulsing)\b(?! up)|\b(?:shaking|jerking) all over\b"
-        r"|\b(?:he's|she's|he is|she is|they're|they are|baby is|son is|daughter is|child is|keeps|kept|started|been) fitting\b",
+        r"|\b(?:he's|she's|he is|she is|they're|they are|baby is|son is|daughter is|child is|keeps|kept|started|been) fitting\b"
+        r"|\b(?:has|have|having) (?:a |the )?(?:seizure|fit|convulsion)s? (?:now|right now|at the moment)\b",
         None,
         True,
     ),
@@ -439,7 +448,7 @@ _EMERGENCY_RE = [
 _HISTORY = re.compile(
     r"\b(?:(?:\d+|a|an|one|two|three|four|five|six|few|several|many|couple of) (?:years?|yrs?|months?|decades?) ago"
     r"|last (?:year|summer|winter|spring|fall|autumn)|in (?:19|20)\d\d|when i was (?:young|little|a (?:kid|child|teen\w*))"
-    r"|as a (?:child|kid|teen\w*)|history of|used to|years back|for (?:many |several |a few )?years|since (?:childhood|birth|i was)"
+    r"|as a (?:child|kid|teen\w*)|used to|years back|for (?:many |several |a few )?years|since (?:childhood|birth|i was)"
     r"|(?:was|were|came back|came out|turned out|all) (?:fine|normal|clear|negative|ok|okay)|ruled out)\b"
 )
 _PRESENT = re.compile(
