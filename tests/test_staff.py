@@ -280,6 +280,8 @@ def test_list_filters(site):
     assert none.status == "emergency"
     assert good.id not in client.get("/staff?status=emergency").text
     assert none.id in client.get("/staff?status=emergency").text
+    assert good.id in client.get("/staff?channel=api").text
+    assert good.id not in client.get("/staff?channel=widget").text
     r = client.get("/staff?since=not-a-date")
     assert r.status_code == 200 and "must be a date" in r.text
 

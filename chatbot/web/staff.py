@@ -598,6 +598,7 @@ def register(app: Any, ctx: Any) -> None:
         since: str = "",
         until: str = "",
         q: str = "",
+        channel: str = "",
         page: int = 1,
     ) -> Any:
         who = signed_in(request)
@@ -614,6 +615,7 @@ def register(app: Any, ctx: Any) -> None:
             since=since,
             until=until,
             text=q[:200],
+            channel=channel[:20],
             limit=PAGE_SIZE,
             offset=(page - 1) * PAGE_SIZE,
         )
@@ -629,6 +631,7 @@ def register(app: Any, ctx: Any) -> None:
             "since": since,
             "until": until,
             "q": q,
+            "channel": channel,
         }
 
         def select(name: str, current_value: str, options: list[tuple[str, str]]) -> str:
@@ -671,6 +674,11 @@ def register(app: Any, ctx: Any) -> None:
                     ("correct", "correct"),
                     ("wrong", "wrong"),
                 ],
+            )
+            + select(
+                "channel",
+                channel,
+                [("", "any")] + [(c, c) for c in ("chat", "widget", "api", "cli", "batch", "eval")],
             )
             + f'<label>From<input type="date" name="since" value="{e(since)}"></label>'
             f'<label>To<input type="date" name="until" value="{e(until)}"></label>'
