@@ -251,6 +251,7 @@ class Store:
         self._local = threading.local()
         self._purge_lock = threading.Lock()
         self._last_purge = 0.0
+        self._spans_cache: tuple[Any, frozenset[tuple[str, int, int]]] | None = None
         self._migrate()
         if self.retention_days > 0:
             self._maybe_purge(force=True)
@@ -598,11 +599,20 @@ class Store:
         )
         if articles is None:
             return {(r[0], int(r[1]), int(r[2])) for r in rows}
+        # Every question asks this: the answer is cached until the exclusions or articles change.
+        key = (
+            tuple(sorted({r[3] for r in rows})),
+            tuple((aid, len(art.body), hash(art.body)) for aid, art in articles.items()),
+        )
+        cached = self._spans_cache
+        if cached is not None and cached[0] == key:
+            return set(cached[1])
         spans: set[tuple[str, int, int]] = set()
-        for r in rows:
+        for quote in key[0]:
             for aid, art in articles.items():
-                for s, e in locate(art.body, r[3]):
+                for s, e in locate(art.body, quote):
                     spans.add((aid, s, e))
+        self._spans_cache = (key, frozenset(spans))
         return spans
 
     # -- the loop back: reviewed answers ------------------------------------------------------
