@@ -94,6 +94,9 @@ def real_settings(real_index_dir: Path, tmp_path_factory: pytest.TempPathFactory
         index_dir=real_index_dir,
         corpus_dir=CORPUS,
         data_dir=tmp_path_factory.mktemp("data"),
+        # Apps built in process from these settings serve many tests from one address; the
+        # rate limit is tested with its own low settings (tests/test_api.py).
+        rate_limit_per_minute=100_000,
     )
 
 
