@@ -208,6 +208,14 @@ def test_review_workflow_verdicts_context_and_exclusion(site):
     )
     assert r.status_code == 403
     assert bot.log.get_answer(answer.id)["verdict"] is None
+    # Behind a proxy that rewrites Host, the public host comes in X-Forwarded-Host.
+    r = client.post(
+        f"/staff/answer/{answer.id}/verdict",
+        data={"verdict": "correct", "csrf": token},
+        headers={"Origin": "https://clinic.example", "X-Forwarded-Host": "clinic.example"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
 
     r = client.post(
         f"/staff/answer/{answer.id}/verdict",

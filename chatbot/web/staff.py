@@ -500,7 +500,10 @@ def register(app: Any, ctx: Any) -> None:
         origin = request.headers.get("origin")
         if not origin or origin == "null":
             return origin is None  # a "null" origin (sandboxed frame, file:) is refused
-        return urlsplit(origin).netloc == request.headers.get("host", "")
+        # Behind a reverse proxy that rewrites Host, X-Forwarded-Host names the public host (a
+        # cross-site form cannot set that header, and the CSRF token is checked as well).
+        hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
+        return urlsplit(origin).netloc.lower() in {h.lower() for h in hosts if h}
 
     async def guarded(request: Request) -> tuple[dict[str, Any], dict[str, str]] | Any:
         """The session and form of a staff POST, or the response refusing it."""
