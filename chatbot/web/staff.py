@@ -661,8 +661,8 @@ def register(app: Any, ctx: Any) -> None:
                 feedback,
                 [
                     ("", "any"),
-                    ("down", "👎 unhelpful"),
-                    ("up", "👍 helpful"),
+                    ("down", "rated unhelpful"),
+                    ("up", "rated helpful"),
                     ("any", "with feedback"),
                     ("none", "no feedback"),
                 ],
@@ -696,9 +696,9 @@ def register(app: Any, ctx: Any) -> None:
                 marks += " " + _pill("reused reviewed", "reviewed")
             fb = ""
             if r["up"]:
-                fb += f"👍 {r['up']} "
+                fb += f"helpful {r['up']} "
             if r["down"]:
-                fb += f"👎 {r['down']}"
+                fb += f"unhelpful {r['down']}"
             verdict_cell = _pill(r["verdict"]) if r["verdict"] else "—"
             latency = f"{r['latency_ms']:.0f} ms" if r["latency_ms"] is not None else ""
             trs.append(
@@ -792,7 +792,7 @@ def register(app: Any, ctx: Any) -> None:
         )
         if row["feedback"]:
             items = "".join(
-                f"<li>{'👍' if f['rating'] == 'up' else '👎'} {e(_time(f['created']))}"
+                f"<li>{'helpful' if f['rating'] == 'up' else 'unhelpful'} {e(_time(f['created']))}"
                 f"{(': ' + e(f['comment'])) if f['comment'] else ''}</li>"
                 for f in row["feedback"]
             )
