@@ -218,7 +218,7 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     ),
     (
         "trouble breathing",
-        r"\bgasping\b|\bchoking\b(?! (?:hazard|back|up with|on (?:my |the )?(?:tears|words|emotion)))|\bsuffocat\w*\b(?! (?:my|our|the) (?:life|sleep|nights|legs))"
+        r"\bgasping\b|\bchoking\b(?! (?:hazard|back|up with|sensation|feeling|on (?:my |the )?(?:tears|words|emotion)))|\bsuffocat\w*\b(?! (?:my|our|the) (?:life|sleep|nights|legs))"
         r"|\b(?:can't|cannot) get (?:enough )?air\b|\bair hunger\b",
         _APNEA,
         False,
@@ -643,6 +643,7 @@ _PERSONAL_RULES: list[tuple[bool, bool, str]] = [
         rf"\b(?:is|are|would|will|was)\b[^?.!]{{0,25}}\b\d+(?:[.,]\d+)? ?{_DOSE_UNIT}\b[^?.!]{{0,40}}\b(?:too (?:much|many|high|low|little|strong)|enough|ok|okay|safe|fine|a lot|alright|right|dangerous|normal)\b",
     ),
     (False, False, r"\b(?:is|was|are) (?:my|his|her) (?:dose|dosage|doses)\b"),
+    (False, False, r"\b(?:can|could|will|would|might) (?:i|we|he|she|my \w+) overdose\b"),
     (
         True,
         False,
