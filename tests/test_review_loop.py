@@ -199,3 +199,22 @@ def test_real_corpus_wrong_passage_excluded_across_reingest(tmp_path: Path, real
         bot, again = ask(q)
         assert all("Switzerland" not in quote for quote in quotes(again)), q
         check_spans(again, bot)
+
+
+def test_personal_advice_is_never_answered_from_a_reviewed_answer(world: TinyWorld):
+    """Even a (hand-made) approved answer cannot turn a request for personal advice around."""
+    from chatbot.answer import Answer, Citation
+
+    bot = world.bot()
+    body = bot.index.articles["iron-and-legs"].body
+    start = body.index(NIGHT)
+    cite = Citation(1, "iron-and-legs", "Iron and legs", NIGHT, start, start + len(NIGHT), 0.9)
+    question = "Should I stop taking my pramipexole?"
+    approved = Answer("answered", f"Here:\n\n- {NIGHT} [1]", [cite], "d")
+    bot.log.log_answer(question, approved, [], "api")
+    bot.log.set_verdict(approved.id, "correct")
+    # The store would offer it (same question, valid quote) ...
+    assert bot.log.reviewed_answer(question, bot.index.articles, "d") is not None
+    # ... but the bot answers a request for personal advice afresh.
+    again = bot.ask(question)
+    assert not again.reviewed and again.reason == "personal_advice"
