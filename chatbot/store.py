@@ -622,31 +622,39 @@ class Store:
     ) -> Answer | None:
         """A staff-approved answer to the same question, valid against the current articles.
 
-        The candidate is the latest answer staff marked correct whose normalised question equals
-        this one's (after redaction, as logged), that was "answered", and none of whose citations
-        staff marked as not supporting it. Each quote must still be in its article verbatim (its
-        span is re-located) and overlap no excluded passage; otherwise None and the bot answers
-        afresh.
+        Staff's latest word on this (normalised, redacted) question counts: when the most recent
+        answer-level verdict on any answer to it is "wrong" (for example on a reused copy), nothing
+        is reused. Otherwise the candidate is the latest answer marked correct that was
+        "answered", where no answer with the same text has a citation marked as not supporting
+        it. Each quote must still be in its article verbatim (its span is re-located) and overlap
+        no excluded passage; otherwise None and the bot answers afresh.
         """
         norm = normalize_question(redact(question))
         if not norm:
             return None
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT a.id, a.answer, a.citations FROM answers a"
-                " JOIN verdicts v ON v.answer_id=a.id"
-                " WHERE a.question_norm=? AND v.verdict='correct' AND a.status='answered'"
-                " AND NOT EXISTS (SELECT 1 FROM citation_verdicts cv WHERE cv.answer_id=a.id"
-                " AND cv.verdict='does_not_support') ORDER BY v.updated DESC LIMIT 5",
+        conn = self._conn()
+        rows = conn.execute(
+            "SELECT a.id, a.answer, a.citations, a.status, v.verdict FROM answers a"
+            " JOIN verdicts v ON v.answer_id=a.id WHERE a.question_norm=?"
+            " ORDER BY v.updated DESC, a.created DESC LIMIT 20",
+            (norm,),
+        ).fetchall()
+        if not rows or rows[0]["verdict"] != "correct":
+            return None
+        disputed = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT a.answer FROM answers a JOIN citation_verdicts cv"
+                " ON cv.answer_id=a.id WHERE a.question_norm=? AND cv.verdict='does_not_support'",
                 (norm,),
             )
-            .fetchall()
-        )
-        if not rows:
-            return None
+        }
         excluded = self.excluded_spans(articles)
         for row in rows:
+            if row["verdict"] != "correct" or row["status"] != "answered":
+                continue
+            if row["answer"] in disputed:
+                continue
             answer = _revalidate(row["answer"], json.loads(row["citations"]), articles, excluded)
             if answer is not None:
                 answer.disclaimer = disclaimer

@@ -218,3 +218,20 @@ def test_personal_advice_is_never_answered_from_a_reviewed_answer(world: TinyWor
     # ... but the bot answers a request for personal advice afresh.
     again = bot.ask(question)
     assert not again.reviewed and again.reason == "personal_advice"
+
+
+@pytest.mark.parametrize("how", ["copy_wrong", "copy_citation_does_not_support"])
+def test_staff_judging_a_reused_copy_stops_the_reuse(world: TinyWorld, how: str):
+    bot = world.bot()
+    first = bot.ask("Are symptoms worse at night?")
+    bot.log.set_verdict(first.id, "correct")
+    copy = bot.ask("Are symptoms worse at night?")
+    assert copy.reviewed
+    if how == "copy_wrong":
+        bot.log.set_verdict(copy.id, "wrong", "changed our mind")
+    else:
+        bot.log.set_citation_verdict(copy.id, copy.citations[0].id, "does_not_support")
+    assert not bot.ask("Are symptoms worse at night?").reviewed
+    # Marking it correct again (the latest word) brings it back, unless a citation is disputed.
+    bot.log.set_verdict(first.id, "correct", "checked again")
+    assert bot.ask("Are symptoms worse at night?").reviewed is (how == "copy_wrong")
