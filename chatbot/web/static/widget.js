@@ -61,6 +61,7 @@
     if (!frame) {
       frame = document.createElement("iframe");
       frame.title = title;
+      frame.referrerPolicy = "origin"; // the chat server needs no page paths of the clinic's site
       frame.src = embed;
       panel.appendChild(frame);
     }
