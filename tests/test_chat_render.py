@@ -187,3 +187,10 @@ def test_mount_options_keep_everything_local():
     )
     assert all(p.exists() for p in opts["css_paths"])
     assert "http" not in opts["head"]
+
+
+def test_an_undated_article_says_so():
+    c = _answer().citations[0]
+    undated = Citation(c.id, c.article, c.title, c.quote, c.start, c.end, c.score, "")
+    out = answer_html(Answer("answered", f"{QUOTE} [1]", [undated], "d"), {"iron": ARTICLE})
+    assert "no date given" in out and "<time" not in out

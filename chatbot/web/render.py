@@ -107,7 +107,7 @@ def source_html(citation: Citation, body: str | None, anchor: str) -> str:
         f' <span class="src-date">· <time datetime="{inert(citation.date)}">'
         f"{inert(citation.date)}</time></span>"
         if citation.date
-        else ""
+        else ' <span class="src-date">· no date given</span>'
     )
     if body is not None and body[citation.start : citation.end] == citation.quote:
         before, quote, after = paragraph_around(body, citation.start, citation.end)
