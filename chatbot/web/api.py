@@ -18,6 +18,12 @@ from chatbot.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
+API_DESCRIPTION = (
+    "Answers questions on Restless Legs Syndrome **only from the clinic's articles**, with "
+    "cited passages (`quote` is the article's exact text at `start:end`) and a medical "
+    "disclaimer on every answer. Not a clinician: in an emergency, call your local emergency "
+    'number. Errors are JSON `{"error": "..."}`; `429` carries `Retry-After`.'
+)
 MAX_HISTORY = 50  # turns; only the last few matter for a follow-up, the rest is logged
 MAX_TURN_CHARS = 20_000  # an earlier bot answer with its sources can be long
 
@@ -100,8 +106,10 @@ def register(app: Any, ctx: Any) -> None:
     bot = ctx.bot
     max_chars = ctx.settings.max_question_chars
     _install_error_handlers(app)
+    # FastAPI builds the schema on its first request, so this text reaches /docs.
+    app.description = API_DESCRIPTION
 
-    @app.get("/healthz", response_model=Health, tags=["api"])
+    @app.get("/healthz", response_model=Health, tags=["api"], summary="Health and index in use")
     def healthz() -> dict[str, Any]:
         """Liveness and the index in use (its manifest hash changes when the index is rebuilt)."""
         return {
@@ -114,6 +122,7 @@ def register(app: Any, ctx: Any) -> None:
     @app.post(
         "/api/ask",
         tags=["api"],
+        summary="Answer a question from the clinic's articles",
         response_model=AnswerOut,
         responses=_errors(400, 413, 422, 429, 500),
     )
@@ -147,7 +156,12 @@ def register(app: Any, ctx: Any) -> None:
         # The full answer object (reason, timings, dates...), not only the documented subset.
         return JSONResponse(answer.to_dict())
 
-    @app.post("/api/feedback", tags=["api"], responses=_errors(404, 413, 422, 429, 503))
+    @app.post(
+        "/api/feedback",
+        tags=["api"],
+        summary="Rate an answer",
+        responses=_errors(404, 413, 422, 429, 503),
+    )
     def feedback(req: FeedbackRequest) -> Any:
         """Record a patient's thumbs up or down (and an optional comment) for one answer."""
         if ctx.store is None:
