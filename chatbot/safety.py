@@ -219,7 +219,7 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     (
         "trouble breathing",
         r"\bgasping\b|\bchoking\b(?! (?:hazard|back|up with|sensation|feeling|on (?:my |the )?(?:tears|words|emotion)))|\bsuffocat\w*\b(?! (?:my|our|the) (?:life|sleep|nights|legs))"
-        r"|\b(?:can't|cannot) get (?:enough )?air\b|\bair hunger\b",
+        r"|\b(?:can't|cannot) get (?:enough )?air\b|\bnot getting (?:enough |any )?air\b|\bair hunger\b",
         _APNEA,
         False,
     ),
@@ -285,7 +285,7 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
     ),
     (
         "suicide or self-harm",
-        r"\b(?:kill|killing|harm|harming|off|offing|hang|hanging|end|ending) (?:myself|my ?self|meself|himself|herself|themselves)\b"
+        r"\b(?:kill|killing|killed|harm|harming|off|offing|hang|hanging|end|ending) (?:myself|my ?self|meself|himself|herself|themselves)\b"
         r"|\bcutting (?:myself|my ?self)\b|\bself[- ]?(?:harm\w*|injur\w*)\b"
         r"|\b(?:want|wanted|wanting|going|urge|urges|thinking|thought|thoughts|tempted|plan|planning|might|could|will|feel like|afraid i'll|scared i'll)\b[^.?!]{0,15}\b(?:hurt|hurting|cut|cutting|burn|burning|shoot|shooting|drown|drowning|poison|poisoning|stab|stabbing) (?:myself|my ?self)\b",
         None,
@@ -304,6 +304,8 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
         r"|\b(?:want|wish|need|ready for) (?:it all|everything|all of it|my life) to (?:end|be over)\b"
         r"|\bwish (?:i|i'd|he|she) (?:was|were|had) (?:dead|never been born)\b|\bbetter off (?:dead|without me)\b"
         r"|\b(?:i'm|i am|im) done with (?:life|living|it all)\b"
+        r"|\b(?:don't know|not sure|unsure) (?:if|whether|why) i (?:still )?(?:want|wanna) to (?:live|be alive|keep going|go on)\b"
+        r"|\b(?:what's|whats|what is) the point (?:of|in) (?:living|life|going on|being alive)\b|\bwhy (?:should|would) i (?:keep|go on|carry on) (?:living|going)\b"
         r"|\b(?:jump|jumping) (?:off|from) (?:a|the) (?:bridge|building|roof|cliff|balcony|window)\b"
         r"|\b(?:jump|jumping|step|stepping|throw myself|throwing myself) in front of (?:a|the) (?:train|bus|car|truck|lorry)\b"
         r"|\bslit(?:ting)? my wrists?\b",
