@@ -17,6 +17,11 @@ the message sentence by sentence and has two kinds of rules:
 A match is dropped when its own clause negates it ("no chest pain", "I'm not suicidal") or when the
 sentence places it firmly in the past ("I had chest pain two years ago"). Anything about suicide or
 self-harm counts, even as a general question: the reply then leads with the crisis line.
+
+Rules only catch what they describe. Every phrasing that slipped past (or raised a false alarm) is
+in ``tests/safety_set.jsonl`` with the general rule that fixed it; add new ones there first.
+A similarity backstop with the embedding model was measured and rejected: it scores "I'm not
+suicidal" as close to an emergency as the emergencies themselves.
 """
 
 from __future__ import annotations
