@@ -125,8 +125,10 @@ def tune_for_serving(bot: Any, cache_size: int = 2048) -> QueryEmbedder:
 
 
 # A corpus with more chunks than this is searched through the FAISS index's own top-k and a
-# candidate-limited fusion (``fused_search``); up to it, retrieval.py ranks every chunk exactly.
-EXACT_SEARCH_MAX = 5_000
+# candidate-limited fusion (``fused_search``); up to it, retrieval.py ranks every chunk (and
+# scores every sentence) exactly. The clinic's five articles make ~60 chunks; ranking everything
+# costs tens of milliseconds a question by ~1,000 chunks (bench/scale.py, 10x and 100x).
+EXACT_SEARCH_MAX = 1_000
 FUSION_CANDIDATES = 100  # from each ranking (dense and BM25) when the corpus is large
 
 
