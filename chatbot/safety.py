@@ -445,9 +445,56 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
         True,
     ),
 ]
+# The commonest emergencies in the languages of the countries in COUNTRY_CONTACTS (German, French,
+# Spanish, Dutch): a clinic abroad gets messages in its own language even though the articles are
+# English. Only unambiguous phrases; the reply is the same.
+_OTHER_LANGUAGES: list[tuple[str, str, str | None, bool]] = [
+    (
+        "chest pain",
+        r"\bbrustschmerz\w*|\bschmerzen in der brust\b|\bdouleurs? (?:thoracique|dans la poitrine|à la poitrine)s?\b|\bdolor (?:de|en el) pecho\b|\bpijn op de borst\b|\bherzinfarkt\b|\bcrise cardiaque\b|\binfarto\b|\bhartaanval\b",
+        None,
+        False,
+    ),
+    (
+        "trouble breathing",
+        r"\bkann (?:nicht|kaum) (?:mehr )?atmen\b|\batemnot\b|\bkeine luft\b|\bje (?:ne )?(?:peux|arrive) pas (?:à )?respirer\b|\bdu mal à respirer\b|\bno puedo respirar\b|\bme falta el aire\b|\bkan niet (?:meer )?ademen\b|\bkrijg geen lucht\b",
+        None,
+        False,
+    ),
+    (
+        "stroke signs",
+        r"\bschlaganfall\b|\bavc\b|\baccident vasculaire\b|\bderrame cerebral\b|\bictus\b|\bberoerte\b",
+        None,
+        False,
+    ),
+    (
+        "suicide or self-harm",
+        r"\bsuizid\w*|\bselbstmord\w*|\bmich umbringen\b|\bme tuer\b|\bme suicider\b|\ben finir\b|\bmatarme\b|\bquitarme la vida\b|\bzelfmoord\w*|\bmezelf (?:van kant maken|doden|iets aandoen)\b",
+        None,
+        False,
+    ),
+    (
+        "overdose or poisoning",
+        r"\büberdosis\b|\bvergiftung\b|\bsurdose\b|\bempoisonn\w*|\bsobredosis\b|\benvenenad\w*|\boverdosis\b|\bvergiftiging\b",
+        None,
+        False,
+    ),
+    (
+        "collapse or unconsciousness",
+        r"\bbewusstlos\b|\bnicht ansprechbar\b|\bkrampfanfall\b|\binconscient\w*|\bévanoui\w*|\binconsciente\b|\bdesmay\w*|\bbewusteloos\b|\bflauwgevallen\b",
+        None,
+        False,
+    ),
+    (
+        "severe allergic reaction",
+        r"\banaphylaktisch\w*|\bchoc anaphylactique\b|\bshock anafiláctico\b",
+        None,
+        False,
+    ),
+]
 _EMERGENCY_RE = [
     (cat, re.compile(p), re.compile(x) if x else None, person)
-    for cat, p, x, person in _EMERGENCY_RULES
+    for cat, p, x, person in _EMERGENCY_RULES + _OTHER_LANGUAGES
 ]
 
 
