@@ -162,6 +162,15 @@ def test_huge_chunked_body_without_length_is_413(client):
     assert r.status_code == 413 and "too large" in error_of(r)
 
 
+def test_huge_call_to_the_chat_pages_is_413(client):
+    from chatbot.web.security import CHAT_BODY_LIMIT
+
+    body = b'{"data": ["' + b"x" * CHAT_BODY_LIMIT + b'"]}'
+    for path in ("/gradio_api/queue/join", "/embed/gradio_api/queue/join"):
+        r = post(client, body, path=path)
+        assert r.status_code == 413 and "too large" in error_of(r)
+
+
 def test_feedback_errors(client):
     r = client.post("/api/feedback", json={"id": "no-such-answer", "rating": "up"})
     assert r.status_code == 404 and "unknown answer id" in error_of(r)

@@ -9,8 +9,8 @@ responses pass through untouched.
   same-origin only (older browsers understand nothing else).
 - **CORS.** Starlette's ``CORSMiddleware`` with exactly the allowed origins. Gradio leaves CORS
   to a parent app that installs that class, so its own localhost-friendly policy is switched off.
-- **Body limit.** A POST to ``/api/`` larger than ``API_BODY_LIMIT`` gets 413 before it is read
-  into memory as a whole.
+- **Body limit.** A request to ``/api/`` larger than ``API_BODY_LIMIT`` (a chat page's call
+  larger than ``CHAT_BODY_LIMIT``) gets 413 before it is read into memory as a whole.
 - **Rate limit.** Requests that ask the bot something (``POST /api/...`` and the chat pages'
   Gradio calls) count against ``Settings.rate_limit_per_minute`` per client address, in a
   sliding one-minute window; over it, 429 with ``Retry-After``.
@@ -36,6 +36,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_BODY_LIMIT = 256 * 1024  # bytes; a question plus a long conversation fits many times over
+CHAT_BODY_LIMIT = 4 * 1024 * 1024  # a chat page's call carries the whole conversation as HTML
 EMBED_PATH = "/embed"
 WINDOW_SECONDS = 60.0
 
@@ -129,19 +130,28 @@ async def _send_json(
 
 
 class BodyLimitMiddleware:
-    """413 for a POST to ``/api/`` whose body is larger than ``limit`` bytes."""
+    """413 for a request to ``/api/`` larger than ``limit`` bytes, or a chat page's call
+    larger than ``chat_limit`` (a message plus the conversation shown so far)."""
 
-    def __init__(self, app: ASGIApp, limit: int = API_BODY_LIMIT) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int = API_BODY_LIMIT, chat_limit: int = CHAT_BODY_LIMIT
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.chat_limit = chat_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope.get("path", "").startswith("/api/"):
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith("/api/"):
+            limit = self.limit
+        elif _COUNTED.match(path):
+            limit = self.chat_limit
+        else:
             await self.app(scope, receive, send)
             return
-        too_big = {"error": f"the request body is too large (at most {self.limit} bytes)"}
+        too_big = {"error": f"the request is too large (at most {limit} bytes)"}
         for key, value in scope.get("headers", []):
-            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
                 await _send_json(send, 413, too_big, {"Connection": "close"})
                 return
         # Read the body here (bounded) so a chunked upload without a length is capped too.
@@ -154,7 +164,7 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 await _send_json(send, 413, too_big, {"Connection": "close"})
                 return
             chunks.append(chunk)
@@ -246,7 +256,7 @@ def install(app: Any, settings: Any) -> list[str]:
     # Starlette applies the last added middleware first: CORS outermost, so even a 413 or a
     # 429 carries the CORS headers an allowed site needs to read the message.
     app.add_middleware(SecurityHeadersMiddleware, origins=origins)
-    app.add_middleware(BodyLimitMiddleware, limit=API_BODY_LIMIT)
+    app.add_middleware(BodyLimitMiddleware, limit=API_BODY_LIMIT, chat_limit=CHAT_BODY_LIMIT)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     # Shared, so a front end may check the same allowance itself (e.g. to answer in the chat).
     app.state.rate_limiter = limiter
