@@ -429,3 +429,42 @@ def test_axe_finds_no_serious_or_critical_issue(chat, page, browser):
     print("axe-core", json.loads((AXE / "package.json").read_text())["version"], summary)
     problems = {k: serious(vs) for k, vs in found.items() if serious(vs)}
     assert problems == {}
+
+
+def test_two_patients_are_answered_at_the_same_time(browser):
+    """Each answer waits for the other's question: this passes only if both run at once.
+
+    The chat here has no review store (no feedback buttons), which must render too.
+    """
+    import gradio as gr
+    from fastapi import FastAPI
+    from test_chat_flow import StandInBot, _answer
+
+    from chatbot.web.chat import create_chat, mount_options
+
+    meeting = threading.Barrier(2, timeout=30)
+
+    class MeetingBot(StandInBot):
+        def ask(self, *args: Any, **kwargs: Any):
+            meeting.wait()
+            return super().ask(*args, **kwargs)
+
+    app = gr.mount_gradio_app(
+        FastAPI(), create_chat(MeetingBot(_answer()), None), path="/", **mount_options()
+    )
+    server = ThreadServer(app)
+    contexts = [browser.new_context() for _ in range(2)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for p in pages:
+            open_chat(p, server.url)
+        for p in pages:
+            p.get_by_label(INPUT).fill("Why worse at night?")
+            p.get_by_label(INPUT).press("Enter")
+        for p in pages:
+            el = wait_answer(p, 1)
+            assert "answer-done" in el.get_attribute("class")
+    finally:
+        for c in contexts:
+            c.close()
+        server.stop()

@@ -172,7 +172,7 @@ def test_without_a_store_there_are_no_feedback_buttons(tiny_bot):
 
     config = create_chat(tiny_bot, None).get_config_file()
     chat = next(c for c in config["components"] if c["props"].get("elem_id") == "conversation")
-    assert chat["props"].get("feedback_options") is None
+    assert not chat["props"].get("feedback_options")
 
 
 def test_mount_options_keep_everything_local():

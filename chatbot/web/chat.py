@@ -34,7 +34,10 @@ EXAMPLES = (
 SEARCHING = "Looking in the clinic's articles…"
 COMPACT_HEIGHT = 230  # px of conversation in the widget panel before the first message
 COMPACT_TALL = 320  # and after it, when the disclaimer has folded
-STAGE_PAUSE_S = 0.05  # between lines of a long answer, so it visibly builds up
+STAGE_PAUSE_S = 0.05
+# Gradio runs one event of a kind at a time unless told otherwise; patients must not queue
+# behind each other (Bot.ask is already called from many threads by the HTTP API).
+ANSWERS_AT_ONCE = 16  # between lines of a long answer, so it visibly builds up
 FAILED = (
     "Sorry, something went wrong on our side and I could not answer. Please try again in a "
     "moment, or contact the clinic."
@@ -255,7 +258,8 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             elem_id="conversation",
             height=COMPACT_HEIGHT if compact else 460,
             min_height=160 if compact else 280,
-            feedback_options=("Like", "Dislike") if store is not None else None,
+            # An empty tuple, not None: Gradio 6.31's chat stops rendering with None.
+            feedback_options=("Like", "Dislike") if store is not None else (),
             sanitize_html=True,
             latex_delimiters=[],
             placeholder=(
@@ -313,6 +317,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             outputs,
             show_progress="hidden",
             trigger_mode="once",
+            concurrency_limit=ANSWERS_AT_ONCE,
             api_visibility="private",
         )
         chatbot.example_select(
@@ -321,9 +326,12 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             outputs,
             show_progress="hidden",
             trigger_mode="once",
+            concurrency_limit=ANSWERS_AT_ONCE,
             api_visibility="private",
         )
-        chatbot.like(rate, [ids_state], feedback_out, api_visibility="private")
+        chatbot.like(
+            rate, [ids_state], feedback_out, concurrency_limit=None, api_visibility="private"
+        )
         comment_btn.click(
             send_comment, [comment, pending_state], feedback_out, api_visibility="private"
         )
