@@ -10,7 +10,9 @@ pytestmark = pytest.mark.browser
 def test_ask_in_the_browser_shows_answer_sources_and_disclaimer(live_server, page):
     p = page.page
     p.goto(live_server.url + "/")
-    p.get_by_label("Your question about restless legs").fill("Why would low iron give me restless legs?")
+    p.get_by_label("Your question about restless legs").fill(
+        "Why would low iron give me restless legs?"
+    )
     p.keyboard.press("Enter")
     p.get_by_text("Sources").first.wait_for(timeout=60_000)
     text = p.locator("body").inner_text()
