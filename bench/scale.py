@@ -217,12 +217,15 @@ class LookupEmbedder:
         return self.synthetic.count_word_pieces(text)
 
 
-def _bot_child(loaded, embedder, corpus_dir: Path, conn) -> None:  # type: ignore[no-untyped-def]
+def _bot_child(corpus_dir: Path, index_dir: Path, embedder: LookupEmbedder, conn) -> None:  # type: ignore[no-untyped-def]
     from chatbot.bot import Bot
     from chatbot.config import Settings
+    from chatbot.corpus import load_corpus
+    from chatbot.index import load_index
 
+    loaded = load_index(index_dir, load_corpus(corpus_dir), embedder, 128, 32)
     t = time.perf_counter()
-    bot = Bot(Settings(corpus_dir=corpus_dir, index_dir=corpus_dir), loaded, embedder)
+    bot = Bot(Settings(corpus_dir=corpus_dir, index_dir=index_dir), loaded, embedder)
     conn.send({"retriever_init_s": time.perf_counter() - t})
     times, stages = [], {}
     for _ in range(2):
@@ -235,14 +238,15 @@ def _bot_child(loaded, embedder, corpus_dir: Path, conn) -> None:  # type: ignor
                **{f"{k[:-3]}_p95": pct(v, 95) for k, v in stages.items()}})
 
 
-def whole_bot(loaded, embedder: LookupEmbedder, corpus_dir: Path, budget: float) -> dict:
-    """The production Bot over this index (Retriever built as the app builds it), in a child
-    process with a time budget: its start-up and per-question cost grow with the corpus."""
+def whole_bot(corpus_dir: Path, index_dir: Path, embedder: LookupEmbedder, budget: float) -> dict:
+    """The production Bot over this index (Retriever built as the app builds it), in a fresh
+    child process (spawned: a forked BLAS can hang) with a time budget for its start-up and
+    questions; the index load in the child is not counted."""
     import multiprocessing as mp
 
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_bot_child, args=(loaded, embedder, corpus_dir, child))
+    proc = ctx.Process(target=_bot_child, args=(corpus_dir, index_dir, embedder, child))
     start = time.perf_counter()
     proc.start()
     out: dict = {}
@@ -289,7 +293,8 @@ def run_factor(factor: int, base_articles: list, embedder: SyntheticEmbedder, qu
     indexes = compare_indexes(vectors, queries)
     paths = search_paths(loaded, queries, QUESTIONS * (len(queries) // len(QUESTIONS)))
     table_ = {q: queries[i] for i, q in enumerate(QUESTIONS)}
-    bot = whole_bot(loaded, LookupEmbedder(embedder, table_), corpus_dir, budget)
+    del loaded
+    bot = whole_bot(corpus_dir, index_dir, LookupEmbedder(embedder, table_), budget)
     print(f"{factor}x: whole bot {bot}", flush=True)
     shutil.rmtree(corpus_dir)
     shutil.rmtree(index_dir)
