@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chatbot.messages import DEFAULT_DISCLAIMER, disclaimer_text
+from chatbot.safety import emergency_contacts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,11 +31,6 @@ class Settings(BaseSettings):
         "the clinic or your own doctor",
         description="where no-answer and personal-advice replies send patients",
     )
-    disclaimer: str = Field(
-        DEFAULT_DISCLAIMER,
-        description="the medical disclaimer (wording in messages.py); 'automated assistant, "
-        "not a clinician' is put in front of any wording that lacks it",
-    )
     country: str = Field(
         "",
         description="ISO code (US, CA, GB, IE, AU, NZ, DE, FR, NL, ES) choosing the emergency "
@@ -46,11 +42,21 @@ class Settings(BaseSettings):
     crisis_line: str = Field(
         "", description="crisis line, e.g. 'Samaritans on 116 123'; overrides the country's"
     )
+    # After the emergency settings: the disclaimer names the emergency number they choose.
+    disclaimer: str = Field(
+        DEFAULT_DISCLAIMER,
+        validate_default=True,
+        description="the medical disclaimer (wording in messages.py); 'automated assistant, "
+        "not a clinician' is put in front of any wording that lacks it",
+    )
 
     @field_validator("disclaimer")
     @classmethod
-    def _disclaimer_says_automated(cls, value: str) -> str:
-        return disclaimer_text(value)
+    def _disclaimer_says_automated(cls, value: str, info: ValidationInfo) -> str:
+        number, _ = emergency_contacts(
+            str(info.data.get("country", "")), str(info.data.get("emergency_number", ""))
+        )
+        return disclaimer_text(value, number)
 
     chunk_tokens: int = Field(128, ge=32, le=200, description="chunk budget in cl100k tokens")
     overlap_tokens: int = Field(32, ge=0, le=100, description="tokens repeated between chunks")

@@ -69,10 +69,13 @@ DEFAULT_DISCLAIMER = (
 )
 
 
-def disclaimer_text(configured: str | None) -> str:
+def disclaimer_text(configured: str | None, emergency_number: str = "") -> str:
     """The disclaimer to show: the configured wording (or the default when it is blank), always
-    saying that this is an automated assistant, not a clinician."""
+    saying that this is an automated assistant, not a clinician, and naming the emergency number
+    when one is configured (as the emergency reply does)."""
     text = " ".join((configured or "").split()) or DEFAULT_DISCLAIMER
+    if emergency_number:
+        text = text.replace("your local emergency number", emergency_number)
     low = text.lower()
     if "automated" not in low or ("not a clinician" not in low and "not a doctor" not in low):
         text = f"{AUTOMATED_NOTE} {text}"

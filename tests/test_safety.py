@@ -430,3 +430,13 @@ def test_an_emergency_told_over_two_messages_is_detected(real_bot):
     # Once the emergency reply was given, later questions are answered normally.
     after = real_bot.ask("what causes restless legs?", [Turn("user", "my dad collapsed")])
     assert after.status != "emergency"
+
+
+def test_disclaimer_names_the_configured_emergency_number(monkeypatch):
+    from chatbot.config import Settings
+
+    monkeypatch.setenv("CHATBOT_COUNTRY", "US")
+    assert "In an emergency, call 911 now." in Settings().disclaimer
+    monkeypatch.setenv("CHATBOT_EMERGENCY_NUMBER", "112")
+    assert "In an emergency, call 112 now." in Settings().disclaimer
+    assert "your local emergency number" in Settings(country="", emergency_number="").disclaimer
