@@ -16,7 +16,7 @@ from chatbot.text import ListBlock, list_blocks
 Status = Literal["answered", "no_answer", "emergency"]
 
 NEAR_DUPLICATE = 0.85  # cosine above which two quotes say the same thing
-RELATIVE_WINDOW = 0.10  # quotes must score within this of the best one
+RELATIVE_WINDOW = 0.15  # quotes must score within this of the best one
 LIST_WHOLE_ITEMS = 7  # a lead-in brings all the items of a list this short...
 LIST_BEST_ITEMS = 3  # ...and the best few of a longer one
 
@@ -78,9 +78,9 @@ def select_sentences(
     two sentences is quoted whole, and a sentence that opens with "This", "They", "Therefore"...
     brings the sentence before it.
     """
-    if not candidates or candidates[0].score < min_relevance:
+    if not candidates or candidates[0].relevance < min_relevance:
         return []
-    floor = max(min_relevance, candidates[0].score - RELATIVE_WINDOW)
+    floor = candidates[0].score - RELATIVE_WINDOW
     chosen: list[ScoredSentence] = []
     vecs = index.sentence_vectors
     for cand in candidates:
@@ -114,9 +114,7 @@ def _with_companions(
     out: dict[int, ScoredSentence] = {c.position: c for c in chosen}
 
     def within(article_id: str, start: int, end: int) -> list[ScoredSentence]:
-        return [
-            c for c in by_article.get(article_id, []) if start <= c.record.start < end
-        ]
+        return [c for c in by_article.get(article_id, []) if start <= c.record.start < end]
 
     def previous_on_line(cand: ScoredSentence) -> ScoredSentence | None:
         body = index.articles[cand.record.article_id].body
@@ -141,8 +139,10 @@ def _with_companions(
                 if len(items) <= LIST_WHOLE_ITEMS:
                     wanted = list(items)
                 else:  # a long list: only its items that answer the question themselves
-                    scored = [(max((c.score for c in within(art_id, *it)), default=0.0), it)
-                              for it in items]
+                    scored = [
+                        (max((c.score for c in within(art_id, *it)), default=0.0), it)
+                        for it in items
+                    ]
                     scored.sort(key=lambda x: -x[0])
                     wanted = [it for sc, it in scored[:LIST_BEST_ITEMS] if sc >= floor - 0.1]
                 for item in wanted:
@@ -239,4 +239,3 @@ def compose(
         disclaimer=disclaimer,
         confidence=round(confidence, 4),
     )
-

@@ -19,7 +19,7 @@ from chatbot.corpus import Article, load_corpus
 from chatbot.embedding import Embedder
 from chatbot.errors import BadInputError, IndexCorruptError, IndexMissingError, IndexStaleError
 from chatbot.index import LoadedIndex, build_index, load_index
-from chatbot.retrieval import Retriever
+from chatbot.retrieval import Retriever, topic_words
 from chatbot.safety import (
     clean_question,
     detect_emergency,
@@ -63,13 +63,21 @@ _FOLLOW_UP = re.compile(
 
 
 def retrieval_query(question: str, history: Sequence[Turn]) -> str:
-    """The text to search with: a short follow-up is read together with the last user turn."""
+    """The text to search with: a short follow-up is read with the topic of the last user turn.
+
+    "and in pregnancy?" after "What causes restless legs?" is searched as "and in pregnancy?
+    (causes restless legs)": the earlier turn's topic words only, after the new question, so the
+    new question still leads ("why are they worse at night" after "what are the symptoms" must
+    find sentences about the night, not the symptoms again). A question that stands alone is
+    returned unchanged.
+    """
     previous = [t.content for t in history if t.role == "user" and t.content.strip()]
     if not previous:
         return question
     words = len(question.split())
     if words <= 6 or (words <= 12 and _FOLLOW_UP.search(question)):
-        return f"{previous[-1]} {question}"
+        topic = topic_words(previous[-1])
+        return f"{question} ({topic})" if topic else question
     return question
 
 
@@ -171,7 +179,7 @@ class Bot:
             timings["search_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             chosen = select_sentences(candidates, self.index, s.max_quotes, s.min_relevance)
-            confidence = candidates[0].score if candidates else 0.0
+            confidence = candidates[0].relevance if candidates else 0.0
             answer = compose(chosen, self.index, s.disclaimer, s.clinic_contact, confidence)
             if is_personal_advice(text):
                 answer = _personal_advice(answer, s.clinic_contact)

@@ -177,9 +177,7 @@ def _normalise(text: str) -> str:
     return _WS.sub(" ", text.replace("’", "'")).strip().lower()
 
 
-def resolve_gold_files(
-    gold_files: Iterable[str], articles: Mapping[str, Article]
-) -> list[str]:
+def resolve_gold_files(gold_files: Iterable[str], articles: Mapping[str, Article]) -> list[str]:
     """Corpus article ids for ``gold_files``, which may name corpus ids or the seed files.
 
     The project's set stores corpus ids ("cause-of-rls"); sets written against the seed pages
@@ -378,9 +376,7 @@ def tradeoff(
     return curve
 
 
-def report(
-    results: Sequence[ItemResult], threshold: float, source: str
-) -> dict[str, Any]:
+def report(results: Sequence[ItemResult], threshold: float, source: str) -> dict[str, Any]:
     """Everything ``chatbot eval`` prints: metrics overall, per behaviour, per split; failures."""
     by_behaviour = {
         b: summarise([r for r in results if r.item.expected == b])
@@ -447,8 +443,13 @@ def run_eval(
         try:
             answer = bot.ask(item.question, history, channel="eval").to_dict()
         except BadInputError as exc:
-            answer = {"status": "error", "answer": "", "citations": [], "disclaimer": "",
-                      "error": str(exc)}
+            answer = {
+                "status": "error",
+                "answer": "",
+                "citations": [],
+                "disclaimer": "",
+                "error": str(exc),
+            }
         latency = (time.perf_counter() - t) * 1000
         results.append(score_item(item, answer, latency, articles))
         if progress:
@@ -488,7 +489,11 @@ def _table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
     header = ["", *[c[1] for c in _COLUMNS]]
     body = [[name, *[_fmt(m.get(k), pct) for k, _, pct in _COLUMNS]] for name, m in rows]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))  # noqa: E731
+
+    def fmt(row: list[str]) -> str:
+        cells = zip(row, widths, strict=True)
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(cells))
+
     return [fmt(header), *[fmt(r) for r in body]]
 
 
@@ -500,10 +505,14 @@ def format_report(data: dict[str, Any], max_failures: int = 60) -> str:
     if data["by_split"]:
         lines += ["", "by split (dev = used to choose settings, test = held back):"]
         lines += _table(list(data["by_split"].items()))
-    lines += ["", "targets: " + ", ".join(
-        f"{k} {'<=' if k == 'false_emergency_rate' else '>='} {v:g}"
-        for k, v in data["targets"].items()
-    )]
+    lines += [
+        "",
+        "targets: "
+        + ", ".join(
+            f"{k} {'<=' if k == 'false_emergency_rate' else '>='} {v:g}"
+            for k, v in data["targets"].items()
+        ),
+    ]
     lines += ["", "abstention trade-off (answer items answered / abstain items abstained):"]
     for point in data["tradeoff"]:
         mark = "  <- current" if math.isclose(point["threshold"], data["threshold"]) else ""
@@ -566,8 +575,12 @@ def write_chart(data: dict[str, Any], path: Path) -> Path:
     ax1.set_title(f"Quality on {Path(data['questions']).name} (dotted: target)")
     ax1.legend(fontsize=8, loc="lower left")
     ts = [p["threshold"] for p in data["tradeoff"]]
-    ax2.plot(ts, [p["answered_rate"] * 100 for p in data["tradeoff"]], label="answer items answered")
-    ax2.plot(ts, [p["abstain_rate"] * 100 for p in data["tradeoff"]], label="abstain items abstained")
+    ax2.plot(
+        ts, [p["answered_rate"] * 100 for p in data["tradeoff"]], label="answer items answered"
+    )
+    ax2.plot(
+        ts, [p["abstain_rate"] * 100 for p in data["tradeoff"]], label="abstain items abstained"
+    )
     ax2.axvline(data["threshold"], color="grey", linestyle="--", label="current threshold")
     ax2.set_xlabel("relevance threshold (CHATBOT_MIN_RELEVANCE)")
     ax2.set_ylabel("%")
@@ -616,14 +629,22 @@ def cmd_eval(args: Any) -> int:
     if args.split:
         items = [i for i in items if i.split == args.split]
         if not items:
-            raise BadInputError(f"question file {args.questions} has no items of split {args.split!r}")
+            raise BadInputError(
+                f"question file {args.questions} has no items of split {args.split!r}"
+            )
     served: Bot = load_bot(settings)
-    bot = Bot(settings, served.index, served.embedder, log=_ReadOnlyLog(served.log)
-              if served.log is not None else None)
+    bot = Bot(
+        settings,
+        served.index,
+        served.embedder,
+        log=_ReadOnlyLog(served.log) if served.log is not None else None,
+    )
     results = run_eval(bot, items)
     data = report(results, settings.min_relevance, str(args.questions))
     if not args.no_chart:
-        chart = Path(args.chart) if args.chart else Path(settings.data_dir) / "eval" / "eval-chart.png"
+        chart = (
+            Path(args.chart) if args.chart else Path(settings.data_dir) / "eval" / "eval-chart.png"
+        )
         try:
             data["chart"] = str(write_chart(data, chart))
         except (OSError, ValueError) as exc:

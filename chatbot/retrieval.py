@@ -19,6 +19,7 @@ words are; the relevance gate in ``answer.py`` reads this through each candidate
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections import Counter
@@ -29,7 +30,6 @@ from functools import lru_cache
 import numpy as np
 
 from chatbot import perf
-from chatbot import perf
 from chatbot.chunking import Chunk, embed_text
 from chatbot.embedding import Embedder
 from chatbot.index import LoadedIndex, SentenceRecord
@@ -39,31 +39,252 @@ RRF_K = 60
 
 # Weights of a sentence's score: its own cosine, its passage's cosine, its BM25 relative to the
 # best sentence's. Chosen on the dev half of tests/questions.jsonl (see README, "Answer quality").
-W_SENTENCE, W_CONTEXT, W_LEXICAL = 0.40, 0.20, 0.40
-# How much an uncovered content word of the question lowers every score (see ``coverage``).
-COVERAGE_WEIGHT = 0.5
+W_SENTENCE, W_CONTEXT, W_LEXICAL = 0.50, 0.20, 0.30
+HUB_WEIGHT = 0.4
+LEXICAL_FLOOR = 3.0  # the IDF of a word found in about one sentence in twenty
+EXPAND_ABBREVIATION = True
+_RLS = re.compile(r"\bRLS\b", re.IGNORECASE)
+# How much the words of the question the articles never use lower every score: by their share
+# (``QueryAnalysis.coverage``) and by the meaning lost without them (``semantic_coverage``).
+# Chosen with the threshold on the dev half of tests/questions.jsonl (README, "Answer quality").
+GATE_COSINE = 0.7
+COVERAGE_WEIGHT = 0.3
+SEMANTIC_WEIGHT = 0.3
 
 # Words a question is made of whatever it asks: they carry no topic, so they never count as
 # "not in the articles" (bm25s's English stop words are removed as well).
 _GENERIC = frozenset(
-    """
-    anything something thing things stuff really actually maybe please thanks thank hi hello ok okay
-    yes help helps helped helping good bad best better worse worst normal know tell say says said
-    get gets getting got make makes making made take takes taking took go goes going went come
-    comes keep keeps kind sort lot lots way ways much many way like also even still ever just
-    want wanted need needs needed feel feels feeling felt think thought wonder wondering
-    happen happens happened cause causes caused work works worked use used using try tried
-    day days night nights time times year years week weeks month months long someone people
-    anyone everyone person thing im ive dont doesnt cant wont isnt arent whats hows
-    question questions answer article articles read heard told doctor doctors
-    what when where which who whom whose why how do does did doing done can could should would
-    will shall may might must i me my mine myself you your yours we us our he him his she her
-    they them their it its this that these those am is are was were be been being have has had
-    having not no nor too very so than then there here about above after again against all any
-    both each few more most other some such only own same just now from into out over under up
-    down off once further while until because if or and but with without within of at by for
-    on in to as an the a also
-    """.split()
+    [
+        "anything",
+        "something",
+        "thing",
+        "things",
+        "stuff",
+        "really",
+        "actually",
+        "maybe",
+        "please",
+        "thanks",
+        "thank",
+        "hi",
+        "hello",
+        "ok",
+        "okay",
+        "yes",
+        "help",
+        "helps",
+        "helped",
+        "helping",
+        "good",
+        "best",
+        "normal",
+        "know",
+        "tell",
+        "say",
+        "says",
+        "said",
+        "get",
+        "gets",
+        "getting",
+        "got",
+        "make",
+        "makes",
+        "making",
+        "made",
+        "take",
+        "takes",
+        "taking",
+        "took",
+        "go",
+        "goes",
+        "going",
+        "went",
+        "come",
+        "comes",
+        "keep",
+        "keeps",
+        "kind",
+        "sort",
+        "lot",
+        "lots",
+        "way",
+        "ways",
+        "much",
+        "many",
+        "way",
+        "like",
+        "also",
+        "even",
+        "ever",
+        "just",
+        "want",
+        "wanted",
+        "need",
+        "needs",
+        "needed",
+        "think",
+        "thought",
+        "wonder",
+        "wondering",
+        "happen",
+        "happens",
+        "happened",
+        "work",
+        "works",
+        "worked",
+        "use",
+        "used",
+        "using",
+        "try",
+        "tried",
+        "someone",
+        "people",
+        "anyone",
+        "everyone",
+        "person",
+        "thing",
+        "im",
+        "ive",
+        "dont",
+        "doesnt",
+        "cant",
+        "wont",
+        "isnt",
+        "arent",
+        "whats",
+        "hows",
+        "question",
+        "questions",
+        "answer",
+        "article",
+        "articles",
+        "read",
+        "heard",
+        "told",
+        "doctor",
+        "doctors",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "why",
+        "how",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "done",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "i",
+        "me",
+        "my",
+        "mine",
+        "myself",
+        "you",
+        "your",
+        "yours",
+        "we",
+        "us",
+        "our",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "they",
+        "them",
+        "their",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "am",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "have",
+        "has",
+        "had",
+        "having",
+        "not",
+        "no",
+        "nor",
+        "too",
+        "very",
+        "so",
+        "than",
+        "then",
+        "there",
+        "here",
+        "about",
+        "above",
+        "again",
+        "against",
+        "all",
+        "any",
+        "both",
+        "each",
+        "few",
+        "more",
+        "most",
+        "other",
+        "some",
+        "such",
+        "only",
+        "own",
+        "same",
+        "just",
+        "now",
+        "from",
+        "into",
+        "out",
+        "over",
+        "under",
+        "up",
+        "down",
+        "off",
+        "once",
+        "further",
+        "while",
+        "until",
+        "because",
+        "if",
+        "or",
+        "and",
+        "but",
+        "with",
+        "without",
+        "within",
+        "of",
+        "at",
+        "by",
+        "for",
+        "on",
+        "in",
+        "to",
+        "as",
+        "an",
+        "the",
+        "a",
+        "also",
+    ]
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
 
@@ -87,9 +308,12 @@ class ScoredSentence:
         position: Its index in the sentence table.
         similarity: Cosine similarity of the sentence to the question.
         passage: The best-scoring passage holding it.
-        score: The combined relevance (sentence, passage and lexical evidence, times the
-            question's coverage); the relevance gate compares the best one to the threshold.
+        score: The ranking score: the sentence's own cosine (less its genericness), its
+            passage's cosine and its lexical match, weighted.
         lexical: IDF-weighted share of the question's terms in the sentence's context (0..1).
+        relevance: How well the articles cover the question at all, the same for every
+            candidate of one question (see ``Retriever.relevance``); the gate in ``answer.py``
+            compares it with ``min_relevance``.
     """
 
     record: SentenceRecord
@@ -98,6 +322,7 @@ class ScoredSentence:
     passage: Passage
     score: float = 0.0
     lexical: float = 0.0
+    relevance: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +334,7 @@ class QueryAnalysis:
     content: tuple[str, ...] = ()  # the question's topic words (stemmed)
     uncovered: tuple[str, ...] = ()  # those the articles never use
     coverage: float = 1.0  # 1 - weighted share of uncovered words
+    kept: str = ""  # the question without its uncovered words
 
 
 def _osa_distance(a: str, b: str, limit: int) -> int:
@@ -151,7 +377,9 @@ class Retriever:
         self._chunk_vecs = (
             np.asarray(index.faiss_index.reconstruct_n(0, n_chunks), dtype=np.float32)
             if n_chunks
-            else np.zeros((0, index.sentence_vectors.shape[1] if index.sentence_vectors.size else 1))
+            else np.zeros(
+                (0, index.sentence_vectors.shape[1] if index.sentence_vectors.size else 1)
+            )
         )
         self._bm25 = bm25s.BM25()
         texts = [embed_text(c, index.articles[c.article_id].title) for c in index.chunks]
@@ -187,6 +415,17 @@ class Retriever:
         df: Counter[str] = Counter(t for terms in self._sent_terms for t in terms)
         n = len(contexts)
         self._idf = {t: math.log((n - f + 0.5) / (f + 0.5) + 1.0) for t, f in df.items()}
+
+        # How generic each sentence is: its cosine to the corpus's mean sentence. Generic
+        # sentences ("RLS has multiple causes.") sit close to every question and crowd out the
+        # specific ones; their similarity is discounted by HUB_WEIGHT times this.
+        vecs = index.sentence_vectors
+        if len(vecs):
+            centroid = vecs.mean(axis=0)
+            norm = float(np.linalg.norm(centroid))
+            self._hub = (vecs @ (centroid / norm)) if norm else np.zeros(len(vecs))
+        else:
+            self._hub = np.zeros(0)
 
         # The articles' vocabulary: surface words (for mending typos) and stems (for coverage).
         words: Counter[str] = Counter()
@@ -273,7 +512,9 @@ class Retriever:
             return best[2]
         stem = self._stem(low)
         if len(stem) >= 5:
-            near = [s for s in self._stems_list if s[0] == stem[0] and _osa_distance(stem, s, 1) <= 1]
+            near = [
+                s for s in self._stems_list if s[0] == stem[0] and _osa_distance(stem, s, 1) <= 1
+            ]
             if near:
                 words = [w for w in self._words if self._stem(w) in near]
                 return max(words, key=lambda w: (self._words[w], w)) if words else None
@@ -309,13 +550,33 @@ class Retriever:
                 uncovered.append(stem)
                 weight_out += weight
         coverage = 1.0 - weight_out / weight_all if weight_all else 1.0
-        return QueryAnalysis(text, corrections, tuple(content), tuple(uncovered), coverage)
+        out = set(uncovered)
+        kept = " ".join(w for w in _WORD.findall(text) if self._stem(w.lower()) not in out)
+        return QueryAnalysis(text, corrections, tuple(content), tuple(uncovered), coverage, kept)
+
+    def semantic_coverage(self, analysis: QueryAnalysis, qvec: np.ndarray) -> float:
+        """How much of the question's meaning is left without the words the articles never use.
+
+        The cosine between the question and the question with those words taken out: "what are
+        the symptoms? i get fizzy legs like ants under my skin" keeps most of its meaning
+        without "fizzy" and "ants"; "how do I treat a sprained ankle" keeps little without
+        "sprained ankle". 1.0 when every word is covered.
+        """
+        if not analysis.uncovered:
+            return 1.0
+        if not analysis.kept.strip():
+            return 0.0
+        kept = self.embedder.encode([analysis.kept])[0]
+        return max(0.0, min(1.0, float(kept @ qvec)))
 
     # -- retrieval ------------------------------------------------------------------------------
 
     def embed_query(self, question: str) -> np.ndarray:
         """The question's vector (typos mended first)."""
-        return self.embedder.encode([self.analyse(question).text])[0]
+        text = self.analyse(question).text
+        if EXPAND_ABBREVIATION:
+            text = _RLS.sub("restless legs syndrome", text)
+        return self.embedder.encode([text])[0]
 
     def search(self, question: str, qvec: np.ndarray, k: int) -> list[Passage]:
         """Top ``k`` chunks by reciprocal-rank fusion of dense and BM25 rankings."""
@@ -351,8 +612,10 @@ class Retriever:
         question made only of the articles' commonest words ("rls") gets little lexical lift.
         """
         terms = {t for t in content if t in self._idf}
-        total = sum(self._idf[t] for t in terms)
-        if not total:
+        # A question whose only known word is common ("rls") must not make every sentence
+        # holding it a perfect lexical match: the denominator is at least LEXICAL_FLOOR.
+        total = max(sum(self._idf[t] for t in terms), LEXICAL_FLOOR)
+        if not terms:
             return np.zeros(len(rows))
         return np.array(
             [sum(self._idf[t] for t in terms & self._sent_terms[r]) / total for r in rows]
@@ -399,26 +662,62 @@ class Retriever:
         sims = self.index.sentence_vectors[positions] @ qvec
         lexical = self._lexical(analysis.content, rows)
         given = {p.chunk.chunk_id: p for p in passages}
-        factor = 1.0 - COVERAGE_WEIGHT * (1.0 - analysis.coverage)
         out: list[ScoredSentence] = []
         for i, pos in enumerate(positions):
             rec = self.index.sentences[pos]
             if _overlaps_excluded(rec, excluded):
                 continue
-            holders = [ci for ci in self._chunks_of[pos] if ci in chunk_dense] or self._chunks_of[pos]
+            holders = [ci for ci in self._chunks_of[pos] if ci in chunk_dense] or self._chunks_of[
+                pos
+            ]
             best_ci = max(holders, key=lambda ci: chunk_dense.get(ci, 0.0))
             context = float(chunk_dense.get(best_ci, 0.0))
             chunk = self.index.chunks[best_ci]
             passage = given.get(chunk.chunk_id) or Passage(chunk, 0.0, context, 0.0)
             sim = float(sims[i])
-            score = (W_SENTENCE * sim + W_CONTEXT * context + W_LEXICAL * lexical[i]) * factor
+            specific = sim - HUB_WEIGHT * float(self._hub[pos])
+            score = W_SENTENCE * specific + W_CONTEXT * context + W_LEXICAL * lexical[i]
             out.append(ScoredSentence(rec, pos, sim, passage, round(score, 4), float(lexical[i])))
+        if not out:
+            return out
+        relevance = self.relevance(
+            analysis, qvec, max(c.similarity for c in out), max(c.lexical for c in out)
+        )
+        out = [dataclasses.replace(c, relevance=relevance) for c in out]
         out.sort(key=lambda s: -s.score)
         return out
+
+    def relevance(
+        self, analysis: QueryAnalysis, qvec: np.ndarray, best_cosine: float, best_lexical: float
+    ) -> float:
+        """How well the articles cover the question: the gate's number (0..1).
+
+        ``GATE_COSINE`` x the best sentence cosine + the rest x the best lexical match, lowered
+        for the words of the question the articles never use, by their share
+        (``COVERAGE_WEIGHT``) and by the meaning lost without them (``SEMANTIC_WEIGHT``).
+        """
+        base = GATE_COSINE * best_cosine + (1.0 - GATE_COSINE) * best_lexical
+        semantic = self.semantic_coverage(analysis, qvec)
+        factor = (1.0 - COVERAGE_WEIGHT * (1.0 - analysis.coverage)) * (
+            1.0 - SEMANTIC_WEIGHT * (1.0 - semantic)
+        )
+        return round(max(0.0, base * factor), 4)
 
     def _chunk_pos(self, chunk: Chunk) -> int:
         pos = self._chunk_index.get(chunk.chunk_id)
         return pos if pos is not None else self.index.chunks.index(chunk)
+
+
+def topic_words(text: str) -> str:
+    """``text`` without its question and function words ("what are the symptoms of rls?" →
+    "symptoms rls"): what a follow-up question refers back to."""
+    stop = _stopwords()
+    kept = [
+        w
+        for w in _WORD.findall(text)
+        if w.lower().replace("’", "'") not in stop and w.lower().replace("’", "'") not in _GENERIC
+    ]
+    return " ".join(kept)
 
 
 @lru_cache(maxsize=1)

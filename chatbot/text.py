@@ -78,7 +78,11 @@ def split_sentences(body: str) -> list[Sentence]:
             piece_end = match.start() + len(match.group(0)) - len(match.group(0).lstrip("\"')]"))
             text = segment[cursor:piece_end].strip()
             if text:
-                s = seg_start + cursor + (len(segment[cursor:piece_end]) - len(segment[cursor:piece_end].lstrip()))
+                s = (
+                    seg_start
+                    + cursor
+                    + (len(segment[cursor:piece_end]) - len(segment[cursor:piece_end].lstrip()))
+                )
                 out.append(Sentence(s, s + len(text), text, False))
             cursor = match.end()
         tail = segment[cursor:].strip()
