@@ -367,7 +367,7 @@ _EMERGENCY_RULES: list[tuple[str, str, str | None, bool]] = [
         rf"|too (?:many|much)(?= *(?:$|[.!?,;)]|by mistake|by accident|accidentally|at once|in one go|and\b|maybe|like|about|around))"
         rf"|(?:a |the )?(?:whole|entire|full) (?:bottle|pack|packet|box|strip|blister|tub)(?! of (?:wine|vodka|whisk\w*|gin|rum|beer|water|juice|cola|soda))"
         rf"|a handful|handful of|a bunch of|all (?:of )?(?:my|the|his|her|their|\w+'s) {_PILLS}"
-        rf"|(?:all|several|\d{{2,}}|(?:two|three|four|a week's|2|3|4) (?:days|doses|nights)\b)[^.?!;]{{0,40}}\b(?:at once|in one go)\b"
+        rf"|(?:all|several|\d{{2,}}|(?:two|three|four|a week's|2|3|4) (?:days|doses|nights)\b|(?:whole|entire) (?:month|week|supply|prescription)\b|(?:month|week)'s (?:worth|supply)\b)[^.?!;]{{0,40}}\b(?:at once|in one go)\b"
         rf"|\d{{2,}} (?:of (?:my|the|his|her) )?(?:\w+ )?{_PILLS})",
         None,
         False,
