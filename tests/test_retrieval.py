@@ -1,0 +1,124 @@
+"""Hybrid retrieval: sentence scoring, typo mending, coverage, follow-ups, exclusions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chatbot import perf
+from chatbot.bot import Turn, retrieval_query
+from chatbot.corpus import load_corpus
+from chatbot.embedding import FakeEmbedder
+from chatbot.index import build_index, load_index
+from chatbot.retrieval import Retriever, _osa_distance, topic_words
+
+
+@pytest.fixture
+def tiny_retriever(tiny_corpus, tmp_path, fake_embedder):
+    articles = load_corpus(tiny_corpus)
+    build_index(articles, fake_embedder, tmp_path / "index", 64, 16)
+    return Retriever(load_index(tmp_path / "index", articles, fake_embedder, 64, 16), fake_embedder)
+
+
+def _ask(retriever, question, excluded=frozenset()):
+    qvec = retriever.embed_query(question)
+    passages = retriever.search(question, qvec, 4)
+    return retriever.candidate_sentences(passages, qvec, set(excluded), query=question)
+
+
+# ------------------------------------------------------------------------------------------------
+# Unit (fake embedder)
+
+
+def test_every_citable_sentence_is_scored_best_first(tiny_retriever):
+    cands = _ask(tiny_retriever, "iron dopamine")
+    texts = [c.record.text for c in cands]
+    assert texts[0] == "Iron helps the brain make dopamine."
+    assert [c.score for c in cands] == sorted((c.score for c in cands), reverse=True)
+    assert not any(c.record.heading for c in cands)
+    assert len({c.relevance for c in cands}) == 1  # one relevance per question
+
+
+def test_lexical_match_finds_a_word_the_embedding_blurs(tiny_retriever):
+    cands = _ask(tiny_retriever, "third trimester")
+    assert "third trimester" in cands[0].record.text
+    assert cands[0].lexical == 1.0
+
+
+def test_excluded_spans_are_never_offered(tiny_retriever):
+    best = _ask(tiny_retriever, "iron dopamine")[0].record
+    again = _ask(tiny_retriever, "iron dopamine", {(best.article_id, best.start, best.end)})
+    assert all((c.record.article_id, c.record.start) != (best.article_id, best.start) for c in again)
+
+
+def test_words_the_articles_never_use_lower_the_relevance(tiny_retriever):
+    covered = _ask(tiny_retriever, "iron dopamine")[0].relevance
+    analysis = tiny_retriever.analyse("iron dopamine lentil soup recipe")
+    assert set(analysis.uncovered) >= {"lentil", "soup"} and analysis.coverage < 0.5
+    assert _ask(tiny_retriever, "iron dopamine lentil soup recipe")[0].relevance < covered
+
+
+def test_large_corpus_path_scores_only_the_passages_sentences(tiny_retriever, monkeypatch):
+    monkeypatch.setattr(perf, "EXACT_SEARCH_MAX", 0)
+    qvec = tiny_retriever.embed_query("iron dopamine")
+    passages = tiny_retriever.search("iron dopamine", qvec, 1)
+    cands = tiny_retriever.candidate_sentences(passages, qvec, set(), query="iron dopamine")
+    chunk = passages[0].chunk
+    assert cands and all(
+        c.record.article_id == chunk.article_id and chunk.start <= c.record.start < chunk.end
+        for c in cands
+    )
+
+
+def test_empty_queries_and_no_query_text_still_work(tiny_retriever):
+    qvec = tiny_retriever.embed_query("?")
+    assert tiny_retriever.candidate_sentences([], qvec, set())  # dense only
+    assert np.isfinite([c.score for c in _ask(tiny_retriever, "!!")]).all()
+
+
+def test_edit_distance_counts_a_swap_as_one():
+    assert _osa_distance("waht", "what", 2) == 1
+    assert _osa_distance("pregancy", "pregnancy", 2) == 1
+    assert _osa_distance("abc", "xyz", 1) == 2  # cut off above the limit
+
+
+def test_follow_ups_are_read_with_the_earlier_topic():
+    history = [Turn("user", "What causes restless legs?"), Turn("assistant", "...")]
+    assert retrieval_query("and in pregnancy?", history) == (
+        "and in pregnancy? (causes restless legs)"
+    )
+    long = "Is there anything in the articles about how mesotherapy injections are done exactly?"
+    assert retrieval_query(long, history) == long
+    assert retrieval_query("and in pregnancy?", []) == "and in pregnancy?"
+    assert topic_words("what are the symptoms of RLS?") == "symptoms RLS"
+
+
+# ------------------------------------------------------------------------------------------------
+# Integration (real model, real index)
+
+
+def test_typos_are_mended_against_the_articles(real_bot):
+    analysis = real_bot.retriever.analyse("can pregancy cause restles legs, is it herditary")
+    assert analysis.text == "can pregnancy cause restless legs, is it hereditary"
+    assert analysis.coverage == 1.0
+    # Common English words are never "mended" into article words.
+    assert real_bot.retriever.analyse("how can I get pregnant faster").text == (
+        "how can I get pregnant faster"
+    )
+
+
+def test_a_drug_name_is_found_by_its_letters(real_bot):
+    cands = _ask(real_bot.retriever, "lithium")
+    assert cands[0].record.text == "Lithium preparations."
+
+
+def test_out_of_scope_questions_score_below_in_scope_ones(real_bot):
+    low = _ask(real_bot.retriever, "how do I treat a sprained ankle")[0].relevance
+    high = _ask(real_bot.retriever, "how do I treat restless legs")[0].relevance
+    assert low < real_bot.settings.min_relevance <= high
+
+
+def test_the_fake_embedder_never_mends(tiny_retriever):
+    # Without a tokenizer that knows common words, nothing is "corrected" by guesswork.
+    assert tiny_retriever.analyse("pregnacy legs").text == "pregnacy legs"
+    assert isinstance(tiny_retriever.embedder, FakeEmbedder)
