@@ -114,11 +114,28 @@ class QueryEmbedder:
             future.set_result(by_text[text])
 
 
+def limit_model_threads() -> int:
+    """Give the model all cores but one (at least one); returns the thread count.
+
+    Only one thread (the batching worker) runs the model, while the web server's own Python
+    (HTTP, retrieval, composing, logging) needs a core too. With torch on every core the two
+    fight, and a model thread that loses its core stalls the others at each step.
+    """
+    import os
+
+    import torch
+
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    torch.set_num_threads(threads)
+    return threads
+
+
 def tune_for_serving(bot: Any, cache_size: int = 2048) -> QueryEmbedder:
     """Route ``bot``'s query embeddings through a ``QueryEmbedder``; returns it."""
     current = bot.retriever.embedder
     if isinstance(current, QueryEmbedder):
         return current
+    limit_model_threads()
     fast = QueryEmbedder(current, cache_size=cache_size)
     bot.retriever.embedder = fast
     return fast

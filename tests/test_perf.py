@@ -93,6 +93,19 @@ def test_cache_off_always_runs_the_model():
     assert len(inner.calls) == 3 and fast.stats()["cached"] == 0
 
 
+def test_model_threads_leave_a_core_for_the_web_server():
+    import os
+
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert perf.limit_model_threads() == max(1, (os.cpu_count() or 2) - 1)
+        assert torch.get_num_threads() == max(1, (os.cpu_count() or 2) - 1)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_model_error_reaches_the_caller_and_the_worker_lives_on():
     fast = QueryEmbedder(CountingEmbedder())
     with pytest.raises(RuntimeError, match="model failed"):
@@ -100,8 +113,10 @@ def test_a_model_error_reaches_the_caller_and_the_worker_lives_on():
     assert fast.encode(["still working"]).shape == (1, 64)
 
 
-def test_tuned_bot_answers_exactly_as_before(real_bot, real_settings, real_embedder):
+def test_tuned_bot_answers_exactly_as_before(real_bot, real_settings, real_embedder, monkeypatch):
     from chatbot.bot import Bot
+
+    monkeypatch.setattr(perf, "limit_model_threads", lambda: 1)  # keep the session's torch as is
 
     plain = Bot(real_settings, real_bot.index, real_embedder)
     tuned = Bot(real_settings, real_bot.index, real_embedder)
