@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from test_contract import check_invariants
 
 from chatbot import messages
+from chatbot.answer import NEAR_DUPLICATE
 from chatbot.bot import Bot, Turn
 from chatbot.text import list_blocks
-from test_contract import check_invariants
 
 LEAD = (
     "It is necessary to exclude the use of substances and medicines that can increase the "
@@ -16,7 +17,9 @@ LEAD = (
 
 
 def test_list_blocks_find_items_and_their_lead_in():
-    body = "Intro line.\nCommon causes include:\n\n  • Anemia\n  • Kidney disease\nAfter.\n- a;\n- b.\n"
+    body = (
+        "Intro line.\nCommon causes include:\n\n  • Anemia\n  • Kidney disease\nAfter.\n- a;\n- b.\n"
+    )
     blocks = list_blocks(body)
     assert len(blocks) == 2
     first, second = blocks
@@ -46,22 +49,28 @@ def test_a_short_list_is_quoted_whole_after_its_lead_in(real_bot):
     # The lead-in may share its citation with the sentence before it on the same line.
     at = next(i for i, q in enumerate(quotes) if q.endswith(lead))
     assert quotes[at + 1 : at + 5] == [
-        "dopaminergics;", "anticonvulsants;", "opioids;", "benzodiazepine."
+        "dopaminergics;",
+        "anticonvulsants;",
+        "opioids;",
+        "benzodiazepine.",
     ]
 
 
 def test_no_two_quotes_say_the_same_thing(real_bot):
-    for question in ("does low iron cause restless legs", "can pregnancy cause rls",
-                     "what are the symptoms of restless legs"):
+    for question in (
+        "does low iron cause restless legs",
+        "can pregnancy cause rls",
+        "what are the symptoms of restless legs",
+    ):
         answer = real_bot.ask(question)
         vecs = real_bot.index.sentence_vectors
         recs = {(s.article_id, s.start): i for i, s in enumerate(real_bot.index.sentences)}
-        rows = [recs[(c.article, c.start)] for c in answer.citations if (c.article, c.start) in recs]
+        rows = [
+            recs[(c.article, c.start)] for c in answer.citations if (c.article, c.start) in recs
+        ]
         for i, a in enumerate(rows):
             for b in rows[i + 1 :]:
-                assert float(vecs[a] @ vecs[b]) <= 0.85 or real_bot.index.sentences[a].text == (
-                    real_bot.index.sentences[b].text
-                ) is False, question
+                assert float(vecs[a] @ vecs[b]) <= NEAR_DUPLICATE, question
         assert len({c.quote for c in answer.citations}) == len(answer.citations)
 
 
@@ -78,8 +87,11 @@ def test_quotes_are_grouped_by_article_in_body_order(real_bot):
 
 
 def test_out_of_scope_questions_abstain_and_point_to_the_clinic(real_bot):
-    for question in ("What's a good exercise plan to lose 10 kg before summer?",
-                     "how do I treat a sprained ankle", "give me a recipe for lentil soup"):
+    for question in (
+        "What's a good exercise plan to lose 10 kg before summer?",
+        "how do I treat a sprained ankle",
+        "give me a recipe for lentil soup",
+    ):
         answer = real_bot.ask(question)
         assert answer.status == "no_answer" and answer.citations == [], question
         assert answer.reason == "not_in_articles"
@@ -116,8 +128,11 @@ def test_medicine_quotes_keep_the_medication_caution(real_bot):
 
 @pytest.mark.parametrize(
     "question",
-    ["does cofee make it wors", "what are the symptoms? my legs feel fizzy, like ants under my skin",
-     "my 8 yr old complains of growing pains, can that be restless legs?"],
+    [
+        "does cofee make it wors",
+        "what are the symptoms? my legs feel fizzy, like ants under my skin",
+        "my 8 yr old complains of growing pains, can that be restless legs?",
+    ],
 )
 def test_lay_words_and_typos_still_get_cited_answers(real_bot, question):
     answer = real_bot.ask(question)

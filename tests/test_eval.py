@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS
 
 from chatbot.corpus import load_corpus
 from chatbot.errors import BadInputError
@@ -25,12 +26,14 @@ from chatbot.evaluation import (
     tradeoff,
     write_chart,
 )
-from conftest import CORPUS
 
 ARTICLES = {a.id: a for a in load_corpus(CORPUS)}
 QUESTIONS = Path(DEFAULT_QUESTIONS)
 ITEMS = [json.loads(line) for line in QUESTIONS.read_text("utf-8").splitlines() if line.strip()]
-IRON = "Iron is crucial for the production of dopamine, a neurotransmitter that helps regulate movement."
+IRON = (
+    "Iron is crucial for the production of dopamine, a neurotransmitter that helps regulate "
+    "movement."
+)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -63,8 +66,19 @@ def test_every_gold_quote_is_verbatim_in_its_corpus_article():
 def test_the_set_covers_every_topic_and_every_article():
     answer = [i for i in ITEMS if i["expected_behaviour"] == "answer"]
     text = " ".join(i["question"].lower() for i in answer)
-    for topic in ("cause", "symptom", "pregnan", "child", "iron", "worse", "treat", "exercise",
-                  "go away", "kid", "medicine"):
+    for topic in (
+        "cause",
+        "symptom",
+        "pregnan",
+        "child",
+        "iron",
+        "worse",
+        "treat",
+        "exercise",
+        "go away",
+        "kid",
+        "medicine",
+    ):
         assert topic in text, topic
     cited = {f for i in answer for f in i["gold_files"]}
     assert cited == set(ARTICLES)
@@ -86,12 +100,20 @@ def test_the_set_covers_every_topic_and_every_article():
         ("{not json\n", "line 1 is not JSON"),
         ('{"id": "a", "expected_behaviour": "answer"}\n', 'line 1 has no "question"'),
         ('{"id": "a", "question": "q", "expected_behaviour": "maybe"}\n', "must be one of"),
-        ('\n{"id": "a", "question": "q", "expected_behaviour": "abstain"}\n'
-         '{"id": "a", "question": "q2", "expected_behaviour": "abstain"}\n', "already used"),
-        ('{"id": "a", "question": "q", "expected_behaviour": "answer", "gold_quotes": "x"}\n',
-         '"gold_quotes" must be a list'),
-        ('{"id": "a", "question": "q", "expected_behaviour": "answer", "history": [{"role": '
-         '"system", "content": "x"}]}\n', '"history" turn'),
+        (
+            '\n{"id": "a", "question": "q", "expected_behaviour": "abstain"}\n'
+            '{"id": "a", "question": "q2", "expected_behaviour": "abstain"}\n',
+            "already used",
+        ),
+        (
+            '{"id": "a", "question": "q", "expected_behaviour": "answer", "gold_quotes": "x"}\n',
+            '"gold_quotes" must be a list',
+        ),
+        (
+            '{"id": "a", "question": "q", "expected_behaviour": "answer", "history": [{"role": '
+            '"system", "content": "x"}]}\n',
+            '"history" turn',
+        ),
         ("[1, 2]\n", "not a JSON object"),
         ("\n\n", "has no questions"),
     ],
@@ -131,15 +153,25 @@ def test_cli_bad_question_file_exits_1_with_one_line(tmp_path, capsys):
 
 def _answer(citations, text=None, status="answered", **extra):
     markers = "".join(f"[{c['id']}]" for c in citations)
-    return {"status": status, "answer": text if text is not None else f"- x {markers}",
-            "citations": citations, "disclaimer": "d", **extra}
+    return {
+        "status": status,
+        "answer": text if text is not None else f"- x {markers}",
+        "citations": citations,
+        "disclaimer": "d",
+        **extra,
+    }
 
 
 def _cite(cid, article, quote):
     body = ARTICLES[article].body
     start = body.index(quote)
-    return {"id": cid, "article": article, "quote": quote, "start": start,
-            "end": start + len(quote)}
+    return {
+        "id": cid,
+        "article": article,
+        "quote": quote,
+        "start": start,
+        "end": start + len(quote),
+    }
 
 
 def test_seed_file_names_map_to_corpus_ids():
@@ -159,8 +191,9 @@ def test_evidence_hit_is_span_overlap_in_the_same_article():
 
 def test_score_item_flags_every_kind_of_problem():
     item = EvalItem("a", "why iron?", "answer", ("cause-of-rls",), (IRON,), ("dopamine", "zinc"))
-    good = score_item(item, _answer([_cite(1, "cause-of-rls", IRON)], f"- {IRON} [1]"), 5.0,
-                      ARTICLES)
+    good = score_item(
+        item, _answer([_cite(1, "cause-of-rls", IRON)], f"- {IRON} [1]"), 5.0, ARTICLES
+    )
     assert good.evidence_hit and good.quote_fidelity and good.marker_validity
     assert good.key_phrase_coverage == 0.5 and good.problems == ["key phrases missing: zinc"]
     forged = _cite(1, "cause-of-rls", IRON) | {"quote": IRON.upper()}
@@ -189,7 +222,9 @@ def test_summary_rates_and_tradeoff_from_confidences():
     assert m["answered_rate"] == 0.5 and m["abstain_rate"] == pytest.approx(2 / 3)
     assert m["emergency_recall"] == 1.0 and m["false_emergency_rate"] == 0.0
     curve = {p["threshold"]: p for p in tradeoff(results, [0.25, 0.5, 0.7, 0.95])}
-    assert curve[0.25]["answered_rate"] == 1.0 and curve[0.25]["abstain_rate"] == pytest.approx(2 / 3)
+    assert curve[0.25]["answered_rate"] == 1.0 and curve[0.25]["abstain_rate"] == pytest.approx(
+        2 / 3
+    )
     assert curve[0.7]["answered_rate"] == 0.5 and curve[0.7]["abstain_rate"] == 1.0
     # A request for personal advice is abstained at every threshold.
     assert curve[0.95]["abstain_rate"] == 1.0 and curve[0.95]["answered_rate"] == 0.0
@@ -208,12 +243,25 @@ def test_eval_json_and_chart_from_the_cli(real_settings, tmp_path, capsys):
     small = tmp_path / "small.jsonl"
     small.write_text("".join(json.dumps(i) + "\n" for i in ITEMS[:3] + ITEMS[-2:]), "utf-8")
     chart = tmp_path / "out" / "chart.png"
-    code = main(["eval", "--questions", str(small), "--index", str(real_settings.index_dir),
-                 "--json", "--chart", str(chart)])
+    code = main(
+        [
+            "eval",
+            "--questions",
+            str(small),
+            "--index",
+            str(real_settings.index_dir),
+            "--json",
+            "--chart",
+            str(chart),
+        ]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["overall"]["n"] == 5 and set(data["by_behaviour"]) <= {"answer", "abstain",
-                                                                       "emergency"}
+    assert data["overall"]["n"] == 5 and set(data["by_behaviour"]) <= {
+        "answer",
+        "abstain",
+        "emergency",
+    }
     assert chart.read_bytes().startswith(b"\x89PNG")
     assert data["chart"] == str(chart)
 

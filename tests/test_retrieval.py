@@ -48,7 +48,9 @@ def test_lexical_match_finds_a_word_the_embedding_blurs(tiny_retriever):
 def test_excluded_spans_are_never_offered(tiny_retriever):
     best = _ask(tiny_retriever, "iron dopamine")[0].record
     again = _ask(tiny_retriever, "iron dopamine", {(best.article_id, best.start, best.end)})
-    assert all((c.record.article_id, c.record.start) != (best.article_id, best.start) for c in again)
+    assert all(
+        (c.record.article_id, c.record.start) != (best.article_id, best.start) for c in again
+    )
 
 
 def test_words_the_articles_never_use_lower_the_relevance(tiny_retriever):
