@@ -18,7 +18,8 @@ LEAD = (
 
 def test_list_blocks_find_items_and_their_lead_in():
     body = (
-        "Intro line.\nCommon causes include:\n\n  • Anemia\n  • Kidney disease\nAfter.\n- a;\n- b.\n"
+        "Intro line.\nCommon causes include:\n\n  • Anemia\n  • Kidney disease\n"
+        "After.\n- a;\n- b.\n"
     )
     blocks = list_blocks(body)
     assert len(blocks) == 2
