@@ -286,6 +286,13 @@ _GENERIC = frozenset(
         "also",
     ]
 )
+# Sentences about the article itself ("will be discussed in this article", "More on that
+# later."): they answer nothing, however close their words are to a question.
+_NAVIGATION = re.compile(
+    r"\b(this article|in this (?:comprehensive )?article|more on that later|"
+    r"is of interest to many|will be discussed)\b",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
 
 
@@ -404,11 +411,14 @@ class Retriever:
             for ci in holders:
                 self._sentences_by_chunk.setdefault(ci, []).append(pos)
 
-        # Citable sentences, and what BM25 reads for each: heading, list lead-in, the sentence.
+        # Citable sentences (no headings, no rhetorical questions, nothing about the article
+        # itself), and what the lexical score reads for each: heading, list lead-in, the sentence.
         self._citable = [
             pos
             for pos, rec in enumerate(index.sentences)
-            if not rec.heading and not rec.text.rstrip().endswith("?")
+            if not rec.heading
+            and not rec.text.rstrip().endswith("?")
+            and not _NAVIGATION.search(rec.text)
         ]
         contexts = self._tokenize(self._sentence_contexts(self._citable))
         self._sent_terms = [set(terms) for terms in contexts]
