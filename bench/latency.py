@@ -61,7 +61,10 @@ def main() -> None:
     from chatbot.corpus import load_corpus
     from chatbot.embedding import SentenceTransformerEmbedder
     from chatbot.index import build_index, load_index
+    from chatbot.perf import limit_model_threads
 
+    # The same torch threads as the served app (all cores but one), so the floor is comparable.
+    threads = limit_model_threads()
     t = time.perf_counter()
     embedder = SentenceTransformerEmbedder()
     load_s = time.perf_counter() - t
@@ -99,7 +102,8 @@ def main() -> None:
     n = len(QUESTIONS) * args.rounds
     lines = [f"machine: {machine()}",
              f"{len(QUESTIONS)} questions x {args.rounds} rounds = {n} asks per row; one client",
-             f"model load {load_s:.2f} s; index build ({len(articles)} articles) {build_s:.2f} s",
+             f"model load {load_s:.2f} s; index build ({len(articles)} articles) {build_s:.2f} s; "
+             f"torch threads {threads} (as served)",
              ""]
     rows = []
     for key in STAGES:
