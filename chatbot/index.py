@@ -131,6 +131,7 @@ def build_index(
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_builds(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-build-", dir=target.parent))
     try:
         faiss.write_index(faiss_index, str(tmp / "chunks.faiss"))
@@ -165,6 +166,7 @@ def make_faiss_index(vectors: np.ndarray, dim: int) -> Any:
     """
     import faiss
 
+    index: Any
     if len(vectors) <= FLAT_MAX_CHUNKS:
         index = faiss.IndexFlatIP(dim)
     else:
@@ -173,6 +175,21 @@ def make_faiss_index(vectors: np.ndarray, dim: int) -> Any:
         index.hnsw.efSearch = HNSW_EF_SEARCH
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
+
+
+ABANDONED_AFTER_S = 3600
+
+
+def _remove_abandoned_builds(target: Path) -> None:
+    """Delete temporary build folders a killed ingest left behind (an hour old: none running)."""
+    import time
+
+    for leftover in target.parent.glob(f".{target.name}-build-*"):
+        try:
+            if time.time() - leftover.stat().st_mtime > ABANDONED_AFTER_S:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _swap_in(tmp: Path, target: Path) -> None:

@@ -359,3 +359,12 @@ def test_docs_are_served_locally(client):
     ask = schema["paths"]["/api/ask"]["post"]
     assert {"200", "400", "413", "422", "429"} <= set(ask["responses"])
     assert "/api/feedback" in schema["paths"] and "/healthz" in schema["paths"]
+
+
+def test_an_emergency_in_an_overlong_question_is_still_answered_as_one(client):
+    question = "I have crushing chest pain and can't breathe. " + "My legs are restless. " * 200
+    r = client.post("/api/ask", json={"question": question})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "emergency"
+    r = client.post("/api/ask", json={"question": "My legs are restless. " * 200})
+    assert r.status_code == 413

@@ -194,3 +194,16 @@ def test_an_undated_article_says_so():
     undated = Citation(c.id, c.article, c.title, c.quote, c.start, c.end, c.score, "")
     out = answer_html(Answer("answered", f"{QUOTE} [1]", [undated], "d"), {"iron": ARTICLE})
     assert "no date given" in out and "<time" not in out
+
+
+def test_every_finished_answer_carries_the_disclaimer_and_a_reviewed_mark_when_reviewed():
+    answer = _answer()
+    answer.disclaimer = "Automated assistant, <not> a clinician."
+    out = answer_html(answer, {"iron": ARTICLE})
+    assert f'<p class="answer-disclaimer">{inert(answer.disclaimer)}</p>' in out
+    assert "<not>" not in out
+    assert "Reviewed by clinic staff" not in out
+    answer.reviewed = True
+    assert "Reviewed by clinic staff" in answer_html(answer, {"iron": ARTICLE})
+    # While the answer is still appearing, the sources and the footer come later.
+    assert "answer-disclaimer" not in answer_html(answer, {"iron": ARTICLE}, with_sources=False)

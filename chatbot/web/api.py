@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from chatbot.bot import Turn
 from chatbot.errors import BadInputError
+from chatbot.safety import overlong_emergency
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,8 @@ def register(app: Any, ctx: Any) -> None:
         # Measured as the bot measures it (whitespace runs count once), so 413 and the
         # bot's own check agree.
         length = len(" ".join(req.question.split()))
-        if length > max_chars:
+        # Too long to answer is not too long to be an emergency: the bot gives that reply.
+        if length > max_chars and overlong_emergency(req.question, max_chars) is None:
             return JSONResponse(
                 {
                     "error": f"the question is too long ({length} characters; at most "

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from chatbot import messages
 from chatbot.answer import Answer, Citation
 
 # Characters with a meaning in HTML, Markdown or KaTeX, each replaced by a numeric entity.
@@ -146,6 +147,10 @@ def answer_html(
         f'<div class="answer-text">{text_html(answer.answer if text is None else text, anchor)}'
         "</div>",
     ]
+    if getattr(answer, "reviewed", False):
+        parts.insert(
+            1, f'<p class="answer-reviewed">\u2714 {inert(messages.REVIEWED_MARK)}</p>'
+        )
     if with_sources and answer.citations:
         items = []
         for c in answer.citations:
@@ -156,6 +161,9 @@ def answer_html(
             f'Sources from the clinic\'s articles</p><ol class="source-list">{"".join(items)}'
             "</ol></section>"
         )
+    if with_sources and answer.disclaimer:
+        # The disclaimer travels with every answer, not only in the banner above the chat.
+        parts.append(f'<p class="answer-disclaimer">{inert(answer.disclaimer)}</p>')
     parts.append("</div>")
     return "".join(parts)
 
