@@ -1,4 +1,4 @@
-"""Start the web app: patient chat at /, HTTP API, widget and staff page (same as `chatbot serve`)."""
+"""Start the web app: patient chat at /, HTTP API, widget and staff page (`chatbot serve`)."""
 
 from __future__ import annotations
 

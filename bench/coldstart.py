@@ -63,8 +63,9 @@ def main() -> None:
             first_run = server.wait_first_answer()
         print(f"first run (builds the index): first answer after {first_run:.2f} s", flush=True)
     code = PIECES.replace("INDEX", repr(str(index_dir)))
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     pieces = json.loads(proc.stdout.strip().splitlines()[-1])
 
     rows = [
@@ -72,18 +73,20 @@ def main() -> None:
         ["restart, index built (slowest)", f"{max(warm):.2f}"],
         ["first run, empty index folder (builds it)", f"{first_run:.2f}"],
     ]
-    report = "\n".join([
-        f"machine: {machine()}",
-        "",
-        "From process start (`python -m chatbot serve`) to the first 200 answer of "
-        "`POST /api/ask` on 127.0.0.1. Target: under 20 s.",
-        "",
-        table(["case", "seconds"], rows),
-        "",
-        "Where the time goes (one fresh interpreter, in order):",
-        "",
-        table(["step", "seconds"], [[k, f"{v:.2f}"] for k, v in pieces.items()]),
-    ])
+    report = "\n".join(
+        [
+            f"machine: {machine()}",
+            "",
+            "From process start (`python -m chatbot serve`) to the first 200 answer of "
+            "`POST /api/ask` on 127.0.0.1. Target: under 20 s.",
+            "",
+            table(["case", "seconds"], rows),
+            "",
+            "Where the time goes (one fresh interpreter, in order):",
+            "",
+            table(["step", "seconds"], [[k, f"{v:.2f}"] for k, v in pieces.items()]),
+        ]
+    )
     print(report)
     update_results("Cold start", report)
 

@@ -74,10 +74,14 @@ def update_results(section: str, body: str) -> None:
     """Replace (or add) the section ``## section`` of bench/RESULTS.md with ``body``."""
     begin, end = f"<!-- begin {section} -->", f"<!-- end {section} -->"
     block = f"{begin}\n## {section}\n\n{body.strip()}\n{end}"
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else (
-        "# Benchmark results\n\nWritten by the scripts in bench/ (each updates its own section). "
-        "The machine is shared by other jobs, so the figures are noisy; the load average is "
-        "given with each run.\n"
+    text = (
+        RESULTS.read_text(encoding="utf-8")
+        if RESULTS.exists()
+        else (
+            "# Benchmark results\n\nWritten by the scripts in bench/ (each updates its own section). "
+            "The machine is shared by other jobs, so the figures are noisy; the load average is "
+            "given with each run.\n"
+        )
     )
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
@@ -126,13 +130,25 @@ class Server:
         full.update(env)
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatbot", "serve", "--host", self.host, "--port",
-             str(self.port)],
-            cwd=ROOT, env=full, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "chatbot",
+                "serve",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            env=full,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
         )
 
-    def wait_first_answer(self, question: str = "What causes restless legs?",
-                          timeout: float = 600) -> float:
+    def wait_first_answer(
+        self, question: str = "What causes restless legs?", timeout: float = 600
+    ) -> float:
         """Seconds from process start until the first 200 answer to ``question``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -162,14 +178,23 @@ class Server:
         self.stop()
 
 
-def post_ask(host: str, port: int, question: str, conn: http.client.HTTPConnection | None = None,
-             timeout: float = 60) -> tuple[int, dict[str, Any]]:
+def post_ask(
+    host: str,
+    port: int,
+    question: str,
+    conn: http.client.HTTPConnection | None = None,
+    timeout: float = 60,
+) -> tuple[int, dict[str, Any]]:
     """POST /api/ask; returns (status, JSON body). Reuses ``conn`` (keep-alive) when given."""
     own = conn is None
     c = conn or http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        c.request("POST", "/api/ask", body=json.dumps({"question": question}),
-                  headers={"Content-Type": "application/json"})
+        c.request(
+            "POST",
+            "/api/ask",
+            body=json.dumps({"question": question}),
+            headers={"Content-Type": "application/json"},
+        )
         resp = c.getresponse()
         data = resp.read()
         try:

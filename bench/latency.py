@@ -72,11 +72,13 @@ def main() -> None:
         settings = Settings(index_dir=Path(tmp) / "index", data_dir=Path(tmp) / "data")
         articles = load_corpus(settings.corpus_dir)
         t = time.perf_counter()
-        build_index(articles, embedder, settings.index_dir, settings.chunk_tokens,
-                    settings.overlap_tokens)
+        build_index(
+            articles, embedder, settings.index_dir, settings.chunk_tokens, settings.overlap_tokens
+        )
         build_s = time.perf_counter() - t
-        index = load_index(settings.index_dir, articles, embedder, settings.chunk_tokens,
-                           settings.overlap_tokens)
+        index = load_index(
+            settings.index_dir, articles, embedder, settings.chunk_tokens, settings.overlap_tokens
+        )
         bot = Bot(settings, index, embedder)
         bot.ask("warm up")
         stages: dict[str, list[float]] = {}
@@ -95,32 +97,50 @@ def main() -> None:
             del bot, index, embedder  # the served app loads its own model
             for cache in (False, True):
                 name = "HTTP, cache on" if cache else "HTTP, cache off"
-                runs[name] = http_run(settings.index_dir, Path(tmp) / name.replace(" ", ""),
-                                      args.rounds, cache)
+                runs[name] = http_run(
+                    settings.index_dir, Path(tmp) / name.replace(" ", ""), args.rounds, cache
+                )
 
     floor_p50 = statistics.median(floor)
     n = len(QUESTIONS) * args.rounds
-    lines = [f"machine: {machine()}",
-             f"{len(QUESTIONS)} questions x {args.rounds} rounds = {n} asks per row; one client",
-             f"model load {load_s:.2f} s; index build ({len(articles)} articles) {build_s:.2f} s; "
-             f"torch threads {threads} (as served)",
-             ""]
+    lines = [
+        f"machine: {machine()}",
+        f"{len(QUESTIONS)} questions x {args.rounds} rounds = {n} asks per row; one client",
+        f"model load {load_s:.2f} s; index build ({len(articles)} articles) {build_s:.2f} s; "
+        f"torch threads {threads} (as served)",
+        "",
+    ]
     rows = []
     for key in STAGES:
         if key in stages:
             p50, p95, mx = summary(stages[key])
-            rows.append([f"in-process {key[:-3]}", f"{p50:.2f}", f"{p95:.2f}", f"{mx:.2f}",
-                         f"{p50 / floor_p50:.2f}x" if key == "total_ms" else ""])
+            rows.append(
+                [
+                    f"in-process {key[:-3]}",
+                    f"{p50:.2f}",
+                    f"{p95:.2f}",
+                    f"{mx:.2f}",
+                    f"{p50 / floor_p50:.2f}x" if key == "total_ms" else "",
+                ]
+            )
     p50, p95, mx = summary(floor)
-    rows.append(["floor: model.encode([q]) alone", f"{p50:.2f}", f"{p95:.2f}", f"{mx:.2f}",
-                 "1.00x"])
+    rows.append(
+        ["floor: model.encode([q]) alone", f"{p50:.2f}", f"{p95:.2f}", f"{mx:.2f}", "1.00x"]
+    )
     for name, run in runs.items():
         for key in ("client_ms", *STAGES):
             if run.get(key):
                 p50, p95, mx = summary(run[key])
                 label = "end to end (client)" if key == "client_ms" else f"server {key[:-3]}"
-                rows.append([f"{name}: {label}", f"{p50:.2f}", f"{p95:.2f}", f"{mx:.2f}",
-                             f"{p50 / floor_p50:.2f}x" if key == "client_ms" else ""])
+                rows.append(
+                    [
+                        f"{name}: {label}",
+                        f"{p50:.2f}",
+                        f"{p95:.2f}",
+                        f"{mx:.2f}",
+                        f"{p50 / floor_p50:.2f}x" if key == "client_ms" else "",
+                    ]
+                )
     lines.append(table(["what", "p50 ms", "p95 ms", "max ms", "p50 / floor"], rows))
     lines.append("")
     lines.append(

@@ -39,8 +39,14 @@ from common import (  # noqa: E402
 )
 
 
-def patient(server: Server, seed: int, stop_at: float, latencies: list[float],
-            errors: list[str], lock: threading.Lock) -> None:
+def patient(
+    server: Server,
+    seed: int,
+    stop_at: float,
+    latencies: list[float],
+    errors: list[str],
+    lock: threading.Lock,
+) -> None:
     rng = random.Random(seed)
     order = QUESTIONS[:]
     rng.shuffle(order)
@@ -109,8 +115,10 @@ def main() -> None:
 
     env = {} if args.cache else {"CHATBOT_QUERY_CACHE_SIZE": "0"}
     results = []
-    with tempfile.TemporaryDirectory() as tmp, \
-            Server(bench_index_dir(), Path(tmp) / "data", **env) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Server(bench_index_dir(), Path(tmp) / "data", **env) as server,
+    ):
         server.wait_first_answer()
         for q in QUESTIONS:  # warm every code path once
             post_ask(server.host, server.port, q)
@@ -118,31 +126,55 @@ def main() -> None:
         for clients in args.clients:
             res = run_level(server, clients, args.seconds)
             results.append(res)
-            print(f"{clients:>3} clients: {res['throughput']:.1f} req/s, p50 {res['p50']:.1f} ms, "
-                  f"p95 {res['p95']:.1f} ms, p99 {res['p99']:.1f} ms, errors {res['errors']}, "
-                  f"RSS max {res['rss_max']:.0f} MiB", flush=True)
+            print(
+                f"{clients:>3} clients: {res['throughput']:.1f} req/s, p50 {res['p50']:.1f} ms, "
+                f"p95 {res['p95']:.1f} ms, p99 {res['p99']:.1f} ms, errors {res['errors']}, "
+                f"RSS max {res['rss_max']:.0f} MiB",
+                flush=True,
+            )
         rss_end, rss_peak = rss_mb(server.proc.pid)
 
     rows = [
-        [r["clients"], r["requests"], f"{r['throughput']:.1f}", f"{r['p50']:.1f}",
-         f"{r['p95']:.1f}", f"{r['p99']:.1f}", f"{r['max']:.1f}",
-         f"{r['errors']}" + (f" ({r['error_kinds']})" if r["errors"] else ""),
-         f"{r['rss_max']:.0f}"]
+        [
+            r["clients"],
+            r["requests"],
+            f"{r['throughput']:.1f}",
+            f"{r['p50']:.1f}",
+            f"{r['p95']:.1f}",
+            f"{r['p99']:.1f}",
+            f"{r['max']:.1f}",
+            f"{r['errors']}" + (f" ({r['error_kinds']})" if r["errors"] else ""),
+            f"{r['rss_max']:.0f}",
+        ]
         for r in results
     ]
     cache = "on (served default)" if args.cache else "off (every ask runs the model)"
-    report = "\n".join([
-        f"machine: {machine()}",
-        f"{args.seconds:.0f} s per level on 127.0.0.1, one keep-alive connection per patient, "
-        f"query cache {cache}; server RSS idle {rss_idle:.0f} MiB, peak (VmHWM) {rss_peak:.0f} "
-        f"MiB, at the end {rss_end:.0f} MiB",
-        "",
-        table(["clients", "requests", "answers/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-               "errors", "RSS max MiB"], rows),
-        "",
-        "Targets: p95 under 50 ms with one client and under 500 ms with 50, zero errors, "
-        "RSS under 1.5 GB.",
-    ])
+    report = "\n".join(
+        [
+            f"machine: {machine()}",
+            f"{args.seconds:.0f} s per level on 127.0.0.1, one keep-alive connection per patient, "
+            f"query cache {cache}; server RSS idle {rss_idle:.0f} MiB, peak (VmHWM) {rss_peak:.0f} "
+            f"MiB, at the end {rss_end:.0f} MiB",
+            "",
+            table(
+                [
+                    "clients",
+                    "requests",
+                    "answers/s",
+                    "p50 ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "max ms",
+                    "errors",
+                    "RSS max MiB",
+                ],
+                rows,
+            ),
+            "",
+            "Targets: p95 under 50 ms with one client and under 500 ms with 50, zero errors, "
+            "RSS under 1.5 GB.",
+        ]
+    )
     print(report)
     update_results("Load" + (" (query cache on)" if args.cache else ""), report)
 

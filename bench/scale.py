@@ -128,8 +128,16 @@ def compare_indexes(vectors: np.ndarray, queries: np.ndarray) -> list[dict]:
     flat.add(vectors)
     flat_build = time.perf_counter() - t
     flat_times, truth = timed_searches(flat, queries, depth)
-    rows = [{"index": "Flat (exact)", "build_s": flat_build, "p50": statistics.median(flat_times),
-             "p95": pct(flat_times, 95), "recall8": 1.0, "recall100": 1.0}]
+    rows = [
+        {
+            "index": "Flat (exact)",
+            "build_s": flat_build,
+            "p50": statistics.median(flat_times),
+            "p95": pct(flat_times, 95),
+            "recall8": 1.0,
+            "recall100": 1.0,
+        }
+    ]
     candidates = []
     hnsw = faiss.IndexHNSWFlat(dim, idx.HNSW_M, faiss.METRIC_INNER_PRODUCT)
     hnsw.hnsw.efConstruction = idx.HNSW_EF_CONSTRUCTION
@@ -150,9 +158,16 @@ def compare_indexes(vectors: np.ndarray, queries: np.ndarray) -> list[dict]:
         candidates.append((f"IVF nlist={nlist} nprobe={nprobe}", ivf, ivf_build))
     for name, index, build_s in candidates:
         times, found = timed_searches(index, queries, depth)
-        rows.append({"index": name, "build_s": build_s, "p50": statistics.median(times),
-                     "p95": pct(times, 95), "recall8": recall(found, truth, K),
-                     "recall100": recall(found, truth, depth)})
+        rows.append(
+            {
+                "index": name,
+                "build_s": build_s,
+                "p50": statistics.median(times),
+                "p95": pct(times, 95),
+                "recall8": recall(found, truth, K),
+                "recall100": recall(found, truth, depth),
+            }
+        )
     return rows
 
 
@@ -168,15 +183,20 @@ def search_paths(loaded, queries: np.ndarray, texts: list[str]) -> dict[str, flo
     t = time.perf_counter()
     bm25 = bm25s.BM25()
     docs = [embed_text(c, loaded.articles[c.article_id].title) for c in loaded.chunks]
-    bm25.index(bm25s.tokenize(docs, stopwords="en", stemmer=stemmer, return_ids=False,
-                              show_progress=False), show_progress=False)
+    bm25.index(
+        bm25s.tokenize(
+            docs, stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
+        ),
+        show_progress=False,
+    )
     bm25_build = time.perf_counter() - t
     n = len(loaded.chunks)
     chunk_vecs = np.asarray(loaded.faiss_index.reconstruct_n(0, n), dtype=np.float32)
     fast, exact = [], []
     for q, text in zip(queries, texts, strict=True):
-        tokens = bm25s.tokenize([text], stopwords="en", stemmer=stemmer, return_ids=False,
-                                show_progress=False)[0]
+        tokens = bm25s.tokenize(
+            [text], stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
+        )[0]
         t = time.perf_counter()
         lexical = np.asarray(bm25.get_scores(tokens)) if tokens else None
         fused_search(loaded.faiss_index, q, lexical, K)
@@ -196,9 +216,13 @@ def search_paths(loaded, queries: np.ndarray, texts: list[str]) -> dict[str, flo
                 fused[ci] += 1.0 / (61 + rank)
         np.argsort(-fused)[:K]
         exact.append((time.perf_counter() - t) * 1000)
-    return {"bm25_build_s": bm25_build, "fused_p50": statistics.median(fast),
-            "fused_p95": pct(fast, 95), "exact_p50": statistics.median(exact),
-            "exact_p95": pct(exact, 95)}
+    return {
+        "bm25_build_s": bm25_build,
+        "fused_p50": statistics.median(fast),
+        "fused_p95": pct(fast, 95),
+        "exact_p50": statistics.median(exact),
+        "exact_p95": pct(exact, 95),
+    }
 
 
 class LookupEmbedder:
@@ -234,8 +258,13 @@ def _bot_child(corpus_dir: Path, index_dir: Path, embedder: LookupEmbedder, conn
             times.append(answer.timings["total_ms"])
             for key in ("embed_ms", "search_ms", "compose_ms"):
                 stages.setdefault(key, []).append(answer.timings.get(key, 0.0))
-    conn.send({"ask_p50": statistics.median(times), "ask_p95": pct(times, 95),
-               **{f"{k[:-3]}_p95": pct(v, 95) for k, v in stages.items()}})
+    conn.send(
+        {
+            "ask_p50": statistics.median(times),
+            "ask_p95": pct(times, 95),
+            **{f"{k[:-3]}_p95": pct(v, 95) for k, v in stages.items()},
+        }
+    )
 
 
 def whole_bot(corpus_dir: Path, index_dir: Path, embedder: LookupEmbedder, budget: float) -> dict:
@@ -266,8 +295,15 @@ def whole_bot(corpus_dir: Path, index_dir: Path, embedder: LookupEmbedder, budge
     return out
 
 
-def run_factor(factor: int, base_articles: list, embedder: SyntheticEmbedder, queries: np.ndarray,
-               throughput: float, tmp: Path, budget: float) -> dict:
+def run_factor(
+    factor: int,
+    base_articles: list,
+    embedder: SyntheticEmbedder,
+    queries: np.ndarray,
+    throughput: float,
+    tmp: Path,
+    budget: float,
+) -> dict:
     from chatbot.corpus import load_corpus
     from chatbot.index import build_index, load_index
 
@@ -286,9 +322,12 @@ def run_factor(factor: int, base_articles: list, embedder: SyntheticEmbedder, qu
     load_s = time.perf_counter() - t
     size_mb = sum(p.stat().st_size for p in index_dir.iterdir()) / 2**20
     manifest = json.loads((index_dir / "manifest.json").read_text())
-    print(f"{factor}x: {len(articles)} articles, {manifest['chunks']} chunks, "
-          f"{manifest['sentences']} sentences, index {manifest['index_type']}; build "
-          f"{build_s:.1f} s (synthetic embedding {synth_s:.1f} s), load {load_s:.1f} s", flush=True)
+    print(
+        f"{factor}x: {len(articles)} articles, {manifest['chunks']} chunks, "
+        f"{manifest['sentences']} sentences, index {manifest['index_type']}; build "
+        f"{build_s:.1f} s (synthetic embedding {synth_s:.1f} s), load {load_s:.1f} s",
+        flush=True,
+    )
     vectors = np.asarray(loaded.faiss_index.reconstruct_n(0, len(loaded.chunks)), dtype=np.float32)
     indexes = compare_indexes(vectors, queries)
     paths = search_paths(loaded, queries, QUESTIONS * (len(queries) // len(QUESTIONS)))
@@ -299,20 +338,35 @@ def run_factor(factor: int, base_articles: list, embedder: SyntheticEmbedder, qu
     shutil.rmtree(corpus_dir)
     shutil.rmtree(index_dir)
     return {
-        "factor": factor, "articles": len(articles), "chunks": manifest["chunks"],
-        "sentences": manifest["sentences"], "index_type": manifest["index_type"],
-        "load_corpus_s": load_corpus_s, "build_s": build_s, "synthetic_embed_s": synth_s,
-        "ingest_without_embedding_s": build_s - synth_s, "texts_embedded": embedded,
-        "real_embed_estimate_s": embedded / throughput, "load_s": load_s, "size_mb": size_mb,
-        "indexes": indexes, **paths, "bot": bot, "machine": machine(),
+        "factor": factor,
+        "articles": len(articles),
+        "chunks": manifest["chunks"],
+        "sentences": manifest["sentences"],
+        "index_type": manifest["index_type"],
+        "load_corpus_s": load_corpus_s,
+        "build_s": build_s,
+        "synthetic_embed_s": synth_s,
+        "ingest_without_embedding_s": build_s - synth_s,
+        "texts_embedded": embedded,
+        "real_embed_estimate_s": embedded / throughput,
+        "load_s": load_s,
+        "size_mb": size_mb,
+        "indexes": indexes,
+        **paths,
+        "bot": bot,
+        "machine": machine(),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--factors", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--bot-budget", type=float, default=240.0,
-                        help="seconds allowed for the whole bot (retriever start + questions)")
+    parser.add_argument(
+        "--bot-budget",
+        type=float,
+        default=240.0,
+        help="seconds allowed for the whole bot (retriever start + questions)",
+    )
     args = parser.parse_args()
 
     from chatbot.chunking import chunk_article, embed_text
@@ -324,8 +378,7 @@ def main() -> None:
     real = SentenceTransformerEmbedder()
     base_articles = load_corpus(Settings().corpus_dir)
     sentences = sorted({s.text for a in base_articles for s in split_sentences(a.body)})
-    chunk_texts = [embed_text(c, a.title) for a in base_articles
-                   for c in chunk_article(a, 128, 32)]
+    chunk_texts = [embed_text(c, a.title) for a in base_articles for c in chunk_article(a, 128, 32)]
     # The real model's throughput on what build_index embeds (chunks and sentences, batch 32).
     t = time.perf_counter()
     real.encode(chunk_texts)
@@ -340,8 +393,9 @@ def main() -> None:
     results = json.loads(SCALE_JSON.read_text()) if SCALE_JSON.exists() else {}
     with tempfile.TemporaryDirectory() as tmp:
         for factor in args.factors:
-            res = run_factor(factor, base_articles, embedder, queries, throughput, Path(tmp),
-                             args.bot_budget)
+            res = run_factor(
+                factor, base_articles, embedder, queries, throughput, Path(tmp), args.bot_budget
+            )
             res["real_throughput"] = throughput
             results[str(factor)] = res
             SCALE_JSON.parent.mkdir(parents=True, exist_ok=True)
@@ -355,60 +409,108 @@ def report(results: dict) -> None:
     rows, idx_rows = [], []
     for key in sorted(results, key=int):
         r = results[key]
-        rows.append([
-            f"{r['factor']}x", r["articles"], r["chunks"], r["sentences"], r["index_type"],
-            f"{r['ingest_without_embedding_s']:.1f}",
-            f"{r['real_embed_estimate_s']:.0f} (est.)", f"{r['load_s']:.1f}",
-            f"{r['size_mb']:.0f}", f"{r['bm25_build_s']:.1f}",
-            f"{r['fused_p50']:.2f} / {r['fused_p95']:.2f}",
-            f"{r['exact_p50']:.2f} / {r['exact_p95']:.2f}",
-            "large-corpus" if r["chunks"] > EXACT_SEARCH_MAX else "exact",
-        ])
+        rows.append(
+            [
+                f"{r['factor']}x",
+                r["articles"],
+                r["chunks"],
+                r["sentences"],
+                r["index_type"],
+                f"{r['ingest_without_embedding_s']:.1f}",
+                f"{r['real_embed_estimate_s']:.0f} (est.)",
+                f"{r['load_s']:.1f}",
+                f"{r['size_mb']:.0f}",
+                f"{r['bm25_build_s']:.1f}",
+                f"{r['fused_p50']:.2f} / {r['fused_p95']:.2f}",
+                f"{r['exact_p50']:.2f} / {r['exact_p95']:.2f}",
+                "large-corpus" if r["chunks"] > EXACT_SEARCH_MAX else "exact",
+            ]
+        )
         for x in r["indexes"]:
-            idx_rows.append([f"{r['factor']}x ({r['chunks']} chunks)", x["index"],
-                             f"{x['build_s']:.1f}", f"{x['p50']:.3f}", f"{x['p95']:.3f}",
-                             f"{x['recall8']:.3f}", f"{x['recall100']:.3f}"])
+            idx_rows.append(
+                [
+                    f"{r['factor']}x ({r['chunks']} chunks)",
+                    x["index"],
+                    f"{x['build_s']:.1f}",
+                    f"{x['p50']:.3f}",
+                    f"{x['p95']:.3f}",
+                    f"{x['recall8']:.3f}",
+                    f"{x['recall100']:.3f}",
+                ]
+            )
     bot_rows = []
     for key in sorted(results, key=int):
         r = results[key]
         b = r.get("bot", {})
         if not b:
             continue
-        init = f"{b['retriever_init_s']:.1f}" if "retriever_init_s" in b else (
-            f"> {b.get('timed_out_after_s', 0):.0f} (stopped)")
-        asks = (f"{b['ask_p50']:.1f} / {b['ask_p95']:.1f}" if "ask_p95" in b else "not reached")
-        parts = (f"{b.get('embed_p95', 0):.1f} / {b.get('search_p95', 0):.1f} / "
-                 f"{b.get('compose_p95', 0):.1f}" if "ask_p95" in b else "")
+        init = (
+            f"{b['retriever_init_s']:.1f}"
+            if "retriever_init_s" in b
+            else (f"> {b.get('timed_out_after_s', 0):.0f} (stopped)")
+        )
+        asks = f"{b['ask_p50']:.1f} / {b['ask_p95']:.1f}" if "ask_p95" in b else "not reached"
+        parts = (
+            f"{b.get('embed_p95', 0):.1f} / {b.get('search_p95', 0):.1f} / "
+            f"{b.get('compose_p95', 0):.1f}"
+            if "ask_p95" in b
+            else ""
+        )
         bot_rows.append([f"{r['factor']}x", init, asks, parts])
     any_r = next(iter(results.values()))
-    text = "\n".join([
-        f"machine: {any_r['machine']}",
-        "",
-        "Synthetic corpora: the five articles repeated with perturbations; built through the real "
-        "`build_index` (chunking, sentence table, FAISS, atomic write) with a synthetic embedder "
-        "(mean of the real model's sentence vectors + noise). 'real embedding' is the time the "
-        f"real model would take for the same texts at the measured {any_r['real_throughput']:.0f} "
-        "texts/s: an extrapolation, not a run. Search times are for one question (ms, p50 / p95 "
-        "of 96 searches); 'large-corpus search' is the production path above "
-        "`perf.EXACT_SEARCH_MAX` chunks (FAISS top-k + BM25, fused over 100 candidates each); "
-        "'exact fusion' is the work of the small-corpus path (every chunk scored and ranked).",
-        "",
-        table(["size", "articles", "chunks", "sentences", "index built", "ingest w/o embedding s",
-               "real embedding s", "load s", "index MiB", "BM25 build s",
-               "large-corpus search ms", "exact fusion ms", "path used"], rows),
-        "",
-        "FAISS alone (k = 100 candidates, one query at a time; recall against flat):",
-        "",
-        table(["size", "index", "build s", "p50 ms", "p95 ms", "recall@8", "recall@100"],
-              idx_rows),
-        "",
-        "The whole bot over the synthetic index (`Bot` as the app builds it: the retriever's "
-        "start-up, then `Bot.ask` on the fixed questions with the real model's question vectors "
-        "looked up, so 'embed' is ~0 here), in a child process with a time budget:",
-        "",
-        table(["size", "retriever start-up s", "ask p50 / p95 ms",
-               "p95 embed / search / compose ms"], bot_rows),
-    ])
+    text = "\n".join(
+        [
+            f"machine: {any_r['machine']}",
+            "",
+            "Synthetic corpora: the five articles repeated with perturbations; built through the real "
+            "`build_index` (chunking, sentence table, FAISS, atomic write) with a synthetic embedder "
+            "(mean of the real model's sentence vectors + noise). 'real embedding' is the time the "
+            f"real model would take for the same texts at the measured {any_r['real_throughput']:.0f} "
+            "texts/s: an extrapolation, not a run. Search times are for one question (ms, p50 / p95 "
+            "of 96 searches); 'large-corpus search' is the production path above "
+            "`perf.EXACT_SEARCH_MAX` chunks (FAISS top-k + BM25, fused over 100 candidates each); "
+            "'exact fusion' is the work of the small-corpus path (every chunk scored and ranked).",
+            "",
+            table(
+                [
+                    "size",
+                    "articles",
+                    "chunks",
+                    "sentences",
+                    "index built",
+                    "ingest w/o embedding s",
+                    "real embedding s",
+                    "load s",
+                    "index MiB",
+                    "BM25 build s",
+                    "large-corpus search ms",
+                    "exact fusion ms",
+                    "path used",
+                ],
+                rows,
+            ),
+            "",
+            "FAISS alone (k = 100 candidates, one query at a time; recall against flat):",
+            "",
+            table(
+                ["size", "index", "build s", "p50 ms", "p95 ms", "recall@8", "recall@100"], idx_rows
+            ),
+            "",
+            "The whole bot over the synthetic index (`Bot` as the app builds it: the retriever's "
+            "start-up, then `Bot.ask` on the fixed questions with the real model's question vectors "
+            "looked up, so 'embed' is ~0 here), in a child process with a time budget:",
+            "",
+            table(
+                [
+                    "size",
+                    "retriever start-up s",
+                    "ask p50 / p95 ms",
+                    "p95 embed / search / compose ms",
+                ],
+                bot_rows,
+            ),
+        ]
+    )
     print(text)
     update_results("Scale", text)
 

@@ -96,7 +96,7 @@ def _print_answer(answer: Any, as_json: bool) -> None:
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
-            print(f"[{c.id}] {c.title} ({c.article}, chars {c.start}-{c.end}): \"{c.quote}\"")
+            print(f'[{c.id}] {c.title} ({c.article}, chars {c.start}-{c.end}): "{c.quote}"')
     print(f"\n{answer.disclaimer}")
 
 
@@ -107,7 +107,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             raise UsageError("give either a QUESTION or --batch, not both")
         return _ask_batch(settings)
     if args.question is None:
-        raise UsageError('ask needs a QUESTION (or --batch to read JSON Lines from stdin)')
+        raise UsageError("ask needs a QUESTION (or --batch to read JSON Lines from stdin)")
     from chatbot.safety import clean_question
 
     clean_question(args.question, settings.max_question_chars)  # fail fast, before the model loads

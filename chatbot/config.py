@@ -18,9 +18,7 @@ __all__ = ["DEFAULT_DISCLAIMER", "ROOT", "Settings"]
 class Settings(BaseSettings):
     """Everything configurable; each field is the env var ``CHATBOT_<FIELD>``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CHATBOT_", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CHATBOT_", extra="forbid", frozen=True)
 
     corpus_dir: Path = Field(ROOT / "corpus", description="folder of the clinic's articles")
     index_dir: Path = Field(ROOT / "index", description="folder of the built search index")

@@ -1,4 +1,4 @@
-"""Read corpus/: one article a file, a small ``key: value`` header between ``---`` lines, then the body.
+"""Read corpus/: one article a file, a ``key: value`` header between ``---`` lines, then the body.
 
 The body is the article's own text; every citation offset points into it.
 """

@@ -225,16 +225,17 @@ def check_fresh(manifest: dict[str, Any], expected: IndexSettings, directory: Pa
     wanted = asdict(expected)
     diffs = [k for k, v in wanted.items() if manifest.get(k) != v]
     if diffs:
-        what = ", ".join(
-            f"{k} (index: {manifest.get(k)!r}, now: {wanted[k]!r})" for k in diffs
-        )
+        what = ", ".join(f"{k} (index: {manifest.get(k)!r}, now: {wanted[k]!r})" for k in diffs)
         raise IndexStaleError(
             f"the index in {directory} is out of date: {what}; run `python -m chatbot ingest`"
         )
 
 
 def load_index(
-    directory: Path, articles: list[Article], embedder: Embedder, chunk_tokens: int,
+    directory: Path,
+    articles: list[Article],
+    embedder: Embedder,
+    chunk_tokens: int,
     overlap_tokens: int,
 ) -> LoadedIndex:
     """Load and verify an index.

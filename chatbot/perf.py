@@ -76,8 +76,12 @@ class QueryEmbedder:
         return future.result()
 
     def stats(self) -> dict[str, Any]:
-        return {"hits": self.hits, "misses": self.misses, "batches": self.batches,
-                "cached": len(self._cache)}
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "batches": self.batches,
+            "cached": len(self._cache),
+        }
 
     def _start_worker(self) -> None:
         if self._worker is None or not self._worker.is_alive():

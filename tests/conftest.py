@@ -38,7 +38,8 @@ def fake_embedder():
 TINY_ARTICLES = {
     "iron-and-legs": (
         "Iron and legs",
-        "Iron\n\nIron deficiency is linked to restless legs. Iron helps the brain make dopamine.\n\n"
+        "Iron\n\nIron deficiency is linked to restless legs. "
+        "Iron helps the brain make dopamine.\n\n"
         "Sleep\n\nSymptoms are often worse at night. Walking around relieves the urge to move.\n",
     ),
     "pregnancy-note": (
@@ -49,7 +50,9 @@ TINY_ARTICLES = {
 }
 
 
-def write_article(directory: Path, slug: str, title: str, body: str, date: str = "2024-01-01") -> None:
+def write_article(
+    directory: Path, slug: str, title: str, body: str, date: str = "2024-01-01"
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{slug}.md").write_text(
         f"---\nid: {slug}\ntitle: {title}\ndate: {date}\npublisher: Test clinic\n"
@@ -105,7 +108,9 @@ def real_bot(real_settings, real_embedder):
     """A Bot over the real corpus and model, with no answer log."""
     from chatbot.bot import Bot, open_index
 
-    return Bot(real_settings, open_index(real_settings, real_embedder, rebuild=False), real_embedder)
+    return Bot(
+        real_settings, open_index(real_settings, real_embedder, rebuild=False), real_embedder
+    )
 
 
 @pytest.fixture
@@ -177,7 +182,10 @@ class LiveServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chatbot", "serve", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
         )
 
     def wait(self, timeout: float = 180) -> LiveServer:
@@ -215,8 +223,14 @@ def live_server(real_index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 

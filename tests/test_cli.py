@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 from test_contract import check_invariants
 
 
-def run(args: list[str], index: Path | None, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], index: Path | None, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
     full_env.update(env)
     full_env["HF_HUB_OFFLINE"] = "1"
@@ -22,7 +23,12 @@ def run(args: list[str], index: Path | None, stdin: str = "", **env: str) -> sub
         full_env["CHATBOT_INDEX_DIR"] = str(index)
     return subprocess.run(
         [sys.executable, "-m", "chatbot", *args],
-        input=stdin, capture_output=True, text=True, cwd=ROOT, env=full_env, timeout=300,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=full_env,
+        timeout=300,
     )
 
 
@@ -33,8 +39,11 @@ def assert_clean_error(proc: subprocess.CompletedProcess, code: int, text: str) 
 
 
 def test_ask_json_prints_a_valid_answer_object(real_index_dir, tmp_path):
-    proc = run(["ask", "What causes restless legs?", "--json"], real_index_dir,
-               CHATBOT_DATA_DIR=str(tmp_path))
+    proc = run(
+        ["ask", "What causes restless legs?", "--json"],
+        real_index_dir,
+        CHATBOT_DATA_DIR=str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
     obj = json.loads(proc.stdout)
     check_invariants(obj)
@@ -54,8 +63,12 @@ def test_batch_answers_every_line_in_order(real_index_dir, tmp_path):
         {"question": "my friend took too many pills and won't wake up"},
         {"question": "What's the capital of Australia?"},
     ]
-    proc = run(["ask", "--batch"], real_index_dir, "\n".join(json.dumps(x) for x in lines) + "\n",
-               CHATBOT_DATA_DIR=str(tmp_path))
+    proc = run(
+        ["ask", "--batch"],
+        real_index_dir,
+        "\n".join(json.dumps(x) for x in lines) + "\n",
+        CHATBOT_DATA_DIR=str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [o["status"] for o in out] == ["answered", "emergency", "no_answer"]
@@ -64,7 +77,12 @@ def test_batch_answers_every_line_in_order(real_index_dir, tmp_path):
 
 
 def test_batch_bad_line_is_reported_and_others_kept(real_index_dir, tmp_path):
-    stdin = json.dumps({"question": "What causes restless legs?"}) + "\n" + json.dumps({"question": ""}) + "\n"
+    stdin = (
+        json.dumps({"question": "What causes restless legs?"})
+        + "\n"
+        + json.dumps({"question": ""})
+        + "\n"
+    )
     proc = run(["ask", "--batch"], real_index_dir, stdin, CHATBOT_DATA_DIR=str(tmp_path))
     assert_clean_error(proc, 1, "1 of 2 lines")
     out = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -76,7 +94,9 @@ def test_batch_refuses_non_json_before_loading_anything(real_index_dir):
     assert_clean_error(proc, 1, "line 1 is not JSON")
 
 
-@pytest.mark.parametrize("question, text", [("", "empty"), ("   \n\t", "empty"), ("x" * 50_000, "too long")])
+@pytest.mark.parametrize(
+    "question, text", [("", "empty"), ("   \n\t", "empty"), ("x" * 50_000, "too long")]
+)
 def test_bad_questions_get_one_clean_line(real_index_dir, question, text):
     proc = run(["ask", question], real_index_dir)
     assert_clean_error(proc, 1, text)

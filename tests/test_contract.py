@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import CORPUS
 
 from chatbot import messages
 from chatbot.corpus import load_corpus
-from conftest import CORPUS
 
 BODIES = {a.id: a for a in load_corpus(CORPUS)}
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, SEEDS
 
 from chatbot.corpus import corpus_hash, load_corpus, parse_article
 from chatbot.errors import CorpusError
-from conftest import CORPUS, SEEDS
 
 
 def test_five_articles_with_readable_metadata():

@@ -40,8 +40,10 @@ def _snapshot(directory: Path) -> dict[str, bytes]:
 
 def _ask_over_http(url: str, question: str = QUESTION) -> tuple[int, dict]:
     req = urllib.request.Request(
-        url + "/api/ask", data=json.dumps({"question": question}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
+        url + "/api/ask",
+        data=json.dumps({"question": question}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(req, timeout=60) as resp:
@@ -65,8 +67,12 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 240) -> None:
 def _corpus_with_new_article(tmp_path: Path) -> Path:
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus)
-    write_article(corpus, "new-article", "A new article",
-                  "Walking\n\nA short evening walk can ease the urge to move the legs.\n")
+    write_article(
+        corpus,
+        "new-article",
+        "A new article",
+        "Walking\n\nA short evening walk can ease the urge to move the legs.\n",
+    )
     return corpus
 
 
@@ -100,9 +106,19 @@ def test_ingest_killed_mid_write_leaves_previous_index_loadable(
     before = _snapshot(index_copy)
     signal_file = tmp_path / "half-written"
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_MID_WRITE, str(signal_file),
-         str(_corpus_with_new_article(tmp_path)), str(index_copy)],
-        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-c",
+            KILLED_MID_WRITE,
+            str(signal_file),
+            str(_corpus_with_new_article(tmp_path)),
+            str(index_copy),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     _wait_for(signal_file, proc)
     # The half-built folder is really there when the kill lands.
@@ -124,9 +140,23 @@ def test_ingest_killed_while_embedding_leaves_previous_index(index_copy, tmp_pat
     before = _snapshot(index_copy)
     corpus = _corpus_with_new_article(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "chatbot", "ingest", "--corpus", str(corpus),
-         "--index", str(index_copy)],
-        cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "chatbot",
+            "ingest",
+            "--corpus",
+            str(corpus),
+            "--index",
+            str(index_copy),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     # Kill once faiss is imported: build_index imports it just before chunking and embedding.
     assert proc.stderr is not None
@@ -143,9 +173,21 @@ def test_ingest_killed_while_embedding_leaves_previous_index(index_copy, tmp_pat
 
     # A later ingest finishes and the leftovers of the killed one do not disturb it.
     done = subprocess.run(
-        [sys.executable, "-m", "chatbot", "ingest", "--corpus", str(corpus), "--index",
-         str(index_copy)],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "chatbot",
+            "ingest",
+            "--corpus",
+            str(corpus),
+            "--index",
+            str(index_copy),
+        ],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads((index_copy / "manifest.json").read_text())["articles"] == 6
@@ -173,8 +215,14 @@ def _garble(path: Path) -> None:
         ("sentences.npy", _truncate),
         ("manifest.json", _truncate),
     ],
-    ids=["faiss-truncated", "faiss-garbage", "sentences-truncated", "chunks-garbage",
-         "vectors-truncated", "manifest-truncated"],
+    ids=[
+        "faiss-truncated",
+        "faiss-garbage",
+        "sentences-truncated",
+        "chunks-garbage",
+        "vectors-truncated",
+        "manifest-truncated",
+    ],
 )
 def test_damaged_index_is_a_clear_error_then_rebuilt(
     index_copy, tmp_path, real_embedder, victim, damage, monkeypatch, capsys
@@ -193,7 +241,7 @@ def test_damaged_index_is_a_clear_error_then_rebuilt(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:")
     assert "python -m chatbot ingest" in lines[0]
-    assert ("damaged" in lines[0] or "unreadable" in lines[0] or "inconsistent" in lines[0])
+    assert "damaged" in lines[0] or "unreadable" in lines[0] or "inconsistent" in lines[0]
 
     settings = Settings(index_dir=index_copy, corpus_dir=CORPUS, data_dir=tmp_path / "data")
     with pytest.raises(IndexCorruptError):
@@ -219,8 +267,11 @@ def test_served_app_rebuilds_a_damaged_index_on_start(index_copy, tmp_path):
     # The rebuilt index is whole: it loads without a rebuild.
     proc = subprocess.run(
         [sys.executable, "-m", "chatbot", "ask", QUESTION, "--json", "--index", str(index_copy)],
-        cwd=ROOT, env=_env(CHATBOT_DATA_DIR=str(tmp_path / "data2")),
-        capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=_env(CHATBOT_DATA_DIR=str(tmp_path / "data2")),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
 
@@ -250,7 +301,11 @@ def test_review_store_survives_a_killed_writer(tmp_path):
     db = tmp_path / "data" / "chatbot.sqlite3"
     proc = subprocess.Popen(
         [sys.executable, "-c", STORE_WRITER, str(db)],
-        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     committed: list[str] = []
@@ -286,7 +341,11 @@ def test_app_answers_while_an_ingest_rebuilds_its_index(index_copy, tmp_path):
         server.wait()
         ingest = subprocess.Popen(
             [sys.executable, "-m", "chatbot", "ingest", "--index", str(index_copy)],
-            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         statuses: list[int] = []
         while ingest.poll() is None:

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_article
 
 from chatbot.corpus import load_corpus
 from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
 from chatbot.index import FILES, build_index, load_index, read_manifest
-from conftest import write_article
 
 
 def _build(corpus: Path, target: Path, embedder) -> None:
@@ -76,7 +76,9 @@ def test_garbage_manifest_is_reported(tiny_corpus, tmp_path, fake_embedder):
         _load(tiny_corpus, target, fake_embedder)
 
 
-def test_crash_mid_build_keeps_the_previous_index(tiny_corpus, tmp_path, fake_embedder, monkeypatch):
+def test_crash_mid_build_keeps_the_previous_index(
+    tiny_corpus, tmp_path, fake_embedder, monkeypatch
+):
     target = tmp_path / "index"
     _build(tiny_corpus, target, fake_embedder)
     before = {p.name: p.read_bytes() for p in target.iterdir()}

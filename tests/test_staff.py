@@ -335,7 +335,9 @@ def test_context_of_and_chart_escape_and_trim():
     assert (before, quote, after) == ("Before text. ", "The quote here.", " After text.")
     # A quote that fills its paragraph gets the neighbouring paragraphs as context.
     assert staff.context_of(body, start, end) == (
-        "First para.\n\nBefore text. ", "The quote here.", " After text.\n\nLast para."
+        "First para.\n\nBefore text. ",
+        "The quote here.",
+        " After text.\n\nLast para.",
     )
     long = "x" * 2000 + "\n\nQ\n\n" + "y" * 2000
     before, _, after = staff.context_of(long, 2002, 2003, width=100)

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from conftest import CORPUS
+
 from chatbot.chunking import chunk_article, count_tokens, embed_text
 from chatbot.corpus import load_corpus
 from chatbot.embedding import MAX_WORD_PIECES
 from chatbot.text import split_sentences
-from conftest import CORPUS
 
 
 def test_sentences_are_exact_spans():
@@ -17,7 +18,10 @@ def test_sentences_are_exact_spans():
 
 
 def test_sentence_split_and_headings():
-    body = "Iron Deficiency\n\nIron is crucial. It helps make dopamine!\n  • Anemia or iron deficiency\n"
+    body = (
+        "Iron Deficiency\n\nIron is crucial. It helps make dopamine!\n"
+        "  • Anemia or iron deficiency\n"
+    )
     got = [(s.text, s.heading) for s in split_sentences(body)]
     assert got == [
         ("Iron Deficiency", True),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from test_contract import check_invariants
 
 
@@ -21,8 +20,12 @@ def test_healthz(client, real_bot):
     r = client.get("/healthz")
     assert r.status_code == 200
     body = r.json()
-    assert body == {"status": "ok", "articles": 5, "chunks": len(real_bot.index.chunks),
-                    "index": real_bot.index.hash}
+    assert body == {
+        "status": "ok",
+        "articles": 5,
+        "chunks": len(real_bot.index.chunks),
+        "index": real_bot.index.hash,
+    }
 
 
 def test_api_ask_returns_the_answer_object(client):

@@ -148,9 +148,7 @@ def answer_html(
         "</div>",
     ]
     if getattr(answer, "reviewed", False):
-        parts.insert(
-            1, f'<p class="answer-reviewed">\u2714 {inert(messages.REVIEWED_MARK)}</p>'
-        )
+        parts.insert(1, f'<p class="answer-reviewed">\u2714 {inert(messages.REVIEWED_MARK)}</p>')
     if with_sources and answer.citations:
         items = []
         for c in answer.citations:

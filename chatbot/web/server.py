@@ -34,9 +34,7 @@ def create_app(bot: Bot, store: Any = None) -> Any:
 
     ctx = AppContext(bot=bot, settings=bot.settings, store=store if store is not None else bot.log)
     # FastAPI's own /docs and /redoc load Swagger/ReDoc from a CDN; api.py serves local docs.
-    app = FastAPI(
-        title="Restless Legs chatbot API", version="1", docs_url=None, redoc_url=None
-    )
+    app = FastAPI(title="Restless Legs chatbot API", version="1", docs_url=None, redoc_url=None)
     security.install(app, ctx.settings)  # framing policy, CORS, body and rate limits
     api.register(app, ctx)
     for name in ("widget", "staff"):
