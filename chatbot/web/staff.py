@@ -892,6 +892,25 @@ def register(app: Any, ctx: Any) -> None:
         )
         return _page("Answer", "".join(parts), user, csrf)
 
+    def not_saved(exc: Exception, answer_id: str, sess: dict[str, Any]) -> Any:
+        """The page for a verdict the store refused: 404 for an unknown answer, else 400."""
+        if isinstance(exc, UnknownAnswerError):
+            return _page(
+                "Not found",
+                f'<p class="msg err">{e(exc)}</p>',
+                sess["u"],
+                auth.csrf(sess["n"]),
+                status=404,
+            )
+        back = f'<a href="/staff/answer/{e(answer_id)}">Back</a>'
+        return _page(
+            "Not saved",
+            f'<p class="msg err">{e(exc)}. {back}</p>',
+            sess["u"],
+            auth.csrf(sess["n"]),
+            status=400,
+        )
+
     @app.post("/staff/answer/{answer_id}/verdict", include_in_schema=False)
     async def staff_verdict(request: Request, answer_id: str) -> Any:
         got = await guarded(request)
@@ -902,22 +921,8 @@ def register(app: Any, ctx: Any) -> None:
             ctx.store.set_verdict(
                 answer_id, form.get("verdict", ""), form.get("note", ""), sess["u"]
             )
-        except UnknownAnswerError as exc:
-            return _page(
-                "Not found",
-                f'<p class="msg err">{e(exc)}</p>',
-                sess["u"],
-                auth.csrf(sess["n"]),
-                status=404,
-            )
         except StoreError as exc:
-            return _page(
-                "Not saved",
-                f'<p class="msg err">{e(exc)}. <a href="/staff/answer/{e(answer_id)}">Back</a></p>',
-                sess["u"],
-                auth.csrf(sess["n"]),
-                status=400,
-            )
+            return not_saved(exc, answer_id, sess)
         return RedirectResponse(f"/staff/answer/{answer_id}?saved=1#verdict", status_code=303)
 
     @app.post("/staff/answer/{answer_id}/citation/{citation}", include_in_schema=False)
@@ -933,22 +938,8 @@ def register(app: Any, ctx: Any) -> None:
             if form.get("exclude") == "1":
                 reason = form.get("note", "").strip() or "marked wrong or unsafe by staff"
                 ctx.store.exclude_citation(answer_id, citation, reason, sess["u"])
-        except UnknownAnswerError as exc:
-            return _page(
-                "Not found",
-                f'<p class="msg err">{e(exc)}</p>',
-                sess["u"],
-                auth.csrf(sess["n"]),
-                status=404,
-            )
         except StoreError as exc:
-            return _page(
-                "Not saved",
-                f'<p class="msg err">{e(exc)}. <a href="/staff/answer/{e(answer_id)}">Back</a></p>',
-                sess["u"],
-                auth.csrf(sess["n"]),
-                status=400,
-            )
+            return not_saved(exc, answer_id, sess)
         return RedirectResponse(
             f"/staff/answer/{answer_id}?saved=1#citation-{citation}", status_code=303
         )
