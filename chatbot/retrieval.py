@@ -447,6 +447,9 @@ class Retriever:
         self._by_length: dict[int, list[str]] = {}
         for w in words:
             self._by_length.setdefault(len(w), []).append(w)
+        # One answer reads the analysis three times (search, lexical query, gate), and patients
+        # repeat questions: work it out once per question text.
+        self.analyse = lru_cache(maxsize=2048)(self._analyse)  # type: ignore[method-assign]
 
     # -- text helpers ---------------------------------------------------------------------------
 
@@ -531,7 +534,10 @@ class Retriever:
         return None
 
     def analyse(self, question: str) -> QueryAnalysis:
-        """Mend typos and measure how much of the question the articles cover."""
+        """Mend typos and measure how much of the question the articles cover (cached)."""
+        return self._analyse(question)
+
+    def _analyse(self, question: str) -> QueryAnalysis:
         corrections: dict[str, str] = {}
 
         def fix(m: re.Match[str]) -> str:
