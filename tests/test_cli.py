@@ -127,3 +127,29 @@ def test_ingest_builds_an_index(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "indexed 5 articles" in proc.stdout
     assert (target / "manifest.json").exists()
+
+
+def test_a_reader_that_goes_away_is_not_an_error(real_index_dir, tmp_path):
+    """`chatbot ask ... | head -c 10`: no error line, no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
+    env.update(
+        HF_HUB_OFFLINE="1", CHATBOT_INDEX_DIR=str(real_index_dir), CHATBOT_DATA_DIR=str(tmp_path)
+    )
+    lines = "".join(
+        json.dumps({"question": "What causes restless legs?"}) + "\n" for _ in range(300)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chatbot", "ask", "--batch"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    proc.stdin.write(lines.encode())
+    proc.stdin.close()
+    assert proc.stdout.read(10)
+    proc.stdout.close()
+    proc.wait(timeout=300)
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "error" not in err.lower(), err
