@@ -40,6 +40,8 @@ def _settings(args: argparse.Namespace) -> Any:
     from chatbot.config import Settings
 
     overrides: dict[str, Any] = {}
+    if getattr(args, "data", None):
+        overrides["data_dir"] = Path(args.data)
     if getattr(args, "corpus", None):
         overrides["corpus_dir"] = Path(args.corpus)
     if getattr(args, "index", None):

@@ -14,18 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chatbot.cli import _settings
 from chatbot.errors import ChatbotError
-
-
-def _settings(args: argparse.Namespace) -> Any:
-    from chatbot.config import Settings
-
-    overrides: dict[str, Any] = {}
-    if getattr(args, "data", None):
-        overrides["data_dir"] = Path(args.data)
-    if getattr(args, "corpus", None):
-        overrides["corpus_dir"] = Path(args.corpus)
-    return Settings(**overrides)
 
 
 def _store(args: argparse.Namespace) -> Any:

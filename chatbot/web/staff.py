@@ -535,13 +535,16 @@ def register(app: Any, ctx: Any) -> None:
             )
         return sess, form
 
-    def signed_in(request: Request) -> tuple[str, str] | Any:
-        """(user, csrf token) for a staff GET, or the page to show instead."""
+    def signed_in(request: Request, signed_out: Any = None) -> tuple[str, str] | Any:
+        """(user, csrf token) for a staff GET, or the page to show instead: ``signed_out``'s
+        page for a visitor who is not signed in (default: back to the sign-in page)."""
         if not auth.enabled:
             return off_page()
         sess = current(request)
         if sess is None:
-            return None
+            if signed_out is not None:
+                return signed_out(request)
+            return RedirectResponse("/staff", status_code=303)
         if ctx.store is None:
             return no_store_page(sess["u"], auth.csrf(sess["n"]))
         return sess["u"], auth.csrf(sess["n"])
@@ -604,9 +607,7 @@ def register(app: Any, ctx: Any) -> None:
         channel: str = "",
         page: int = 1,
     ) -> Any:
-        who = signed_in(request)
-        if who is None:
-            return login_page(request)
+        who = signed_in(request, login_page)
         if not isinstance(who, tuple):
             return who
         user, csrf = who
@@ -733,8 +734,6 @@ def register(app: Any, ctx: Any) -> None:
     @app.get("/staff/answer/{answer_id}", include_in_schema=False)
     def staff_answer(request: Request, answer_id: str, saved: str = "") -> Any:
         who = signed_in(request)
-        if who is None:
-            return RedirectResponse("/staff", status_code=303)
         if not isinstance(who, tuple):
             return who
         user, csrf = who
@@ -949,8 +948,6 @@ def register(app: Any, ctx: Any) -> None:
     @app.get("/staff/exclusions", include_in_schema=False)
     def staff_exclusions(request: Request) -> Any:
         who = signed_in(request)
-        if who is None:
-            return RedirectResponse("/staff", status_code=303)
         if not isinstance(who, tuple):
             return who
         user, csrf = who
@@ -993,8 +990,6 @@ def register(app: Any, ctx: Any) -> None:
     @app.get("/staff/export.csv", include_in_schema=False)
     def staff_export(request: Request, all: str = "") -> Any:  # noqa: A002 - query name
         who = signed_in(request)
-        if who is None:
-            return RedirectResponse("/staff", status_code=303)
         if not isinstance(who, tuple):
             return who
         out = io.StringIO()
@@ -1013,8 +1008,6 @@ def register(app: Any, ctx: Any) -> None:
     @app.get("/staff/stats", include_in_schema=False)
     def staff_stats(request: Request, days: int = 30) -> Any:
         who = signed_in(request)
-        if who is None:
-            return RedirectResponse("/staff", status_code=303)
         if not isinstance(who, tuple):
             return who
         user, csrf = who
