@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     top_k: int = Field(8, ge=1, le=50, description="passages retrieved per question")
     max_quotes: int = Field(4, ge=1, le=10, description="most quotes in one answer")
     min_relevance: float = Field(
-        0.46,
+        0.475,
         description="relevance (see README 'Answer quality': best sentence cosine and lexical "
         "match, lowered for words the articles never use) under which the bot abstains; "
         "chosen on the dev half of tests/questions.jsonl",

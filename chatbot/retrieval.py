@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from chatbot import perf
+from chatbot import perf, vocabulary
 from chatbot.chunking import Chunk, embed_text
 from chatbot.embedding import Embedder
 from chatbot.index import LoadedIndex, SentenceRecord
@@ -42,13 +42,21 @@ RRF_K = 60
 W_SENTENCE, W_CONTEXT, W_LEXICAL = 0.50, 0.20, 0.30
 HUB_WEIGHT = 0.4
 LEXICAL_FLOOR = 3.0  # the IDF of a word found in about one sentence in twenty
+# A sentence that says a question's word another way (vocabulary.py: "hereditary" for
+# "genetic") earns this share of the word's weight; a group named only by a question word
+# ("why" → causes) weighs this share of the group's mean weight.
+ALTERNATIVE_SHARE = 0.8
+CUE_SHARE = 0.5
 EXPAND_ABBREVIATION = True
 _RLS = re.compile(r"\bRLS\b", re.IGNORECASE)
 # How much the words of the question the articles never use lower every score: by their share
 # (``QueryAnalysis.coverage``) and by the meaning lost without them (``semantic_coverage``).
 # Chosen with the threshold on the dev half of tests/questions.jsonl (README, "Answer quality").
 GATE_COSINE = 0.7
-COVERAGE_WEIGHT = 0.3
+COVERAGE_WEIGHT = 0.7
+# An unused word's weight in the coverage is scaled by its cosine to the articles' mean sentence,
+# from TOPIC_FLOOR (at TOPIC_LOW or below: "job", "couch") to 1 (at TOPIC_HIGH: "apnea").
+TOPIC_LOW, TOPIC_HIGH, TOPIC_FLOOR = 0.05, 0.25, 0.1
 SEMANTIC_WEIGHT = 0.3
 
 # Words a question is made of whatever it asks: they carry no topic, so they never count as
@@ -293,6 +301,9 @@ _NAVIGATION = re.compile(
     r"is of interest to many|will be discussed)\b",
     re.IGNORECASE,
 )
+# A message's sentences: split at sentence ends and line breaks.
+_PART_SPLIT = re.compile(r"(?<=[.?!;])\s+|[?!]+|\n+")
+PART_MIN_WORDS, MAX_PARTS = 2, 4
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
 
 
@@ -333,6 +344,22 @@ class ScoredSentence:
 
 
 @dataclass(frozen=True)
+class Term:
+    """One term of a question for the lexical score.
+
+    Attributes:
+        own: The question's own stems for it ("wine").
+        alternatives: Other ways to say it, each a tuple of stems that must all be present
+            ("alcohol", ("famili", "histori")); empty for a word of no vocabulary group.
+        group: The vocabulary group's name, or "".
+    """
+
+    own: frozenset[str]
+    alternatives: tuple[tuple[str, ...], ...] = ()
+    group: str = ""
+
+
+@dataclass(frozen=True)
 class QueryAnalysis:
     """What the retriever made of a question."""
 
@@ -342,6 +369,9 @@ class QueryAnalysis:
     uncovered: tuple[str, ...] = ()  # those the articles never use
     coverage: float = 1.0  # 1 - weighted share of uncovered words
     kept: str = ""  # the question without its uncovered words
+    # The question's terms as the lexical score reads them: each is the question's own stem(s)
+    # and, for a word of a vocabulary group (vocabulary.py), every way the articles say it.
+    terms: tuple[Term, ...] = ()
 
 
 def _osa_distance(a: str, b: str, limit: int) -> int:
@@ -434,8 +464,10 @@ class Retriever:
             centroid = vecs.mean(axis=0)
             norm = float(np.linalg.norm(centroid))
             self._hub = (vecs @ (centroid / norm)) if norm else np.zeros(len(vecs))
+            self._centroid: np.ndarray | None = (centroid / norm) if norm else None
         else:
             self._hub = np.zeros(0)
+            self._centroid = None
 
         # The articles' vocabulary: surface words (for mending typos) and stems (for coverage).
         words: Counter[str] = Counter()
@@ -444,9 +476,40 @@ class Retriever:
         self._words = words
         self._stems = {self._stem(w) for w in words}
         self._stems_list = sorted(self._stems)
+        # Typos are mended to an article word or a word of the vocabulary groups ("famlies" →
+        # "families"); the articles' own words win a tie (``_mend`` ranks by count).
+        self._mendable: Counter[str] = Counter(words)
+        for _, members in vocabulary.GROUPS:
+            for member in members:
+                if member.isalpha():
+                    self._mendable[member.lower()] += 0
         self._by_length: dict[int, list[str]] = {}
-        for w in words:
+        for w in self._mendable:
             self._by_length.setdefault(len(w), []).append(w)
+        # Vocabulary groups (vocabulary.py): members as stems, which citable sentences say each
+        # group at all, single-word members by stem and phrases ("runs in the family") by pattern.
+        stop = _stopwords()
+        self._group_alts: dict[str, tuple[tuple[str, ...], ...]] = {}
+        self._group_of_stem: dict[str, str] = {}
+        self._group_phrases: list[tuple[tuple[str, ...], str]] = []
+        for name, members in vocabulary.GROUPS:
+            alts: list[tuple[str, ...]] = []
+            for member in members:
+                parts = _WORD.findall(member)
+                stems = tuple(self._stem(w) for w in parts if w.lower() not in stop) or tuple(
+                    self._stem(w) for w in parts
+                )
+                alts.append(stems)
+                if len(stems) == 1:
+                    self._group_of_stem.setdefault(stems[0], name)
+                else:
+                    self._group_phrases.append((stems, name))
+            self._group_alts[name] = tuple(dict.fromkeys(alts))
+        self._rows_of_stem: dict[str, np.ndarray] = {}
+        self._group_rows = {
+            name: self._rows_saying(alts) for name, alts in self._group_alts.items()
+        }
+        self._group_weight = {name: self._mean_idf(alts) for name, alts in self._group_alts.items()}
         # One answer reads the analysis three times (search, lexical query, gate), and patients
         # repeat questions: work it out once per question text.
         self.analyse = lru_cache(maxsize=2048)(self._analyse)  # type: ignore[method-assign]
@@ -459,6 +522,33 @@ class Retriever:
         return bm25s.tokenize(  # type: ignore[no-any-return]
             texts, stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
         )
+
+    def _rows_with(self, stem: str) -> np.ndarray:
+        """Which citable sentences' contexts hold ``stem`` (a boolean row mask)."""
+        rows = self._rows_of_stem.get(stem)
+        if rows is None:
+            rows = np.fromiter((stem in t for t in self._sent_terms), bool, len(self._sent_terms))
+            self._rows_of_stem[stem] = rows
+        return rows
+
+    def _rows_saying(self, alternatives: Iterable[tuple[str, ...]]) -> np.ndarray:
+        """Which citable sentences hold every stem of at least one of ``alternatives``."""
+        out = np.zeros(len(self._sent_terms), bool)
+        for alt in alternatives:
+            mask = np.ones(len(self._sent_terms), bool)
+            for stem in alt:
+                mask &= self._rows_with(stem)
+            out |= mask
+        return out
+
+    def _mean_idf(self, alternatives: Iterable[tuple[str, ...]]) -> float:
+        """The mean IDF of the alternatives the articles use (a phrase: its rarest word's)."""
+        known = [
+            max(self._idf[t] for t in alt)
+            for alt in alternatives
+            if alt and all(t in self._idf for t in alt)
+        ]
+        return float(np.mean(known)) if known else 0.0
 
     def _stem(self, word: str) -> str:
         return str(self._stemmer.stemWord(word.lower().replace("’", "'").strip("'")))
@@ -493,13 +583,26 @@ class Retriever:
         except Exception:  # an embedder without a tokenizer: never mend
             return True
 
+    @lru_cache(maxsize=8192)  # noqa: B019 - one retriever per process; words repeat a lot
+    def _topicality(self, word: str) -> float:
+        """How much a word the articles never use belongs to their field (TOPIC_FLOOR..1): its
+        cosine to the articles' mean sentence, scaled between TOPIC_LOW and TOPIC_HIGH."""
+        if self._centroid is None:
+            return 1.0
+        try:
+            cos = float(self.embedder.encode([word])[0] @ self._centroid)
+        except Exception:  # an embedder that cannot encode a word alone: count it fully
+            return 1.0
+        scaled = (cos - TOPIC_LOW) / (TOPIC_HIGH - TOPIC_LOW)
+        return min(1.0, max(TOPIC_FLOOR, scaled))
+
     def _mend(self, word: str) -> str | None:
-        """The articles' word that ``word`` is a typo of, or None.
+        """The article (or vocabulary.py) word that ``word`` is a typo of, or None.
 
         Only words of five letters or more that neither the articles nor the model's vocabulary
-        know are mended ("pregancy", "herditary"), to the nearest article word (one edit, two
-        for long words; a swap of two letters is one edit), or to the commonest word of the
-        nearest stem ("famlies" → "family").
+        know are mended ("pregancy", "herditary"), to the nearest article or vocabulary word
+        (one edit, two for long words; a swap of two letters is one edit; "famlies" →
+        "families"), or to the commonest article word of the nearest stem.
         """
         low = word.lower()
         if (
@@ -507,6 +610,7 @@ class Retriever:
             or not low.isalpha()
             or low in self._words
             or self._stem(low) in self._stems
+            or self._stem(low) in self._group_of_stem
             or self._is_common_word(low)
         ):
             return None
@@ -518,7 +622,7 @@ class Retriever:
                     continue  # a typo rarely hits the first letter; guessing it would mislead
                 d = _osa_distance(low, cand, limit)
                 if d <= limit:
-                    key = (d, -self._words[cand], cand)
+                    key = (d, -self._mendable[cand], cand)
                     if best is None or key < best:
                         best = key
         if best is not None:
@@ -549,26 +653,55 @@ class Retriever:
             return mended
 
         text = _WORD.sub(fix, question)
+        # Vocabulary groups the question names: by a phrase ("pins and needles"), whose words
+        # then belong to the group, or by a single word, question words included ("why").
+        lowered = text.lower().replace("’", "'")
+        group_of: dict[str, str] = {}
+        stop = _stopwords()
+        stems = [self._stem(w) for w in _WORD.findall(lowered) if w not in stop]
+        for phrase, name in self._group_phrases:
+            n = len(phrase)
+            if any(tuple(stems[i : i + n]) == phrase for i in range(len(stems) - n + 1)):
+                for stem in phrase:
+                    group_of.setdefault(stem, name)
+        named: dict[str, set[str]] = {}
+        for stem in stems:
+            found = group_of.get(stem) or self._group_of_stem.get(stem)
+            if found:
+                group_of[stem] = found
+                named.setdefault(found, set())
+
         content: list[str] = []
         uncovered: list[str] = []
         weight_all = weight_out = 0.0
-        stop = _stopwords()
         for word in _WORD.findall(text):
             low = word.lower().replace("’", "'")
             if low in stop or low in _GENERIC or len(low) < 3 or low.replace("'", "") in _GENERIC:
                 continue
             stem = self._stem(low)
             content.append(stem)
+            if stem in group_of:
+                named[group_of[stem]].add(stem)
             # A word the model splits into pieces is rare (a drug, a disease): it weighs more.
             weight = 1.0 if self._is_common_word(low) else 2.0
-            weight_all += weight
-            if stem not in self._stems and low not in self._words:
+            said_otherwise = stem in group_of and self._group_weight[group_of[stem]] > 0
+            if stem not in self._stems and low not in self._words and not said_otherwise:
                 uncovered.append(stem)
+                # A word of the articles' field they never use ("apnea", "medicare") says the
+                # question is about something else; a word of the patient's story ("my new
+                # job", "the couch") says little: weighed by its closeness to the articles.
+                weight *= self._topicality(low)
                 weight_out += weight
+            weight_all += weight
         coverage = 1.0 - weight_out / weight_all if weight_all else 1.0
         out = set(uncovered)
         kept = " ".join(w for w in _WORD.findall(text) if self._stem(w.lower()) not in out)
-        return QueryAnalysis(text, corrections, tuple(content), tuple(uncovered), coverage, kept)
+        grouped = set(group_of)
+        terms = [Term(frozenset([t])) for t in dict.fromkeys(content) if t not in grouped]
+        terms += [Term(frozenset(own), self._group_alts[name], name) for name, own in named.items()]
+        return QueryAnalysis(
+            text, corrections, tuple(content), tuple(uncovered), coverage, kept, tuple(terms)
+        )
 
     def semantic_coverage(self, analysis: QueryAnalysis, qvec: np.ndarray) -> float:
         """How much of the question's meaning is left without the words the articles never use.
@@ -593,6 +726,28 @@ class Retriever:
         if EXPAND_ABBREVIATION:
             text = _RLS.sub("restless legs syndrome", text)
         return self.embedder.encode([text])[0]
+
+    def message_parts(self, question: str) -> list[str]:
+        """The sentences of a message of more than one that each carry PART_MIN_WORDS topic
+        words or more (at most MAX_PARTS, first first); [] for a message of one sentence."""
+        text = self.analyse(question).text
+        pieces = [p.strip() for p in _PART_SPLIT.split(text) if p.strip()]
+        if len(pieces) < 2:
+            return []
+        stop = _stopwords()
+        out = []
+        for piece in pieces:
+            words = [w.lower() for w in _WORD.findall(piece)]
+            topic = [w for w in words if w not in stop and w not in _GENERIC and len(w) >= 3]
+            if len(topic) >= PART_MIN_WORDS:
+                expanded = _RLS.sub("restless legs syndrome", piece)
+                out.append(expanded if EXPAND_ABBREVIATION else piece)
+        return out[:MAX_PARTS]
+
+    def part_vectors(self, question: str) -> np.ndarray | None:
+        """The vectors of ``message_parts`` (None when there are none)."""
+        parts = self.message_parts(question)
+        return self.embedder.encode(parts) if parts else None
 
     def search(self, question: str, qvec: np.ndarray, k: int) -> list[Passage]:
         """Top ``k`` chunks by reciprocal-rank fusion of dense and BM25 rankings."""
@@ -620,22 +775,45 @@ class Retriever:
             for ci in order
         ]
 
-    def _lexical(self, content: Iterable[str], rows: Sequence[int]) -> np.ndarray:
-        """IDF-weighted share of the question's known topic words found in the context of each
+    def _lexical(self, terms: Iterable[Term], rows: Sequence[int]) -> np.ndarray:
+        """IDF-weighted share of the question's known terms found in the context of each
         citable sentence ``rows`` (indexes into the citable list): heading, list lead-in, it.
 
-        Like BM25 without length normalisation, but bounded (1.0 = every word is there), so a
+        Like BM25 without length normalisation, but bounded (1.0 = every term is there), so a
         question made only of the articles' commonest words ("rls") gets little lexical lift.
+        A term of a vocabulary group weighs as its own word (or, for a word the articles never
+        use, as the group's mean); a sentence that says it another way earns
+        ``ALTERNATIVE_SHARE`` of that; a group named only by a question word ("why") weighs
+        ``CUE_SHARE`` of the group's mean.
         """
-        terms = {t for t in content if t in self._idf}
+        n = len(self._sent_terms)
+        score = np.zeros(n)
+        total = 0.0
+        for term in terms:
+            own_known = [self._idf[t] for t in term.own if t in self._idf]
+            if term.group:
+                weight = (
+                    max(own_known)
+                    if own_known
+                    else self._group_weight[term.group] * (1.0 if term.own else CUE_SHARE)
+                )
+            else:
+                weight = max(own_known, default=0.0)
+            if weight <= 0:
+                continue
+            total += weight
+            own = np.zeros(n, bool)
+            for t in term.own:
+                if t in self._idf:
+                    own |= self._rows_with(t)
+            score += weight * own
+            if term.group:
+                score += ALTERNATIVE_SHARE * weight * (self._group_rows[term.group] & ~own)
+        if total <= 0:
+            return np.zeros(len(rows))
         # A question whose only known word is common ("rls") must not make every sentence
         # holding it a perfect lexical match: the denominator is at least LEXICAL_FLOOR.
-        total = max(sum(self._idf[t] for t in terms), LEXICAL_FLOOR)
-        if not terms:
-            return np.zeros(len(rows))
-        return np.array(
-            [sum(self._idf[t] for t in terms & self._sent_terms[r]) / total for r in rows]
-        )
+        return score[np.asarray(rows, dtype=int)] / max(total, LEXICAL_FLOOR)
 
     def candidate_sentences(
         self,
@@ -676,7 +854,16 @@ class Retriever:
         analysis = self.analyse(query) if query else QueryAnalysis(text="")
         positions = [self._citable[r] for r in rows]
         sims = self.index.sentence_vectors[positions] @ qvec
-        lexical = self._lexical(analysis.content, rows)
+        parts = self.part_vectors(query) if query else None
+        if parts is not None and len(parts):
+            # A long message: each sentence of it may be the question ("does stress make rls
+            # worse?? its been horrendous since i started my new job"). The gate reads the best
+            # cosine to the message or any of its parts; ranking reads the whole message (parts
+            # alone pulled answers toward the patient's story: measured, README).
+            best_part = float((self.index.sentence_vectors[positions] @ parts.T).max())
+        else:
+            best_part = 0.0
+        lexical = self._lexical(analysis.terms, rows)
         given = {p.chunk.chunk_id: p for p in passages}
         out: list[ScoredSentence] = []
         for i, pos in enumerate(positions):
@@ -696,9 +883,8 @@ class Retriever:
             out.append(ScoredSentence(rec, pos, sim, passage, round(score, 4), float(lexical[i])))
         if not out:
             return out
-        relevance = self.relevance(
-            analysis, qvec, max(c.similarity for c in out), max(c.lexical for c in out)
-        )
+        best_cosine = max(best_part, *(c.similarity for c in out))
+        relevance = self.relevance(analysis, qvec, best_cosine, max(c.lexical for c in out))
         out = [dataclasses.replace(c, relevance=relevance) for c in out]
         out.sort(key=lambda s: -s.score)
         return out
