@@ -17,7 +17,7 @@ Status = Literal["answered", "no_answer", "emergency"]
 
 NEAR_DUPLICATE = 0.85  # cosine above which two quotes say the same thing
 RELATIVE_WINDOW = 0.15  # quotes must score within this of the best one
-LIST_WHOLE_ITEMS = 7  # a lead-in brings all the items of a list this short...
+LIST_WHOLE_ITEMS = 4  # a lead-in brings all the items of a list this short...
 LIST_BEST_ITEMS = 3  # ...and the best few of a longer one
 
 
@@ -168,7 +168,7 @@ def _list_blocks(article_id: str, body: str) -> list[ListBlock]:
 
 
 def _group(chosen: list[ScoredSentence], index: LoadedIndex) -> list[list[ScoredSentence]]:
-    """Group by article (best article first), body order inside, adjacent sentences merged."""
+    """Runs of adjacent sentences of one line (merged into one quote), in body order."""
     by_article: dict[str, list[ScoredSentence]] = {}
     for cand in chosen:
         by_article.setdefault(cand.record.article_id, []).append(cand)
@@ -188,6 +188,51 @@ def _group(chosen: list[ScoredSentence], index: LoadedIndex) -> list[list[Scored
     return groups
 
 
+def _units(
+    runs: list[list[ScoredSentence]], index: LoadedIndex
+) -> list[tuple[list[ScoredSentence], list[list[ScoredSentence]]]]:
+    """Runs as the answer's bullets: a list's lead-in with its quoted items under it, any
+    other run alone; the bullet with the best-scoring quote first, so the answer opens with
+    what answers the question best.
+
+    Returns:
+        (lead run or lone run, item runs under it) per bullet.
+    """
+    units: list[tuple[list[ScoredSentence], list[list[ScoredSentence]]]] = []
+    lead_of: dict[tuple[str, int], int] = {}  # (article, block start) -> unit position
+    pending: list[tuple[tuple[str, int] | None, list[ScoredSentence]]] = []
+    for run in runs:
+        # A lead-in ends its line, and may share its quote with a sentence before it.
+        art_id, start = run[-1].record.article_id, run[-1].record.start
+        block = next(
+            (
+                b
+                for b in _list_blocks(art_id, index.articles[art_id].body)
+                if b.lead is not None and b.lead[0] <= start < b.items[-1][1]
+            ),
+            None,
+        )
+        if block is None or block.lead is None:
+            pending.append((None, run))
+        elif block.lead[0] <= start < block.lead[1]:
+            lead_of[(art_id, block.lead[0])] = len(units)
+            units.append((run, []))
+        else:
+            pending.append(((art_id, block.lead[0]), run))
+    for key, run in pending:
+        if key is not None and key in lead_of:
+            units[lead_of[key]][1].append(run)
+        else:
+            units.append((run, []))
+
+    def best(unit: tuple[list[ScoredSentence], list[list[ScoredSentence]]]) -> float:
+        return max(c.score for r in [unit[0], *unit[1]] for c in r)
+
+    for _, items in units:
+        items.sort(key=lambda r: r[0].record.start)
+    return sorted(units, key=lambda u: -best(u))
+
+
 def compose(
     chosen: list[ScoredSentence],
     index: LoadedIndex,
@@ -198,8 +243,8 @@ def compose(
     """Build the answer text and citations from the chosen sentences.
 
     Each citation is one exact span of one line of an article (adjacent sentences of a line
-    merged); quotes are grouped by article, the best article first, in body order inside, so a
-    list's lead-in comes before its items.
+    merged). Each quote is a bullet, the best first; a list's quoted items are nested under
+    its lead-in ("Secondary causes of restless leg syndrome:"), in the list's order.
     """
     if not chosen:
         return Answer(
@@ -212,7 +257,8 @@ def compose(
         )
     citations: list[Citation] = []
     lines = [messages.ANSWER_INTRO, ""]
-    for run in _group(chosen, index):
+
+    def cite(run: list[ScoredSentence]) -> str:
         art = index.articles[run[0].record.article_id]
         start, end = run[0].record.start, run[-1].record.end
         cid = len(citations) + 1
@@ -228,7 +274,11 @@ def compose(
                 date=art.date,
             )
         )
-        lines.append(f"- {art.body[start:end]} [{cid}]")
+        return f"{art.body[start:end]} [{cid}]"
+
+    for head, items in _units(_group(chosen, index), index):
+        lines.append(f"- {cite(head)}")
+        lines.extend(f"  - {cite(item)}" for item in items)
     # A quote that names a medicine, dose or supplement gets the "talk to your doctor" line.
     if needs_medication_caution([c.quote for c in citations]):
         lines += ["", messages.MEDICATION_CAUTION]

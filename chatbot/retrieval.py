@@ -599,14 +599,15 @@ class Retriever:
     def _mend(self, word: str) -> str | None:
         """The article (or vocabulary.py) word that ``word`` is a typo of, or None.
 
-        Only words of five letters or more that neither the articles nor the model's vocabulary
+        Only words of four letters or more that neither the articles nor the model's vocabulary
         know are mended ("pregancy", "herditary"), to the nearest article or vocabulary word
         (one edit, two for long words; a swap of two letters is one edit; "famlies" →
-        "families"), or to the commonest article word of the nearest stem.
+        "families"), or to the commonest article word of the nearest stem. A word of four
+        letters is mended only to a word it begins ("wors" → "worse", never "wart" → "warm").
         """
         low = word.lower()
         if (
-            len(low) < 5
+            len(low) < 4
             or not low.isalpha()
             or low in self._words
             or self._stem(low) in self._stems
@@ -614,19 +615,23 @@ class Retriever:
             or self._is_common_word(low)
         ):
             return None
+        if len(low) == 4:  # too short to guess: only a word cut short by one letter ("wors")
+            ends = [c for c in self._by_length.get(5, ()) if c.startswith(low)]
+            return max(ends, key=lambda c: (self._mendable[c], c)) if ends else None
         limit = 1 if len(low) <= 7 else 2
-        best: tuple[int, int, str] | None = None
+        best: tuple[int, bool, int, str] | None = None
         for length in range(len(low) - limit, len(low) + limit + 1):
             for cand in self._by_length.get(length, ()):
                 if cand[0] != low[0]:
                     continue  # a typo rarely hits the first letter; guessing it would mislead
                 d = _osa_distance(low, cand, limit)
                 if d <= limit:
-                    key = (d, -self._mendable[cand], cand)
+                    # A word cut short ("wors") is most likely the word it begins.
+                    key = (d, not cand.startswith(low), -self._mendable[cand], cand)
                     if best is None or key < best:
                         best = key
         if best is not None:
-            return best[2]
+            return best[3]
         stem = self._stem(low)
         if len(stem) >= 5:
             near = [

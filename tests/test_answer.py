@@ -55,6 +55,10 @@ def test_a_short_list_is_quoted_whole_after_its_lead_in(real_bot):
         "opioids;",
         "benzodiazepine.",
     ]
+    lines = [ln for ln in answer.answer.splitlines() if ln.lstrip().startswith("- ")]
+    assert lines[at].startswith("- ") and all(
+        ln.startswith("  - ") for ln in lines[at + 1 : at + 5]
+    )
 
 
 def test_no_two_quotes_say_the_same_thing(real_bot):
@@ -75,16 +79,20 @@ def test_no_two_quotes_say_the_same_thing(real_bot):
         assert len({c.quote for c in answer.citations}) == len(answer.citations)
 
 
-def test_quotes_are_grouped_by_article_in_body_order(real_bot):
+def test_the_best_quote_comes_first_and_list_items_sit_under_their_lead_in(real_bot):
     answer = real_bot.ask("what causes restless legs syndrome")
-    seen: list[str] = []
-    for c in answer.citations:
-        if not seen or seen[-1] != c.article:
-            assert c.article not in seen, "an article's quotes are split up"
-            seen.append(c.article)
-    for a, b in zip(answer.citations, answer.citations[1:], strict=False):
-        if a.article == b.article:
-            assert a.end <= b.start
+    lines = [ln for ln in answer.answer.splitlines() if ln.lstrip().startswith("- ")]
+    assert len(lines) == len(answer.citations)
+    # Bullets (not nested items) in order of their best quote's score.
+    heads = [c for c, ln in zip(answer.citations, lines, strict=True) if ln.startswith("- ")]
+    assert heads[0].score == max(c.score for c in answer.citations)
+    # Every nested item belongs to the list whose lead-in is the bullet above it.
+    for i, line in enumerate(lines):
+        if line.startswith("  - "):
+            lead = next(j for j in range(i, -1, -1) if lines[j].startswith("- "))
+            item, head = answer.citations[i], answer.citations[lead]
+            assert head.quote.endswith(":") and item.article == head.article
+            assert head.end <= item.start
 
 
 def test_out_of_scope_questions_abstain_and_point_to_the_clinic(real_bot):

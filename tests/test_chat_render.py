@@ -16,6 +16,7 @@ from chatbot.web.render import (
     answer_stages,
     inert,
     paragraph_around,
+    text_html,
     user_message_html,
 )
 
@@ -207,3 +208,16 @@ def test_every_finished_answer_carries_the_disclaimer_and_a_reviewed_mark_when_r
     assert "Reviewed by clinic staff" in answer_html(answer, {"iron": ARTICLE})
     # While the answer is still appearing, the sources and the footer come later.
     assert "answer-disclaimer" not in answer_html(answer, {"iron": ARTICLE}, with_sources=False)
+
+
+def test_list_items_nest_under_their_lead_in():
+    html = text_html(
+        "Intro:\n\n- Causes include: [1]\n  - iron; [2]\n  - <b>x</b> [3]\n- Other. [4]"
+    )
+    tags = re.sub(r"[^<]*(<[^>]*>)[^<]*", r"\1", html)  # the markup alone
+    assert tags.replace('<span class="cite">', "").replace("</span>", "") == (
+        "<p></p><ul><li><ul><li></li><li></li></ul></li><li></li></ul>"
+    )
+    assert "&#60;b&#62;x" in html and "<b>" not in html
+    # An indented item with nothing above it is an ordinary item, never lost.
+    assert "<li>alone</li>" in text_html("  - alone")

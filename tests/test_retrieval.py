@@ -107,6 +107,11 @@ def test_typos_are_mended_against_the_articles(real_bot):
     assert real_bot.retriever.analyse("how can I get pregnant faster").text == (
         "how can I get pregnant faster"
     )
+    # Four letters: only a word cut short is mended; a real word the articles lack is kept.
+    assert real_bot.retriever.analyse("does cofee make it wors").text == (
+        "does coffee make it worse"
+    )
+    assert real_bot.retriever.analyse("a wart on my foot").text == "a wart on my foot"
 
 
 def test_a_drug_name_is_found_by_its_letters(real_bot):

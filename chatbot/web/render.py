@@ -52,14 +52,18 @@ def _inline(text: str, marker_href: str | None) -> str:
 
 
 def text_html(markdown: str, marker_href: str | None = None) -> str:
-    """The bot's answer text (paragraphs and ``- `` lists) as HTML."""
+    """The bot's answer text (paragraphs and ``- `` lists, ``  - `` nested once) as HTML."""
     blocks: list[str] = []
-    items: list[str] = []
+    items: list[tuple[str, list[str]]] = []  # each item with the items nested under it
     para: list[str] = []
+
+    def item_html(text: str, sub: list[str]) -> str:
+        nested = "<ul>" + "".join(f"<li>{i}</li>" for i in sub) + "</ul>" if sub else ""
+        return f"<li>{text}{nested}</li>"
 
     def flush() -> None:
         if items:
-            blocks.append("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+            blocks.append("<ul>" + "".join(item_html(t, sub) for t, sub in items) + "</ul>")
             items.clear()
         if para:
             blocks.append("<p>" + " ".join(para) + "</p>")
@@ -69,10 +73,12 @@ def text_html(markdown: str, marker_href: str | None = None) -> str:
         stripped = line.strip()
         if not stripped:
             flush()
+        elif stripped.startswith("- ") and line[:1] in (" ", "\t") and items:
+            items[-1][1].append(_inline(stripped[2:], marker_href))  # a nested item
         elif stripped.startswith("- "):
             if para:
                 flush()
-            items.append(_inline(stripped[2:], marker_href))
+            items.append((_inline(stripped[2:], marker_href), []))
         else:
             if items:
                 flush()
