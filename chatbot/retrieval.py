@@ -40,7 +40,7 @@ RRF_K = 60
 # Weights of a sentence's score: its own cosine, its passage's cosine, its BM25 relative to the
 # best sentence's. Chosen on the dev half of tests/questions.jsonl (see README, "Answer quality").
 W_SENTENCE, W_CONTEXT, W_LEXICAL = 0.50, 0.20, 0.30
-HUB_WEIGHT = 0.4
+HUB_WEIGHT = 0.2
 LEXICAL_FLOOR = 3.0  # the IDF of a word found in about one sentence in twenty
 # A sentence that says a question's word another way (vocabulary.py: "hereditary" for
 # "genetic") earns this share of the word's weight; a group named only by a question word
@@ -304,6 +304,13 @@ _NAVIGATION = re.compile(
 # A message's sentences: split at sentence ends and line breaks.
 _PART_SPLIT = re.compile(r"(?<=[.?!;])\s+|[?!]+|\n+")
 PART_MIN_WORDS, MAX_PARTS = 2, 4
+# The articles' subject: stems found in at least SUBJECT_DF of the citable sentences ("restless",
+# "leg", "syndrom", "rls" here). Every article is about it, so naming it in a question says
+# nothing about which sentence answers; but its weight in the question's vector pulls every
+# question toward the sentences that merely name it ("RLS is a common neurological disorder").
+# Sentences are ranked against SUBJECT_BLEND x the question's vector + the rest x the vector of
+# the question without its subject words. Both chosen on the dev split (README).
+SUBJECT_DF, SUBJECT_BLEND = 0.3, 0.5
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
 
 
@@ -372,6 +379,15 @@ class QueryAnalysis:
     # The question's terms as the lexical score reads them: each is the question's own stem(s)
     # and, for a word of a vocabulary group (vocabulary.py), every way the articles say it.
     terms: tuple[Term, ...] = ()
+
+
+@dataclass(frozen=True)
+class _SideVectors:
+    """A question's other readings (see ``Retriever._side_vectors``); None when not needed."""
+
+    plain: np.ndarray | None  # without the articles' subject words
+    parts: np.ndarray | None  # its sentences, for a message of several
+    kept: np.ndarray | None  # without the words the articles never use
 
 
 def _osa_distance(a: str, b: str, limit: int) -> int:
@@ -455,6 +471,7 @@ class Retriever:
         df: Counter[str] = Counter(t for terms in self._sent_terms for t in terms)
         n = len(contexts)
         self._idf = {t: math.log((n - f + 0.5) / (f + 0.5) + 1.0) for t, f in df.items()}
+        self._subject = frozenset(t for t, f in df.items() if n and f / n >= SUBJECT_DF)
 
         # How generic each sentence is: its cosine to the corpus's mean sentence. Generic
         # sentences ("RLS has multiple causes.") sit close to every question and crowd out the
@@ -510,9 +527,11 @@ class Retriever:
             name: self._rows_saying(alts) for name, alts in self._group_alts.items()
         }
         self._group_weight = {name: self._mean_idf(alts) for name, alts in self._group_alts.items()}
+        self._topic_cache: dict[str, float] = {}
         # One answer reads the analysis three times (search, lexical query, gate), and patients
         # repeat questions: work it out once per question text.
         self.analyse = lru_cache(maxsize=2048)(self._analyse)  # type: ignore[method-assign]
+        self._side_vectors = lru_cache(maxsize=2048)(self._side_vectors)  # type: ignore[method-assign]
 
     # -- text helpers ---------------------------------------------------------------------------
 
@@ -583,18 +602,22 @@ class Retriever:
         except Exception:  # an embedder without a tokenizer: never mend
             return True
 
-    @lru_cache(maxsize=8192)  # noqa: B019 - one retriever per process; words repeat a lot
-    def _topicality(self, word: str) -> float:
-        """How much a word the articles never use belongs to their field (TOPIC_FLOOR..1): its
-        cosine to the articles' mean sentence, scaled between TOPIC_LOW and TOPIC_HIGH."""
-        if self._centroid is None:
-            return 1.0
-        try:
-            cos = float(self.embedder.encode([word])[0] @ self._centroid)
-        except Exception:  # an embedder that cannot encode a word alone: count it fully
-            return 1.0
-        scaled = (cos - TOPIC_LOW) / (TOPIC_HIGH - TOPIC_LOW)
-        return min(1.0, max(TOPIC_FLOOR, scaled))
+    def _topicality(self, words: Sequence[str]) -> dict[str, float]:
+        """How much each word the articles never use belongs to their field (TOPIC_FLOOR..1): its
+        cosine to the articles' mean sentence, scaled between TOPIC_LOW and TOPIC_HIGH. Words
+        are embedded together, once each per process."""
+        missing = [w for w in dict.fromkeys(words) if w not in self._topic_cache]
+        if missing and self._centroid is not None:
+            try:
+                cosines = self.embedder.encode(missing) @ self._centroid
+            except Exception:  # an embedder that cannot encode a word alone: count it fully
+                cosines = np.full(len(missing), TOPIC_HIGH)
+            if len(self._topic_cache) > 8192:
+                self._topic_cache.clear()
+            for word, cos in zip(missing, cosines.tolist(), strict=True):
+                scaled = (cos - TOPIC_LOW) / (TOPIC_HIGH - TOPIC_LOW)
+                self._topic_cache[word] = min(1.0, max(TOPIC_FLOOR, scaled))
+        return {w: self._topic_cache.get(w, 1.0) for w in words}
 
     def _mend(self, word: str) -> str | None:
         """The article (or vocabulary.py) word that ``word`` is a typo of, or None.
@@ -678,7 +701,8 @@ class Retriever:
 
         content: list[str] = []
         uncovered: list[str] = []
-        weight_all = weight_out = 0.0
+        weight_in = 0.0
+        out_words: list[tuple[str, float]] = []
         for word in _WORD.findall(text):
             low = word.lower().replace("’", "'")
             if low in stop or low in _GENERIC or len(low) < 3 or low.replace("'", "") in _GENERIC:
@@ -692,12 +716,15 @@ class Retriever:
             said_otherwise = stem in group_of and self._group_weight[group_of[stem]] > 0
             if stem not in self._stems and low not in self._words and not said_otherwise:
                 uncovered.append(stem)
-                # A word of the articles' field they never use ("apnea", "medicare") says the
-                # question is about something else; a word of the patient's story ("my new
-                # job", "the couch") says little: weighed by its closeness to the articles.
-                weight *= self._topicality(low)
-                weight_out += weight
-            weight_all += weight
+                out_words.append((low, weight))
+            else:
+                weight_in += weight
+        # A word of the articles' field they never use ("apnea", "medicare") says the question
+        # is about something else; a word of the patient's story ("my new job", "the couch")
+        # says little: each unused word weighs by its closeness to the articles.
+        topical = self._topicality([w for w, _ in out_words]) if out_words else {}
+        weight_out = sum(weight * topical[w] for w, weight in out_words)
+        weight_all = weight_in + weight_out
         coverage = 1.0 - weight_out / weight_all if weight_all else 1.0
         out = set(uncovered)
         kept = " ".join(w for w in _WORD.findall(text) if self._stem(w.lower()) not in out)
@@ -720,7 +747,9 @@ class Retriever:
             return 1.0
         if not analysis.kept.strip():
             return 0.0
-        kept = self.embedder.encode([analysis.kept])[0]
+        kept = self._side_vectors(analysis.text).kept
+        if kept is None:
+            return 1.0
         return max(0.0, min(1.0, float(kept @ qvec)))
 
     # -- retrieval ------------------------------------------------------------------------------
@@ -749,10 +778,34 @@ class Retriever:
                 out.append(expanded if EXPAND_ABBREVIATION else piece)
         return out[:MAX_PARTS]
 
-    def part_vectors(self, question: str) -> np.ndarray | None:
-        """The vectors of ``message_parts`` (None when there are none)."""
-        parts = self.message_parts(question)
-        return self.embedder.encode(parts) if parts else None
+    def without_subject(self, question: str) -> str:
+        """The question without the articles' subject words ("is restless legs genetic" →
+        "is genetic"), or "" when nothing of substance is left ("what is rls?")."""
+        text = self.analyse(question).text
+        kept = [w for w in _WORD.findall(text) if self._stem(w.lower()) not in self._subject]
+        stop = _stopwords()
+        if not any(w.lower() not in stop and w.lower() not in _GENERIC for w in kept):
+            return ""
+        return " ".join(kept)
+
+    def _side_vectors(self, text: str) -> _SideVectors:
+        """Vectors of what a question is read with besides itself, in one model call: the
+        question without its subject, its sentences, its words the articles use (cached)."""
+        analysis = self.analyse(text)
+        plain = self.without_subject(text)
+        parts = self.message_parts(text)
+        kept = analysis.kept if analysis.uncovered and analysis.kept.strip() else ""
+        texts = [t for t in (plain, kept) if t] + parts
+        if not texts:
+            return _SideVectors(None, None, None)
+        vecs = self.embedder.encode(texts)
+        i = 0
+        plain_vec = kept_vec = None
+        if plain:
+            plain_vec, i = vecs[0], 1
+        if kept:
+            kept_vec, i = vecs[i], i + 1
+        return _SideVectors(plain_vec, vecs[i:] if parts else None, kept_vec)
 
     def search(self, question: str, qvec: np.ndarray, k: int) -> list[Passage]:
         """Top ``k`` chunks by reciprocal-rank fusion of dense and BM25 rankings."""
@@ -842,6 +895,12 @@ class Retriever:
                 only the dense scores count.
         """
         passages = list(passages)
+        side = self._side_vectors(query) if query else _SideVectors(None, None, None)
+        # What sentences are ranked against: the question, blended with the question without
+        # the articles' subject (see SUBJECT_BLEND); the gate reads the question itself.
+        rank_vec = qvec
+        if side.plain is not None:
+            rank_vec = SUBJECT_BLEND * qvec + (1.0 - SUBJECT_BLEND) * side.plain
         if len(self.index.chunks) > perf.EXACT_SEARCH_MAX:
             wanted = {
                 pos
@@ -852,22 +911,21 @@ class Retriever:
             chunk_dense = {self._chunk_pos(p.chunk): p.dense for p in passages}
         else:
             rows = list(range(len(self._citable)))
-            dense_all = self._chunk_vecs @ qvec
+            dense_all = self._chunk_vecs @ rank_vec
             chunk_dense = dict(enumerate(dense_all.tolist()))
         if not rows:
             return []
         analysis = self.analyse(query) if query else QueryAnalysis(text="")
         positions = [self._citable[r] for r in rows]
-        sims = self.index.sentence_vectors[positions] @ qvec
-        parts = self.part_vectors(query) if query else None
-        if parts is not None and len(parts):
-            # A long message: each sentence of it may be the question ("does stress make rls
-            # worse?? its been horrendous since i started my new job"). The gate reads the best
-            # cosine to the message or any of its parts; ranking reads the whole message (parts
-            # alone pulled answers toward the patient's story: measured, README).
-            best_part = float((self.index.sentence_vectors[positions] @ parts.T).max())
-        else:
-            best_part = 0.0
+        vectors = self.index.sentence_vectors[positions]
+        sims = vectors @ qvec
+        ranked = vectors @ rank_vec if rank_vec is not qvec else sims
+        parts = side.parts
+        # A long message: each sentence of it may be the question ("does stress make rls
+        # worse?? its been horrendous since i started my new job"). The gate reads the best
+        # cosine to the message or any of its parts; ranking reads the whole message (parts
+        # alone pulled answers toward the patient's story: measured, README).
+        best_part = float((vectors @ parts.T).max()) if parts is not None and len(parts) else 0.0
         lexical = self._lexical(analysis.terms, rows)
         given = {p.chunk.chunk_id: p for p in passages}
         out: list[ScoredSentence] = []
@@ -883,7 +941,7 @@ class Retriever:
             chunk = self.index.chunks[best_ci]
             passage = given.get(chunk.chunk_id) or Passage(chunk, 0.0, context, 0.0)
             sim = float(sims[i])
-            specific = sim - HUB_WEIGHT * float(self._hub[pos])
+            specific = float(ranked[i]) - HUB_WEIGHT * float(self._hub[pos])
             score = W_SENTENCE * specific + W_CONTEXT * context + W_LEXICAL * lexical[i]
             out.append(ScoredSentence(rec, pos, sim, passage, round(score, 4), float(lexical[i])))
         if not out:

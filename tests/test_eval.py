@@ -50,9 +50,17 @@ def test_the_set_is_big_and_covers_every_behaviour_and_split():
     assert load_questions(QUESTIONS)  # the eval reads it without complaint
 
 
-def test_every_gold_quote_is_verbatim_in_its_corpus_article():
+HOLDOUT = [
+    json.loads(line)
+    for line in (QUESTIONS.parent / "questions_holdout.jsonl").read_text("utf-8").splitlines()
+    if line.strip()
+]
+
+
+@pytest.mark.parametrize("items", [ITEMS, HOLDOUT], ids=["project", "holdout"])
+def test_every_gold_quote_is_verbatim_in_its_corpus_article(items):
     """gold_files hold corpus article ids (the corpus renamed the seed files)."""
-    for item in ITEMS:
+    for item in items:
         if item["expected_behaviour"] != "answer":
             assert item["gold_files"] == [] and item["gold_quotes"] == []
             continue
@@ -281,6 +289,20 @@ def test_the_project_set_meets_the_done_when_thresholds(real_bot, tmp_path):
     assert data["overall"]["marker_validity"] == 1.0, summary
     assert data["overall"]["disclaimer_present"] == 1.0, summary
     assert by["answer"]["key_phrase_coverage"] >= 0.80, summary
-    # Issue 3 asks for 0.90; the bot reaches 0.864 on this set (README, "Answer quality"). This
-    # floor keeps what is reached from slipping back; raise it when retrieval improves.
-    assert by["answer"]["evidence_hit"] >= 0.85, summary
+    assert by["answer"]["evidence_hit"] >= 0.90, summary
+
+
+def test_the_blind_holdout_set_keeps_what_it_reached(real_bot):
+    """tests/questions_holdout.jsonl was written by someone who had seen neither the code nor
+    the project's set. It is harder than the bar (README, "Answer quality": 91% answered, 86%
+    evidence hit, 75% abstained); these floors keep what is reached from slipping back."""
+    path = QUESTIONS.parent / "questions_holdout.jsonl"
+    data = report(run_eval(real_bot, load_questions(path)), real_bot.settings.min_relevance, "h")
+    by = data["by_behaviour"]
+    summary = format_report(data, max_failures=0)
+    assert by["answer"]["answered_rate"] >= 0.88, summary
+    assert by["answer"]["evidence_hit"] >= 0.84, summary
+    assert by["abstain"]["abstain_rate"] >= 0.70, summary
+    assert by["emergency"]["emergency_recall"] == 1.0, summary
+    assert data["overall"]["false_emergency_rate"] == 0.0, summary
+    assert data["overall"]["quote_fidelity"] == 1.0, summary

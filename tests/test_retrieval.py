@@ -148,7 +148,8 @@ def test_patients_words_reach_the_articles_words(real_bot):
 
 def test_a_word_outside_the_articles_field_weighs_less_than_one_inside_it(real_bot):
     r = real_bot.retriever
-    assert r._topicality("apnea") > r._topicality("job") + 0.3
+    weights = r._topicality(["apnea", "job"])
+    assert weights["apnea"] > weights["job"] + 0.3
     story = r.analyse("does stress make rls worse? its been horrendous since my new job")
     topic = r.analyse("does stress make rls worse with sleep apnea and medicare")
     assert story.coverage > topic.coverage
@@ -162,3 +163,15 @@ def test_a_long_message_is_gated_by_its_best_sentence(real_bot):
     cands = _ask(r, message)
     assert cands[0].relevance >= real_bot.settings.min_relevance
     assert any("Stress" in c.record.text for c in cands[:3])
+
+
+def test_the_articles_subject_is_found_and_read_past_when_ranking(real_bot):
+    r = real_bot.retriever
+    assert r._subject == {"restless", "leg", "syndrom", "rls"}  # in >= 30% of sentences
+    assert r.without_subject("is restless legs genetic? my mum had it too") == (
+        "is genetic my mum had it too"
+    )
+    assert r.without_subject("what is rls?") == ""  # nothing else to read
+    # The specific sentence outranks the ones that merely name the condition.
+    top = _ask(r, "is restless legs genetic? my mum had it too")[0].record.text
+    assert any(w in top.lower() for w in ("hered", "genetic", "relatives", "family")), top
