@@ -19,3 +19,19 @@ def test_ask_in_the_browser_shows_answer_sources_and_disclaimer(live_server, pag
     assert "[1]" in text and "iron" in text.lower()
     assert "not a clinician" in text
     assert page.foreign_hosts("127.0.0.1") == set()
+
+
+def test_a_lists_items_show_nested_under_its_lead_in_at_full_size(live_server, page):
+    p = page.page
+    p.goto(live_server.url + "/")
+    p.get_by_label("Your question about restless legs").fill(
+        "what groups of drugs are used for restless legs"
+    )
+    p.keyboard.press("Enter")
+    p.get_by_text("Sources").first.wait_for(timeout=60_000)
+    nested = p.locator(".answer-text ul ul li")
+    assert nested.count() >= 4
+    assert "dopaminergics;" in nested.first.inner_text()
+    size = "el => getComputedStyle(el).fontSize"
+    top = p.locator(".answer-text > ul > li").first
+    assert nested.first.evaluate(size) == top.evaluate(size)  # readable, not shrunk
