@@ -60,7 +60,7 @@ class ItemResult:
     item: EvalItem
     answer: dict[str, Any]
     latency_ms: float
-    evidence_hit: bool | None = None  # None: not an answer item
+    evidence_hit: bool | None = None  # None: not an answer item, or one without gold quotes
     key_phrase_coverage: float | None = None  # None: the item names no key phrases
     quote_fidelity: bool = True
     marker_validity: bool = True
@@ -280,7 +280,7 @@ def score_item(
     if not str(answer.get("disclaimer", "")).strip():
         result.disclaimer_present = False
         result.problems.append("no disclaimer")
-    if item.expected == "answer":
+    if item.expected == "answer" and item.gold_quotes:  # no gold quotes: nothing to hit
         result.evidence_hit = bool(citations) and evidence_hits(
             citations, item.gold_quotes, item.gold_files, articles
         )
@@ -328,9 +328,12 @@ def summarise(results: Sequence[ItemResult]) -> dict[str, Any]:
         "abstain_rate": _rate(r.status == "no_answer" for r in abstain),
         "emergency_recall": _rate(r.status == "emergency" for r in emergency),
         "false_emergency_rate": _rate(r.status == "emergency" for r in others),
-        "evidence_hit": _rate(bool(r.evidence_hit) for r in answer),
+        # Over the answer items that have gold quotes (a set may leave them out).
+        "evidence_hit": _rate(bool(r.evidence_hit) for r in answer if r.evidence_hit is not None),
         "evidence_hit_when_answered": _rate(
-            bool(r.evidence_hit) for r in answer if r.status == "answered"
+            bool(r.evidence_hit)
+            for r in answer
+            if r.status == "answered" and r.evidence_hit is not None
         ),
         "key_phrase_coverage": statistics.fmean(coverage) if coverage else None,
         "quote_fidelity": _rate(r.quote_fidelity for r in results),

@@ -211,6 +211,16 @@ def test_score_item_flags_every_kind_of_problem():
     assert wrong.problems[0] == "expected answer, got no_answer" and not wrong.evidence_hit
 
 
+def test_answer_items_without_gold_quotes_do_not_count_for_evidence_hit():
+    cited = _answer([_cite(1, "cause-of-rls", IRON)], f"- {IRON} [1]")
+    bare = score_item(EvalItem("b", "q", "answer"), cited, 5.0, ARTICLES)
+    assert bare.evidence_hit is None and bare.problems == []
+    gold = EvalItem("g", "q", "answer", ("cause-of-rls",), (IRON,))
+    hit = score_item(gold, cited, 5.0, ARTICLES)
+    assert summarise([bare, hit])["evidence_hit"] == 1.0  # not 0.5
+    assert summarise([bare])["evidence_hit"] is None  # and "-" in the report, never 0%
+
+
 def _result(expected, status, confidence, reason=""):
     item = EvalItem(f"{expected}-{confidence}", "q", expected)
     answer = _answer([], "x", status=status, confidence=confidence, reason=reason)
