@@ -803,13 +803,15 @@ class Store:
                     r["question_norm"], {"question": r["question"], "count": 0}
                 )
                 q["count"] += 1
+        # One vote per rated answer: its latest rating (a patient may change their mind; a
+        # comment after a rating is another row with the same rating).
         fb = conn.execute(
-            "SELECT COUNT(DISTINCT f.answer_id),"
-            " COUNT(DISTINCT CASE WHEN f.rating='down' THEN f.answer_id END)"
-            " FROM feedback f JOIN answers a ON a.id=f.answer_id WHERE a.created >= ?",
+            "SELECT COUNT(*), SUM(f.rating='down') FROM feedback f"
+            " JOIN answers a ON a.id=f.answer_id WHERE a.created >= ?"
+            " AND f.id = (SELECT MAX(g.id) FROM feedback g WHERE g.answer_id=f.answer_id)",
             (since,),
         ).fetchone()
-        st.rated, st.rated_down = int(fb[0]), int(fb[1])
+        st.rated, st.rated_down = int(fb[0]), int(fb[1] or 0)
         vr = conn.execute(
             "SELECT COUNT(*), SUM(v.verdict='wrong') FROM verdicts v JOIN answers a"
             " ON a.id=v.answer_id WHERE a.created >= ?",

@@ -335,6 +335,11 @@ def test_stats_counts_rates_and_topics(store: Store):
     assert st.total == 4 and st.answered == 3 and st.no_answer == 1
     assert st.no_answer_rate == pytest.approx(0.25)
     assert st.rated == 1 and st.unhelpful_rate == pytest.approx(1.0)
+    # A comment after a rating, or a changed mind, is still one vote: the latest.
+    store.record_feedback(none.id, "down", "no answer at all")
+    assert store.stats(days=7).rated == 1
+    store.record_feedback(none.id, "up")
+    assert store.stats(days=7).unhelpful_rate == 0.0 and store.stats(days=7).rated == 1
     assert st.top_questions[0] == {"question": "What causes RLS?", "count": 3}
     assert st.top_articles[0]["article"] == "iron-and-legs"
     assert len(st.per_day) == 7 and st.per_day[-1]["answered"] == 3
