@@ -37,7 +37,7 @@ def _quiet_libraries() -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from chatbot.config import Settings
+    from chatbot.config import load_settings
 
     overrides: dict[str, Any] = {}
     if getattr(args, "data", None):
@@ -46,7 +46,7 @@ def _settings(args: argparse.Namespace) -> Any:
         overrides["corpus_dir"] = Path(args.corpus)
     if getattr(args, "index", None):
         overrides["index_dir"] = Path(args.index)
-    return Settings(**overrides)
+    return load_settings(**overrides)
 
 
 def _embedder() -> Any:

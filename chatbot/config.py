@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
+from chatbot.errors import ChatbotError
 from chatbot.messages import DEFAULT_DISCLAIMER, disclaimer_text
 from chatbot.safety import emergency_contacts
 
 ROOT = Path(__file__).resolve().parent.parent
 
-__all__ = ["DEFAULT_DISCLAIMER", "ROOT", "Settings"]
+__all__ = ["DEFAULT_DISCLAIMER", "ROOT", "ConfigError", "Settings", "load_settings"]
+
+
+class ConfigError(ChatbotError):
+    """A ``CHATBOT_*`` setting that cannot be used as given."""
 
 
 class Settings(BaseSettings):
@@ -48,6 +55,22 @@ class Settings(BaseSettings):
         "not a clinician' is put in front of any wording that lacks it",
     )
 
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: Any) -> Any:
+        """A comma-separated string or a JSON list (the env var is read as text)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                try:
+                    return json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(f"not a JSON list ({exc})") from exc
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
     @field_validator("disclaimer")
     @classmethod
     def _disclaimer_says_automated(cls, value: str, info: ValidationInfo) -> str:
@@ -75,9 +98,10 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         0, ge=0, description="delete logged conversations older than this; 0 keeps them"
     )
-    allowed_origins: list[str] = Field(
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="sites that may embed the chat widget (frame-ancestors and CORS)",
+        description="sites that may embed the chat widget (frame-ancestors and CORS): "
+        'comma-separated ("https://a.example, https://b.example") or a JSON list',
     )
     rate_limit_per_minute: int = Field(30, ge=1, description="questions per client per minute")
     query_cache_size: int = Field(
@@ -86,3 +110,20 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="address the app listens on")
     port: int = Field(7860, description="port the app listens on")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings`` from the environment and ``overrides``, or one clear ``ConfigError`` naming
+    each bad variable (never pydantic's own report)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "CHATBOT_" + "_".join(str(p) for p in err["loc"][:1]).upper()
+            got = err.get("input")
+            shown = f" (got {str(got)[:60]!r})" if isinstance(got, str | int | float) else ""
+            problems.append(f"{name}: {err['msg']}{shown}")
+        raise ConfigError("bad setting: " + "; ".join(problems)) from None
+    except SettingsError as exc:
+        raise ConfigError(f"bad setting: {exc}") from None

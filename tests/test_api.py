@@ -313,6 +313,16 @@ def test_allowed_origins_come_from_the_env_as_a_json_list(monkeypatch):
     assert Settings().allowed_origins == ["https://a.example", "http://b.example:8080"]
 
 
+def test_allowed_origins_may_be_comma_separated_and_a_bad_value_is_one_clear_line(monkeypatch):
+    from chatbot.config import ConfigError, load_settings
+
+    monkeypatch.setenv("CHATBOT_ALLOWED_ORIGINS", " https://a.example , http://b.example:8080,")
+    assert load_settings().allowed_origins == ["https://a.example", "http://b.example:8080"]
+    monkeypatch.setenv("CHATBOT_ALLOWED_ORIGINS", "[oops")
+    with pytest.raises(ConfigError, match="CHATBOT_ALLOWED_ORIGINS: .*not a JSON list"):
+        load_settings()
+
+
 def test_origins_are_normalised():
     from chatbot.web.security import normalise_origins
 

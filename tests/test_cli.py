@@ -153,3 +153,9 @@ def test_a_reader_that_goes_away_is_not_an_error(real_index_dir, tmp_path):
     proc.wait(timeout=300)
     err = proc.stderr.read().decode()
     assert "Traceback" not in err and "error" not in err.lower(), err
+
+
+def test_a_bad_setting_is_one_clear_error_line(tmp_path):
+    proc = run(["ask", "iron?"], None, CHATBOT_PORT="abc", CHATBOT_DATA_DIR=str(tmp_path))
+    assert_clean_error(proc, 1, "CHATBOT_PORT: Input should be a valid integer")
+    assert len(proc.stderr.strip().splitlines()) == 1
