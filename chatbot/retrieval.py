@@ -311,6 +311,15 @@ PART_MIN_WORDS, MAX_PARTS = 2, 4
 # Sentences are ranked against SUBJECT_BLEND x the question's vector + the rest x the vector of
 # the question without its subject words. Both chosen on the dev split (README).
 SUBJECT_DF, SUBJECT_BLEND = 0.3, 0.5
+# Sentences that advertise the clinic ("Our team of expert doctors specializes in diagnosing and
+# treating...") share a question's words without answering it: their score is lowered by
+# PROMOTION_PENALTY (chosen on dev; 7 of the 304 sentences here).
+_PROMOTION = re.compile(
+    r"\b(our (team|clinic|doctors|specialists|experts|dedicated|experienced|skilled)|"
+    r"we (offer|provide|specialize)|contact us|schedule (a|an|your) (consultation|appointment))\b",
+    re.IGNORECASE,
+)
+PROMOTION_PENALTY = 0.06
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
 
 
@@ -528,6 +537,7 @@ class Retriever:
         }
         self._group_weight = {name: self._mean_idf(alts) for name, alts in self._group_alts.items()}
         self._topic_cache: dict[str, float] = {}
+        self._promotional = [bool(_PROMOTION.search(rec.text)) for rec in index.sentences]
         # One answer reads the analysis three times (search, lexical query, gate), and patients
         # repeat questions: work it out once per question text.
         self.analyse = lru_cache(maxsize=2048)(self._analyse)  # type: ignore[method-assign]
@@ -943,6 +953,8 @@ class Retriever:
             sim = float(sims[i])
             specific = float(ranked[i]) - HUB_WEIGHT * float(self._hub[pos])
             score = W_SENTENCE * specific + W_CONTEXT * context + W_LEXICAL * lexical[i]
+            if self._promotional[pos]:
+                score -= PROMOTION_PENALTY
             out.append(ScoredSentence(rec, pos, sim, passage, round(score, 4), float(lexical[i])))
         if not out:
             return out

@@ -175,3 +175,12 @@ def test_the_articles_subject_is_found_and_read_past_when_ranking(real_bot):
     # The specific sentence outranks the ones that merely name the condition.
     top = _ask(r, "is restless legs genetic? my mum had it too")[0].record.text
     assert any(w in top.lower() for w in ("hered", "genetic", "relatives", "family")), top
+
+
+def test_sentences_that_advertise_the_clinic_do_not_lead_an_answer(real_bot):
+    from chatbot.retrieval import _PROMOTION
+
+    assert _PROMOTION.search("Our team of expert doctors specializes in diagnosing RLS.")
+    assert not _PROMOTION.search("Iron deficiency has also been linked to RLS.")
+    top = _ask(real_bot.retriever, "how is rls treated")[0].record.text
+    assert not _PROMOTION.search(top), top
