@@ -29,7 +29,8 @@ MAX_BATCH = 64
 
 
 class QueryEmbedder:
-    """An ``Embedder`` that caches and micro-batches one-text calls; other calls pass through.
+    """An ``Embedder`` that caches and micro-batches small calls (a question and its side
+    readings); calls of more than ``max_batch`` texts pass through.
 
     Args:
         inner: The real embedder (its ``name`` and ``dim`` are kept, so index checks still match).
@@ -53,15 +54,22 @@ class QueryEmbedder:
         self._worker: threading.Thread | None = None
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        if len(texts) != 1:  # index builds and batch jobs: already batched
+        if not texts or len(texts) > self.max_batch:  # index builds, batch jobs: already batched
             return self.inner.encode(texts)
-        return self.encode_one(texts[0])[None, :]
+        # A question and its side readings: each from the cache or the next batch, together.
+        waiting = [self._submit(text) for text in texts]
+        return np.stack([w if isinstance(w, np.ndarray) else w.result() for w in waiting])
 
     def count_word_pieces(self, text: str) -> int:
         return self.inner.count_word_pieces(text)
 
     def encode_one(self, text: str) -> np.ndarray:
         """The vector of ``text``, from the cache or from the next batch."""
+        waiting = self._submit(text)
+        return waiting if isinstance(waiting, np.ndarray) else waiting.result()
+
+    def _submit(self, text: str) -> np.ndarray | Future[np.ndarray]:
+        """``text``'s cached vector, or a future the worker fills with its next batch."""
         with self._lock:
             cached = self._cache.get(text)
             if cached is not None:
@@ -73,7 +81,7 @@ class QueryEmbedder:
             self._pending.append((text, future))
             self._start_worker()
             self._wake.notify()
-        return future.result()
+        return future
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -392,7 +392,7 @@ class QueryAnalysis:
 
 @dataclass(frozen=True)
 class _SideVectors:
-    """A question's other readings (see ``Retriever._side_vectors``); None when not needed."""
+    """A question's other readings (see ``Retriever._readings``); None when not needed."""
 
     plain: np.ndarray | None  # without the articles' subject words
     parts: np.ndarray | None  # its sentences, for a message of several
@@ -541,7 +541,7 @@ class Retriever:
         # One answer reads the analysis three times (search, lexical query, gate), and patients
         # repeat questions: work it out once per question text.
         self.analyse = lru_cache(maxsize=2048)(self._analyse)  # type: ignore[method-assign]
-        self._side_vectors = lru_cache(maxsize=2048)(self._side_vectors)  # type: ignore[method-assign]
+        self._readings = lru_cache(maxsize=2048)(self._readings)  # type: ignore[method-assign]
 
     # -- text helpers ---------------------------------------------------------------------------
 
@@ -745,7 +745,9 @@ class Retriever:
             text, corrections, tuple(content), tuple(uncovered), coverage, kept, tuple(terms)
         )
 
-    def semantic_coverage(self, analysis: QueryAnalysis, qvec: np.ndarray) -> float:
+    def semantic_coverage(
+        self, analysis: QueryAnalysis, qvec: np.ndarray, kept: np.ndarray | None = None
+    ) -> float:
         """How much of the question's meaning is left without the words the articles never use.
 
         The cosine between the question and the question with those words taken out: "what are
@@ -757,19 +759,16 @@ class Retriever:
             return 1.0
         if not analysis.kept.strip():
             return 0.0
-        kept = self._side_vectors(analysis.text).kept
         if kept is None:
-            return 1.0
+            kept = self.embedder.encode([analysis.kept])[0]
         return max(0.0, min(1.0, float(kept @ qvec)))
 
     # -- retrieval ------------------------------------------------------------------------------
 
     def embed_query(self, question: str) -> np.ndarray:
-        """The question's vector (typos mended first)."""
-        text = self.analyse(question).text
-        if EXPAND_ABBREVIATION:
-            text = _RLS.sub("restless legs syndrome", text)
-        return self.embedder.encode([text])[0]
+        """The question's vector (typos mended first); its side readings are embedded in the
+        same model call and kept for ``candidate_sentences`` (see ``_readings``)."""
+        return self._readings(question)[0]
 
     def message_parts(self, question: str) -> list[str]:
         """The sentences of a message of more than one that each carry PART_MIN_WORDS topic
@@ -798,24 +797,25 @@ class Retriever:
             return ""
         return " ".join(kept)
 
-    def _side_vectors(self, text: str) -> _SideVectors:
-        """Vectors of what a question is read with besides itself, in one model call: the
-        question without its subject, its sentences, its words the articles use (cached)."""
-        analysis = self.analyse(text)
-        plain = self.without_subject(text)
-        parts = self.message_parts(text)
+    def _readings(self, question: str) -> tuple[np.ndarray, _SideVectors]:
+        """The question's vector and its side readings, in one model call (cached per
+        question): the question without its subject, without the words the articles never
+        use, and each of its sentences."""
+        analysis = self.analyse(question)
+        main = analysis.text
+        if EXPAND_ABBREVIATION:
+            main = _RLS.sub("restless legs syndrome", main)
+        plain = self.without_subject(question)
         kept = analysis.kept if analysis.uncovered and analysis.kept.strip() else ""
-        texts = [t for t in (plain, kept) if t] + parts
-        if not texts:
-            return _SideVectors(None, None, None)
-        vecs = self.embedder.encode(texts)
-        i = 0
+        parts = self.message_parts(question)
+        vecs = self.embedder.encode([main, *(t for t in (plain, kept) if t), *parts])
+        i = 1
         plain_vec = kept_vec = None
         if plain:
-            plain_vec, i = vecs[0], 1
+            plain_vec, i = vecs[i], i + 1
         if kept:
             kept_vec, i = vecs[i], i + 1
-        return _SideVectors(plain_vec, vecs[i:] if parts else None, kept_vec)
+        return vecs[0], _SideVectors(plain_vec, vecs[i:] if parts else None, kept_vec)
 
     def search(self, question: str, qvec: np.ndarray, k: int) -> list[Passage]:
         """Top ``k`` chunks by reciprocal-rank fusion of dense and BM25 rankings."""
@@ -905,7 +905,7 @@ class Retriever:
                 only the dense scores count.
         """
         passages = list(passages)
-        side = self._side_vectors(query) if query else _SideVectors(None, None, None)
+        side = self._readings(query)[1] if query else _SideVectors(None, None, None)
         # What sentences are ranked against: the question, blended with the question without
         # the articles' subject (see SUBJECT_BLEND); the gate reads the question itself.
         rank_vec = qvec
@@ -959,13 +959,20 @@ class Retriever:
         if not out:
             return out
         best_cosine = max(best_part, *(c.similarity for c in out))
-        relevance = self.relevance(analysis, qvec, best_cosine, max(c.lexical for c in out))
+        relevance = self.relevance(
+            analysis, qvec, best_cosine, max(c.lexical for c in out), side.kept
+        )
         out = [dataclasses.replace(c, relevance=relevance) for c in out]
         out.sort(key=lambda s: -s.score)
         return out
 
     def relevance(
-        self, analysis: QueryAnalysis, qvec: np.ndarray, best_cosine: float, best_lexical: float
+        self,
+        analysis: QueryAnalysis,
+        qvec: np.ndarray,
+        best_cosine: float,
+        best_lexical: float,
+        kept: np.ndarray | None = None,
     ) -> float:
         """How well the articles cover the question: the gate's number (0..1).
 
@@ -974,7 +981,7 @@ class Retriever:
         (``COVERAGE_WEIGHT``) and by the meaning lost without them (``SEMANTIC_WEIGHT``).
         """
         base = GATE_COSINE * best_cosine + (1.0 - GATE_COSINE) * best_lexical
-        semantic = self.semantic_coverage(analysis, qvec)
+        semantic = self.semantic_coverage(analysis, qvec, kept)
         factor = (1.0 - COVERAGE_WEIGHT * (1.0 - analysis.coverage)) * (
             1.0 - SEMANTIC_WEIGHT * (1.0 - semantic)
         )
