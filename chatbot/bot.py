@@ -170,12 +170,14 @@ class Bot:
         else:
             query = retrieval_query(text, history)
             t = time.perf_counter()
-            qvec = self.retriever.embed_query(query)
+            qvec, side = self.retriever.read(query)
             timings["embed_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             passages = self.retriever.search(query, qvec, s.top_k)
             excluded = self.log.excluded_spans(self.index.articles) if self.log else set()
-            candidates = self.retriever.candidate_sentences(passages, qvec, excluded, query=query)
+            candidates = self.retriever.candidate_sentences(
+                passages, qvec, excluded, query=query, side=side
+            )
             timings["search_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             chosen = select_sentences(candidates, self.index, s.max_quotes, s.min_relevance)

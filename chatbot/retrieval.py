@@ -391,8 +391,8 @@ class QueryAnalysis:
 
 
 @dataclass(frozen=True)
-class _SideVectors:
-    """A question's other readings (see ``Retriever._readings``); None when not needed."""
+class SideVectors:
+    """A question's other readings (see ``Retriever.read``); None when not needed."""
 
     plain: np.ndarray | None  # without the articles' subject words
     parts: np.ndarray | None  # its sentences, for a message of several
@@ -541,7 +541,6 @@ class Retriever:
         # One answer reads the analysis three times (search, lexical query, gate), and patients
         # repeat questions: work it out once per question text.
         self.analyse = lru_cache(maxsize=2048)(self._analyse)  # type: ignore[method-assign]
-        self._readings = lru_cache(maxsize=2048)(self._readings)  # type: ignore[method-assign]
 
     # -- text helpers ---------------------------------------------------------------------------
 
@@ -766,9 +765,13 @@ class Retriever:
     # -- retrieval ------------------------------------------------------------------------------
 
     def embed_query(self, question: str) -> np.ndarray:
-        """The question's vector (typos mended first); its side readings are embedded in the
-        same model call and kept for ``candidate_sentences`` (see ``_readings``)."""
-        return self._readings(question)[0]
+        """The question's vector alone (typos mended first); ``read`` gives it with its side
+        readings in one model call."""
+        return self.embedder.encode([self._main_text(question)])[0]
+
+    def _main_text(self, question: str) -> str:
+        text = self.analyse(question).text
+        return _RLS.sub("restless legs syndrome", text) if EXPAND_ABBREVIATION else text
 
     def message_parts(self, question: str) -> list[str]:
         """The sentences of a message of more than one that each carry PART_MIN_WORDS topic
@@ -797,14 +800,13 @@ class Retriever:
             return ""
         return " ".join(kept)
 
-    def _readings(self, question: str) -> tuple[np.ndarray, _SideVectors]:
-        """The question's vector and its side readings, in one model call (cached per
-        question): the question without its subject, without the words the articles never
-        use, and each of its sentences."""
+    def read(self, question: str) -> tuple[np.ndarray, SideVectors]:
+        """The question's vector and its side readings, in one model call: the question
+        without its subject, without the words the articles never use, and each of its
+        sentences. (Served, the query cache keeps each text's vector: a repeated question
+        costs no model call.)"""
         analysis = self.analyse(question)
-        main = analysis.text
-        if EXPAND_ABBREVIATION:
-            main = _RLS.sub("restless legs syndrome", main)
+        main = self._main_text(question)
         plain = self.without_subject(question)
         kept = analysis.kept if analysis.uncovered and analysis.kept.strip() else ""
         parts = self.message_parts(question)
@@ -815,7 +817,7 @@ class Retriever:
             plain_vec, i = vecs[i], i + 1
         if kept:
             kept_vec, i = vecs[i], i + 1
-        return vecs[0], _SideVectors(plain_vec, vecs[i:] if parts else None, kept_vec)
+        return vecs[0], SideVectors(plain_vec, vecs[i:] if parts else None, kept_vec)
 
     def search(self, question: str, qvec: np.ndarray, k: int) -> list[Passage]:
         """Top ``k`` chunks by reciprocal-rank fusion of dense and BM25 rankings."""
@@ -889,6 +891,7 @@ class Retriever:
         qvec: np.ndarray,
         excluded: set[tuple[str, int, int]],
         query: str | None = None,
+        side: SideVectors | None = None,
     ) -> list[ScoredSentence]:
         """Citable sentences scored against the question, best first.
 
@@ -903,9 +906,11 @@ class Retriever:
                 overlapping any of them is never offered.
             query: The question's text, for the lexical score and the coverage; without it
                 only the dense scores count.
+            side: The question's side readings from ``read`` (embedded here when not given).
         """
         passages = list(passages)
-        side = self._readings(query)[1] if query else _SideVectors(None, None, None)
+        if side is None:
+            side = self.read(query)[1] if query else SideVectors(None, None, None)
         # What sentences are ranked against: the question, blended with the question without
         # the articles' subject (see SUBJECT_BLEND); the gate reads the question itself.
         rank_vec = qvec

@@ -135,10 +135,7 @@ def test_tuned_bot_answers_exactly_as_before(real_bot, real_settings, real_embed
             ]
         if round_ == 1:
             assert fast.misses == before  # repeated questions never reach the model
-    tuned.retriever._readings.cache_clear()  # a new process, say: the query cache still serves
-    hits = fast.hits
-    tuned.ask(QUESTIONS[0])
-    assert fast.hits > hits
+    assert fast.hits >= len(QUESTIONS)
 
 
 def test_large_corpus_search_path_matches_the_exact_one(real_bot, real_embedder, monkeypatch):

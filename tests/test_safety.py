@@ -321,6 +321,7 @@ def test_emergency_is_checked_before_retrieval(real_bot, monkeypatch):
         raise AssertionError("retrieval ran before the emergency check")
 
     monkeypatch.setattr(bot.retriever, "embed_query", no_retrieval)
+    monkeypatch.setattr(bot.retriever, "read", no_retrieval)
     monkeypatch.setattr(bot.retriever, "search", no_retrieval)
     answer = bot.ask("my toddler ate grandma's pills, how much water should I give him?")
     assert answer.status == "emergency" and answer.citations == []
