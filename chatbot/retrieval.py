@@ -19,7 +19,6 @@ words are; the relevance gate in ``answer.py`` reads this through each candidate
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from collections import Counter
@@ -537,7 +536,9 @@ class Retriever:
         }
         self._group_weight = {name: self._mean_idf(alts) for name, alts in self._group_alts.items()}
         self._topic_cache: dict[str, float] = {}
-        self._promotional = [bool(_PROMOTION.search(rec.text)) for rec in index.sentences]
+        self._promotional = np.array(
+            [bool(_PROMOTION.search(rec.text)) for rec in index.sentences], dtype=float
+        )
         # One answer reads the analysis three times (search, lexical query, gate), and patients
         # repeat questions: work it out once per question text.
         self.analyse = lru_cache(maxsize=2048)(self._analyse)  # type: ignore[method-assign]
@@ -942,33 +943,52 @@ class Retriever:
         # alone pulled answers toward the patient's story: measured, README).
         best_part = float((vectors @ parts.T).max()) if parts is not None and len(parts) else 0.0
         lexical = self._lexical(analysis.terms, rows)
-        given = {p.chunk.chunk_id: p for p in passages}
-        out: list[ScoredSentence] = []
-        for i, pos in enumerate(positions):
-            rec = self.index.sentences[pos]
-            if _overlaps_excluded(rec, excluded):
-                continue
-            holders = [ci for ci in self._chunks_of[pos] if ci in chunk_dense] or self._chunks_of[
-                pos
-            ]
-            best_ci = max(holders, key=lambda ci: chunk_dense.get(ci, 0.0))
-            context = float(chunk_dense.get(best_ci, 0.0))
-            chunk = self.index.chunks[best_ci]
-            passage = given.get(chunk.chunk_id) or Passage(chunk, 0.0, context, 0.0)
-            sim = float(sims[i])
-            specific = float(ranked[i]) - HUB_WEIGHT * float(self._hub[pos])
-            score = W_SENTENCE * specific + W_CONTEXT * context + W_LEXICAL * lexical[i]
-            if self._promotional[pos]:
-                score -= PROMOTION_PENALTY
-            out.append(ScoredSentence(rec, pos, sim, passage, round(score, 4), float(lexical[i])))
-        if not out:
-            return out
-        best_cosine = max(best_part, *(c.similarity for c in out))
-        relevance = self.relevance(
-            analysis, qvec, best_cosine, max(c.lexical for c in out), side.kept
+        kept = [
+            i
+            for i, pos in enumerate(positions)
+            if not excluded or not _overlaps_excluded(self.index.sentences[pos], excluded)
+        ]
+        if not kept:
+            return []
+        # Each sentence's passage: the best-scoring chunk holding it.
+        best_chunk = []
+        for i in kept:
+            holders = self._chunks_of[positions[i]]
+            known = [ci for ci in holders if ci in chunk_dense] or holders
+            best_chunk.append(max(known, key=lambda ci: chunk_dense.get(ci, 0.0)))
+        context = np.array([chunk_dense.get(ci, 0.0) for ci in best_chunk])
+        at = np.asarray(kept)
+        pos_at = np.asarray(positions)[at]
+        scores = (
+            W_SENTENCE * (ranked[at] - HUB_WEIGHT * self._hub[pos_at])
+            + W_CONTEXT * context
+            + W_LEXICAL * lexical[at]
+            - PROMOTION_PENALTY * self._promotional[pos_at]
         )
-        out = [dataclasses.replace(c, relevance=relevance) for c in out]
-        out.sort(key=lambda s: -s.score)
+        relevance = self.relevance(
+            analysis,
+            qvec,
+            max(best_part, float(sims[at].max())),
+            float(lexical[at].max()),
+            side.kept,
+        )
+        given = {p.chunk.chunk_id: p for p in passages}
+        out = []
+        for j, (i, ci) in enumerate(zip(kept, best_chunk, strict=True)):
+            chunk = self.index.chunks[ci]
+            passage = given.get(chunk.chunk_id) or Passage(chunk, 0.0, float(context[j]), 0.0)
+            out.append(
+                ScoredSentence(
+                    self.index.sentences[positions[i]],
+                    positions[i],
+                    float(sims[i]),
+                    passage,
+                    round(float(scores[j]), 4),
+                    float(lexical[i]),
+                    relevance,
+                )
+            )
+        out.sort(key=lambda c: -c.score)
         return out
 
     def relevance(
