@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -55,28 +55,38 @@ class AnswerLog(Protocol):
     ) -> None: ...
 
 
+# A message this short that refers back ("it", "she", "those", "as well") is read with the
+# earlier turn's topic: patients and carers write whole sentences around a follow-up ("Thank
+# you. In the meantime, is there anything she can safely take for it?").
+FOLLOW_UP_MAX_WORDS = 25
 _FOLLOW_UP = re.compile(
     r"^(and|but|also|what about|how about|what if|so|then|or|is it|does it|can it|why)\b"
-    r"|\b(it|this|that|they|them|those|these)\b",
+    r"|\b(it|this|that|they|them|those|these|she|he|her|him|his|as well)\b",
     re.IGNORECASE,
 )
 
 
-def retrieval_query(question: str, history: Sequence[Turn]) -> str:
+def retrieval_query(
+    question: str, history: Sequence[Turn], known: Callable[[str], bool] | None = None
+) -> str:
     """The text to search with: a short follow-up is read with the topic of the last user turn.
 
     "and in pregnancy?" after "What causes restless legs?" is searched as "and in pregnancy?
     (causes restless legs)": the earlier turn's topic words only, after the new question, so the
     new question still leads ("why are they worse at night" after "what are the symptoms" must
-    find sentences about the night, not the symptoms again). A question that stands alone is
+    find sentences about the night, not the symptoms again). With ``known`` (the retriever's
+    ``knows``), only the earlier words the articles use are carried over: "my legs go nuts
+    every night, i pace" brings "legs night", not the story. A question that stands alone is
     returned unchanged.
     """
     previous = [t.content for t in history if t.role == "user" and t.content.strip()]
     if not previous:
         return question
     words = len(question.split())
-    if words <= 6 or (words <= 12 and _FOLLOW_UP.search(question)):
+    if words <= 6 or (words <= FOLLOW_UP_MAX_WORDS and _FOLLOW_UP.search(question)):
         topic = topic_words(previous[-1])
+        if known is not None:
+            topic = " ".join(w for w in topic.split() if known(w))
         return f"{question} ({topic})" if topic else question
     return question
 
@@ -168,15 +178,15 @@ class Bot:
         elif (reviewed := self._reviewed_answer(text, history)) is not None:
             answer = reviewed
         else:
-            query = retrieval_query(text, history)
+            query = retrieval_query(text, history, self.retriever.knows)
             t = time.perf_counter()
-            qvec, side = self.retriever.read(query)
+            qvec, side = self.retriever.read(query, own=text)
             timings["embed_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             passages = self.retriever.search(query, qvec, s.top_k)
             excluded = self.log.excluded_spans(self.index.articles) if self.log else set()
             candidates = self.retriever.candidate_sentences(
-                passages, qvec, excluded, query=query, side=side
+                passages, qvec, excluded, query=query, side=side, own=text
             )
             timings["search_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
@@ -197,7 +207,8 @@ class Bot:
         current articles and exclusions by the store (see ``Store.reviewed_answer``)."""
         lookup = getattr(self.log, "reviewed_answer", None)
         # A follow-up read with its context, or a request for personal advice, is answered afresh.
-        if lookup is None or retrieval_query(text, history) != text or is_personal_advice(text):
+        follow_up = retrieval_query(text, history, self.retriever.knows) != text
+        if lookup is None or follow_up or is_personal_advice(text):
             return None
         answer: Answer | None = lookup(text, self.index.articles, self.settings.disclaimer)
         return answer

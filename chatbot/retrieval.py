@@ -629,6 +629,12 @@ class Retriever:
                 self._topic_cache[word] = min(1.0, max(TOPIC_FLOOR, scaled))
         return {w: self._topic_cache.get(w, 1.0) for w in words}
 
+    def knows(self, word: str) -> bool:
+        """True for a word the articles use, or one of the vocabulary groups' words."""
+        low = word.lower().replace("’", "'")
+        stem = self._stem(low)
+        return low in self._words or stem in self._stems or stem in self._group_of_stem
+
     def _mend(self, word: str) -> str | None:
         """The article (or vocabulary.py) word that ``word`` is a typo of, or None.
 
@@ -801,16 +807,20 @@ class Retriever:
             return ""
         return " ".join(kept)
 
-    def read(self, question: str) -> tuple[np.ndarray, SideVectors]:
+    def read(self, question: str, own: str | None = None) -> tuple[np.ndarray, SideVectors]:
         """The question's vector and its side readings, in one model call: the question
         without its subject, without the words the articles never use, and each of its
-        sentences. (Served, the query cache keeps each text's vector: a repeated question
-        costs no model call.)"""
+        sentences. ``own`` is the message itself when ``question`` carries an earlier turn's
+        topic (a follow-up): it is read as one more sentence, so the context never makes a
+        follow-up look less covered than it is alone. (Served, the query cache keeps each
+        text's vector: a repeated question costs no model call.)"""
         analysis = self.analyse(question)
         main = self._main_text(question)
         plain = self.without_subject(question)
         kept = analysis.kept if analysis.uncovered and analysis.kept.strip() else ""
         parts = self.message_parts(question)
+        if own and own != question:
+            parts.append(self._main_text(own))
         vecs = self.embedder.encode([main, *(t for t in (plain, kept) if t), *parts])
         i = 1
         plain_vec = kept_vec = None
@@ -893,6 +903,7 @@ class Retriever:
         excluded: set[tuple[str, int, int]],
         query: str | None = None,
         side: SideVectors | None = None,
+        own: str | None = None,
     ) -> list[ScoredSentence]:
         """Citable sentences scored against the question, best first.
 
@@ -908,6 +919,8 @@ class Retriever:
             query: The question's text, for the lexical score and the coverage; without it
                 only the dense scores count.
             side: The question's side readings from ``read`` (embedded here when not given).
+            own: The message itself, when ``query`` is a follow-up read with an earlier turn's
+                topic: the gate also reads its lexical match alone.
         """
         passages = list(passages)
         if side is None:
@@ -965,11 +978,15 @@ class Retriever:
             + W_LEXICAL * lexical[at]
             - PROMOTION_PENALTY * self._promotional[pos_at]
         )
+        best_lexical = float(lexical[at].max())
+        if own and own != query:  # a follow-up: its own words, without the earlier topic's
+            own_lexical = self._lexical(self.analyse(own).terms, rows)
+            best_lexical = max(best_lexical, float(own_lexical[at].max()))
         relevance = self.relevance(
             analysis,
             qvec,
             max(best_part, float(sims[at].max())),
-            float(lexical[at].max()),
+            best_lexical,
             side.kept,
         )
         given = {p.chunk.chunk_id: p for p in passages}

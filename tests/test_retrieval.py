@@ -91,6 +91,14 @@ def test_follow_ups_are_read_with_the_earlier_topic():
     )
     long = "Is there anything in the articles about how mesotherapy injections are done exactly?"
     assert retrieval_query(long, history) == long
+    # A carer's follow-up is a whole sentence or two, about "her", "him", "those"...
+    carer = [Turn("user", "My son is 15 and his legs twitch at night, he paces the hallway")]
+    follow = "Thanks so much. Is there something he could try at bedtime to calm it down?"
+    assert retrieval_query(follow, carer) == follow + " (son legs twitch night paces hallway)"
+    # With the retriever's vocabulary, only the earlier words the articles use come along.
+    assert retrieval_query(follow, carer, lambda w: w.lower() in {"son", "legs", "night"}) == (
+        follow + " (son legs night)"
+    )
     assert retrieval_query("and in pregnancy?", []) == "and in pregnancy?"
     assert topic_words("what are the symptoms of RLS?") == "symptoms RLS"
 
@@ -184,3 +192,11 @@ def test_sentences_that_advertise_the_clinic_do_not_lead_an_answer(real_bot):
     assert not _PROMOTION.search("Iron deficiency has also been linked to RLS.")
     top = _ask(real_bot.retriever, "how is rls treated")[0].record.text
     assert not _PROMOTION.search(top), top
+
+
+def test_a_follow_up_is_never_less_covered_for_its_context(real_bot):
+    history = [Turn("user", "im 30 weeks pregnant and my legs go nuts every night, i pace")]
+    question = "and will it go away once the baby is born or will i have it forever now"
+    answer = real_bot.ask(question, history)
+    assert answer.status == "answered", answer.answer
+    assert any("baby" in c.quote or "pregnan" in c.quote for c in answer.citations)
