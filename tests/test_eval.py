@@ -50,14 +50,17 @@ def test_the_set_is_big_and_covers_every_behaviour_and_split():
     assert load_questions(QUESTIONS)  # the eval reads it without complaint
 
 
-HOLDOUT = [
-    json.loads(line)
-    for line in (QUESTIONS.parent / "questions_holdout.jsonl").read_text("utf-8").splitlines()
-    if line.strip()
-]
+HOLDOUT, BLIND2 = (
+    [
+        json.loads(line)
+        for line in (QUESTIONS.parent / name).read_text("utf-8").splitlines()
+        if line.strip()
+    ]
+    for name in ("questions_holdout.jsonl", "questions_blind2.jsonl")
+)
 
 
-@pytest.mark.parametrize("items", [ITEMS, HOLDOUT], ids=["project", "holdout"])
+@pytest.mark.parametrize("items", [ITEMS, HOLDOUT, BLIND2], ids=["project", "holdout", "blind2"])
 def test_every_gold_quote_is_verbatim_in_its_corpus_article(items):
     """gold_files hold corpus article ids (the corpus renamed the seed files)."""
     for item in items:
