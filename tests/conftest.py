@@ -10,7 +10,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-SEEDS = ROOT.parent / "shared" / "seeds"
+# The clinic's original files, as given (../shared/seeds), kept with the corpus so any checkout
+# can check the articles against them.
+SEEDS = CORPUS / "sources"
 
 # No hub, no analytics, whatever the developer's shell says.
 os.environ["HF_HUB_OFFLINE"] = "1"
