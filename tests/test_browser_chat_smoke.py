@@ -7,14 +7,18 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def test_ask_in_the_browser_shows_answer_sources_and_disclaimer(live_server, page):
+def _ask(live_server, page, question: str):
+    """Open the chat, ask ``question`` and wait for the answer's sources."""
     p = page.page
     p.goto(live_server.url + "/")
-    p.get_by_label("Your question about restless legs").fill(
-        "Why would low iron give me restless legs?"
-    )
+    p.get_by_label("Your question about restless legs").fill(question)
     p.keyboard.press("Enter")
     p.get_by_text("Sources").first.wait_for(timeout=60_000)
+    return p
+
+
+def test_ask_in_the_browser_shows_answer_sources_and_disclaimer(live_server, page):
+    p = _ask(live_server, page, "Why would low iron give me restless legs?")
     text = p.locator("body").inner_text()
     assert "[1]" in text and "iron" in text.lower()
     assert "not a clinician" in text
@@ -22,13 +26,7 @@ def test_ask_in_the_browser_shows_answer_sources_and_disclaimer(live_server, pag
 
 
 def test_a_lists_items_show_nested_under_its_lead_in_at_full_size(live_server, page):
-    p = page.page
-    p.goto(live_server.url + "/")
-    p.get_by_label("Your question about restless legs").fill(
-        "what groups of drugs are used for restless legs"
-    )
-    p.keyboard.press("Enter")
-    p.get_by_text("Sources").first.wait_for(timeout=60_000)
+    p = _ask(live_server, page, "what groups of drugs are used for restless legs")
     nested = p.locator(".answer-text ul ul li")
     assert nested.count() >= 4
     assert "dopaminergics;" in nested.first.inner_text()
