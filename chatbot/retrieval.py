@@ -5,16 +5,19 @@ Two levels, both hybrid:
 * passages (chunks): the dense ranking from FAISS and a BM25 ranking are fused by reciprocal rank
   fusion (``search``);
 * sentences (what gets quoted): every citable sentence of the corpus is scored by its own cosine
-  similarity to the question, the similarity of the passage around it (a list item such as
-  "Lithium preparations." means little alone), and BM25 over the sentence with its heading and
-  list lead-in, so a drug name or another rare word the model does not know is still found
-  (``candidate_sentences``).
+  similarity to the question (read past the articles' subject, "restless legs", which every
+  sentence shares), the similarity of the passage around it (a list item such as "Lithium
+  preparations." means little alone), and an IDF-weighted lexical match over the sentence with
+  its heading and list lead-in that knows patients' words for the articles' (vocabulary.py),
+  so a drug name, a rare word or a lay word is still found (``candidate_sentences``).
 
 Before any of that the question's typos are mended against the articles' own vocabulary
 ("restles legs in pregancy" → "restless legs in pregnancy"), and the question's *coverage* is
-measured: the share of its content words the articles use at all. A question whose key words
-the articles never use ("a recipe for lentil soup") is out of scope however close its other
-words are; the relevance gate in ``answer.py`` reads this through each candidate's ``score``.
+measured: the share of its content words the articles use at all, each unused word weighed by
+how close it is to the articles' field ("apnea" counts, "my new job" barely). A question whose
+key words the articles never use ("a recipe for lentil soup") is out of scope however close its
+other words are; the relevance gate in ``answer.py`` reads this through each candidate's
+``relevance``.
 """
 
 from __future__ import annotations
