@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -318,12 +319,30 @@ def test_export_download_and_figures(site):
     assert "No answer in the articles" in stats.text and "Iron and legs" in stats.text
 
 
+def test_a_sign_out_holds_in_another_process_and_after_a_restart(world, password_hash):
+    cfg = world.settings.model_copy(update={"staff_password_hash": password_hash})
+    first, second = staff.StaffAuth(cfg), staff.StaffAuth(cfg)  # two server processes
+    old = first.issue("staff", now=1000.0)
+    keep = first.issue("staff")
+    first.sign_out(first.session(old, now=1001.0), now=1001.0)  # long expired by now: pruned
+    gone = first.issue("staff")
+    first.sign_out(first.session(gone))
+    assert second.session(gone) is None and staff.StaffAuth(cfg).session(gone) is None
+    assert second.session(keep)["u"] == "staff"  # other sessions go on
+    signed_out = json.loads((Path(cfg.data_dir) / "staff_signed_out.json").read_text("utf-8"))
+    assert len(signed_out) == 1  # expired entries do not pile up
+
+
 def test_logout_ends_the_session(site):
     client, _ = site
     login(client)
     page = client.get("/staff").text
+    cookie = client.cookies.get(staff.SESSION_COOKIE)
     r = client.post("/staff/logout", data={"csrf": csrf_of(page)}, follow_redirects=False)
     assert r.status_code == 303
+    assert "Sign in" in client.get("/staff").text
+    # A copy of the old cookie (a shared computer, a stolen cookie) no longer signs anyone in.
+    client.cookies.set(staff.SESSION_COOKIE, cookie, path="/staff")
     assert "Sign in" in client.get("/staff").text
 
 

@@ -10,8 +10,8 @@ Security, in short:
 - the password is configured only as a scrypt hash (``python -m chatbot review hash-password``);
   without one the page stays off and says why: there is no default password;
 - the session is a cookie signed with HMAC-SHA256 (``Secure``, ``HttpOnly``,
-  ``SameSite=Strict``), expiring after ``SESSION_HOURS``; changing the password hash ends every
-  session;
+  ``SameSite=Strict``), expiring after ``SESSION_HOURS``; signing out ends that session on the
+  server too (a copied cookie stops working); changing the password hash ends every session;
 - every form carries a CSRF token bound to the session (or, for the login form, to a pre-login
   cookie), and a POST whose ``Origin`` is another site is refused;
 - everything shown is escaped with ``html.escape``; the pages send a Content-Security-Policy
@@ -152,6 +152,12 @@ class StaffAuth:
         # of password: the key depends on the hash.
         secret = _load_secret(Path(settings.data_dir) / "staff_secret")
         self._key = hmac.new(secret, self.password_hash.encode(), hashlib.sha256).digest()
+        # Sessions signed out before they expire: nonce -> expiry, kept in the data folder so
+        # a restart or another server process honours a sign-out too.
+        self._revoked_path = Path(settings.data_dir) / "staff_signed_out.json"
+        self._revoked: dict[str, int] = {}
+        self._revoked_stamp: int | None = None
+        self._revoked_lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -189,7 +195,41 @@ class StaffAuth:
             return None
         if not isinstance(data, dict) or data.get("exp", 0) < (now or time.time()):
             return None
+        if str(data.get("n", "")) in self._signed_out():
+            return None
         return data
+
+    def _signed_out(self) -> dict[str, int]:
+        """The signed-out sessions, re-read when the file changed (another process)."""
+        try:
+            stamp = self._revoked_path.stat().st_mtime_ns
+        except OSError:
+            return self._revoked
+        if stamp != self._revoked_stamp:
+            try:
+                data = json.loads(self._revoked_path.read_text("utf-8"))
+                if isinstance(data, dict):
+                    self._revoked = {str(k): int(v) for k, v in data.items()}
+            except (OSError, ValueError, TypeError):
+                pass  # a damaged file: keep what was known
+            self._revoked_stamp = stamp
+        return self._revoked
+
+    def sign_out(self, session: Mapping[str, Any], now: float | None = None) -> None:
+        """End ``session`` before it expires: its cookie, even if copied, no longer works."""
+        now = now or time.time()
+        with self._revoked_lock:
+            kept = {n: exp for n, exp in self._signed_out().items() if exp >= now}
+            kept[str(session.get("n", ""))] = int(session.get("exp", now))
+            self._revoked = kept
+            try:
+                self._revoked_path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = self._revoked_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(kept), "utf-8")
+                tmp.replace(self._revoked_path)
+                self._revoked_stamp = self._revoked_path.stat().st_mtime_ns
+            except OSError:
+                pass  # an unwritable data folder: this process still refuses the cookie
 
     def csrf(self, nonce: str, purpose: str = "form") -> str:
         return self._sign(f"{purpose}:{nonce}".encode())
@@ -587,6 +627,7 @@ def register(app: Any, ctx: Any) -> None:
         got = await guarded(request)
         if not isinstance(got, tuple):
             return got
+        auth.sign_out(got[0])  # a copy of the cookie stops working too
         resp = RedirectResponse("/staff", status_code=303)
         resp.delete_cookie(
             SESSION_COOKIE, path="/staff", secure=True, httponly=True, samesite="strict"
