@@ -780,8 +780,7 @@ class Retriever:
         return self.embedder.encode([self._main_text(question)])[0]
 
     def _main_text(self, question: str) -> str:
-        text = self.analyse(question).text
-        return _RLS.sub("restless legs syndrome", text) if EXPAND_ABBREVIATION else text
+        return _expand(self.analyse(question).text)
 
     def message_parts(self, question: str) -> list[str]:
         """The sentences of a message of more than one that each carry PART_MIN_WORDS topic
@@ -796,8 +795,7 @@ class Retriever:
             words = [w.lower() for w in _WORD.findall(piece)]
             topic = [w for w in words if w not in stop and w not in _GENERIC and len(w) >= 3]
             if len(topic) >= PART_MIN_WORDS:
-                expanded = _RLS.sub("restless legs syndrome", piece)
-                out.append(expanded if EXPAND_ABBREVIATION else piece)
+                out.append(_expand(piece))
         return out[:MAX_PARTS]
 
     def without_subject(self, question: str) -> str:
@@ -1054,6 +1052,11 @@ def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
     return frozenset(STOPWORDS_EN)
+
+
+def _expand(text: str) -> str:
+    """``text`` with "RLS" spelled out, which the model reads better (EXPAND_ABBREVIATION)."""
+    return _RLS.sub("restless legs syndrome", text) if EXPAND_ABBREVIATION else text
 
 
 def _overlaps_excluded(rec: SentenceRecord, excluded: set[tuple[str, int, int]]) -> bool:
