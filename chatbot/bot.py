@@ -5,7 +5,9 @@ Every front end (CLI, chat, widget, HTTP API, eval) calls ``Bot.ask`` so they al
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +55,119 @@ class AnswerLog(Protocol):
         channel: str,
         conversation: str | None = None,
     ) -> None: ...
+
+
+_log = logging.getLogger("chatbot.review")
+REOPEN_EVERY_S = 60.0
+
+
+class GuardedLog:
+    """The answer log as ``Bot.ask`` sees it: nothing it does can stop an answer.
+
+    A patient gets the answer (or the emergency reply) whether or not the review store can be
+    written: a full disk, a read-only data folder or a locked database is caught here, counted,
+    written to the server log and reported by ``health`` (``/healthz``). Exclusions are read
+    through it too: when the store cannot be read, the last exclusions it gave are used, so a
+    passage staff took out never comes back because of a fault. A store that could not be
+    opened at all is tried again at most every ``REOPEN_EVERY_S`` seconds.
+
+    Args:
+        store: The review store, or None when it could not be opened.
+        opener: Opens the store again (used while ``store`` is None).
+        error: Why the store could not be opened, when it is None.
+    """
+
+    def __init__(
+        self,
+        store: AnswerLog | None,
+        opener: Callable[[], AnswerLog] | None = None,
+        error: str = "",
+    ) -> None:
+        self.store = store
+        self._opener = opener
+        self._lock = threading.Lock()
+        self._last_try = time.monotonic()
+        self._excluded: set[tuple[str, int, int]] = set()
+        self.failures = 0
+        self.last_error = error
+        self.failing = store is None
+
+    def _current(self) -> AnswerLog | None:
+        if self.store is None and self._opener is not None:
+            now = time.monotonic()
+            with self._lock:
+                if self.store is None and now - self._last_try >= REOPEN_EVERY_S:
+                    self._last_try = now
+                    try:
+                        self.store = self._opener()
+                    except Exception as exc:
+                        self._failed("open", exc)
+        return self.store
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        with self._lock:
+            self.failures += 1
+            self.failing = True
+            self.last_error = f"{what}: {type(exc).__name__}: {exc}"[:300]
+        _log.error("review store: could not %s (%s); the patient was answered", what, exc)
+
+    def _ok(self) -> None:
+        if self.failing:
+            with self._lock:
+                self.failing = self.store is None
+
+    def log_answer(
+        self,
+        question: str,
+        answer: Answer,
+        history: Sequence[Turn],
+        channel: str,
+        conversation: str | None = None,
+    ) -> None:
+        store = self._current()
+        if store is None:
+            with self._lock:
+                self.failures += 1
+            return
+        try:
+            store.log_answer(question, answer, history, channel, conversation)
+        except Exception as exc:
+            self._failed("log an answer", exc)
+            return
+        self._ok()
+
+    def excluded_spans(
+        self, articles: Mapping[str, Article] | None = None
+    ) -> set[tuple[str, int, int]]:
+        store = self._current()
+        if store is None:
+            return set(self._excluded)
+        try:
+            spans = store.excluded_spans(articles)
+        except Exception as exc:
+            self._failed("read the excluded passages", exc)
+            return set(self._excluded)
+        self._excluded = set(spans)
+        return spans
+
+    def reviewed_answer(self, question: str, articles: Mapping[str, Article], disclaimer: str):  # type: ignore[no-untyped-def]
+        store = self._current()
+        lookup = getattr(store, "reviewed_answer", None)
+        if lookup is None:
+            return None
+        try:
+            return lookup(question, articles, disclaimer)
+        except Exception as exc:
+            self._failed("look up a reviewed answer", exc)
+            return None
+
+    def health(self) -> dict[str, object]:
+        """What ``/healthz`` says of the store: "ok" or "failing", with the failure count."""
+        return {
+            "store": "failing" if self.failing else "ok",
+            "store_failures": self.failures,
+            **({"store_error": self.last_error} if self.failing and self.last_error else {}),
+        }
 
 
 # A message this short that refers back ("it", "she", "those", "as well") is read with the
@@ -130,7 +245,13 @@ class Bot:
         self.index = index
         self.embedder = embedder
         self.retriever = Retriever(index, embedder)
-        self.log = log
+        # Answering never depends on the log: every call to it goes through the guard.
+        self.log = log if log is None or isinstance(log, GuardedLog) else GuardedLog(log)
+
+    @property
+    def store(self) -> AnswerLog | None:
+        """The review store itself (staff tools read and write it), or None."""
+        return self.log.store if self.log is not None else None
 
     def ask(
         self,
@@ -205,12 +326,15 @@ class Bot:
     def _reviewed_answer(self, text: str, history: Sequence[Turn]) -> Answer | None:
         """The answer staff marked correct for this same question, re-checked against the
         current articles and exclusions by the store (see ``Store.reviewed_answer``)."""
-        lookup = getattr(self.log, "reviewed_answer", None)
+        if self.log is None:
+            return None
         # A follow-up read with its context, or a request for personal advice, is answered afresh.
         follow_up = retrieval_query(text, history, self.retriever.knows) != text
-        if lookup is None or follow_up or is_personal_advice(text):
+        if follow_up or is_personal_advice(text):
             return None
-        answer: Answer | None = lookup(text, self.index.articles, self.settings.disclaimer)
+        answer: Answer | None = self.log.reviewed_answer(
+            text, self.index.articles, self.settings.disclaimer
+        )
         return answer
 
 

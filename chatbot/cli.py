@@ -82,12 +82,20 @@ def load_bot(settings: Any, rebuild: bool = False) -> Any:
 
 
 def open_log(settings: Any) -> Any:
-    """The review store, if the store module is present; None otherwise."""
+    """The review store behind its guard: a store that cannot be opened (a read-only or full
+    data folder) leaves the bot answering, with the failure reported by ``/healthz``."""
+    from chatbot.bot import GuardedLog
+    from chatbot.store import open_store
+
     try:
-        from chatbot.store import open_store
-    except ImportError:
-        return None
-    return open_store(settings)
+        return GuardedLog(open_store(settings), lambda: open_store(settings))
+    except Exception as exc:
+        import logging
+
+        logging.getLogger("chatbot.review").error(
+            "review store: cannot open it (%s); answering without a log until it can", exc
+        )
+        return GuardedLog(None, lambda: open_store(settings), f"open: {exc}")
 
 
 def _print_answer(answer: Any, as_json: bool) -> None:

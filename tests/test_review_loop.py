@@ -82,7 +82,7 @@ def test_an_excluded_passage_never_comes_back_even_after_a_reingest(world: TinyW
     first = bot.ask(IRON_QUESTIONS[0])
     assert IRON in " ".join(quotes(first))
     cid = next(c.id for c in first.citations if IRON in c.quote)
-    bot.log.exclude_citation(first.id, cid, "staff: overstated", "ann")
+    bot.store.exclude_citation(first.id, cid, "staff: overstated", "ann")
 
     for q in IRON_QUESTIONS:
         again = bot.ask(q)
@@ -106,8 +106,8 @@ def test_an_excluded_passage_never_comes_back_even_after_a_reingest(world: TinyW
     assert seen_other, "the rest of the articles is still quoted"
 
     # Lifting the exclusion lets it be quoted again.
-    exclusion = bot.log.exclusions()[0]["id"]
-    assert bot.log.restore_passage(exclusion)
+    exclusion = bot.store.exclusions()[0]["id"]
+    assert bot.store.restore_passage(exclusion)
     assert IRON in " ".join(quotes(bot.ask(IRON_QUESTIONS[0])))
 
 
@@ -115,7 +115,7 @@ def test_a_correct_answer_is_given_again_marked_reviewed(world: TinyWorld):
     bot = world.bot()
     first = bot.ask("Are symptoms worse at night?")
     assert first.status == "answered" and not first.reviewed
-    bot.log.set_verdict(first.id, "correct", "checked", "ann")
+    bot.store.set_verdict(first.id, "correct", "checked", "ann")
 
     again = bot.ask("  are SYMPTOMS worse at night ")
     assert again.reviewed is True
@@ -124,14 +124,14 @@ def test_a_correct_answer_is_given_again_marked_reviewed(world: TinyWorld):
     assert again.disclaimer == world.settings.disclaimer
     check_spans(again, bot)
     assert again.to_dict()["reviewed"] is True
-    assert bot.log.get_answer(again.id)["reviewed"] == 1
+    assert bot.store.get_answer(again.id)["reviewed"] == 1
 
     # Another question, a follow-up read with its context, personal advice: answered afresh.
     assert not bot.ask("Are symptoms better at night?").reviewed
     history = [Turn("user", "Tell me about iron"), Turn("assistant", "...")]
     assert not bot.ask("Are symptoms worse at night?", history).reviewed
     # An emergency is never replaced by a reviewed answer.
-    bot.log.set_verdict(bot.ask("I have chest pain and can't breathe").id, "correct")
+    bot.store.set_verdict(bot.ask("I have chest pain and can't breathe").id, "correct")
     assert bot.ask("I have chest pain and can't breathe").status == "emergency"
 
     # After a re-ingest that moves the quotes, the reviewed answer is re-located, still valid.
@@ -143,7 +143,7 @@ def test_a_correct_answer_is_given_again_marked_reviewed(world: TinyWorld):
     check_spans(moved, bot)
 
     # Once one of its passages is excluded, it is never offered again.
-    bot.log.exclude_citation(first.id, first.citations[0].id, "wrong")
+    bot.store.exclude_citation(first.id, first.citations[0].id, "wrong")
     fresh = bot.ask("Are symptoms worse at night?")
     assert not fresh.reviewed
     assert first.citations[0].quote not in quotes(fresh)
@@ -152,7 +152,7 @@ def test_a_correct_answer_is_given_again_marked_reviewed(world: TinyWorld):
 def test_a_reviewed_answer_whose_quote_was_edited_away_is_not_reused(world: TinyWorld):
     bot = world.bot()
     first = bot.ask("Are symptoms worse at night?")
-    bot.log.set_verdict(first.id, "correct")
+    bot.store.set_verdict(first.id, "correct")
     world.edit("iron-and-legs", lambda body: body.replace(NIGHT, "Symptoms are worse at dusk."))
     bot = world.bot()
     again = bot.ask("Are symptoms worse at night?")
@@ -165,10 +165,10 @@ def test_answers_staff_did_not_approve_are_not_reused(world: TinyWorld, verdict:
     bot = world.bot()
     first = bot.ask("Are symptoms worse at night?")
     if verdict == "wrong":
-        bot.log.set_verdict(first.id, "wrong", "no")
+        bot.store.set_verdict(first.id, "wrong", "no")
     else:
-        bot.log.set_verdict(first.id, "correct")
-        bot.log.set_citation_verdict(first.id, first.citations[0].id, "does_not_support")
+        bot.store.set_verdict(first.id, "correct")
+        bot.store.set_citation_verdict(first.id, first.citations[0].id, "does_not_support")
     assert not bot.ask("Are symptoms worse at night?").reviewed
 
 
@@ -211,10 +211,10 @@ def test_personal_advice_is_never_answered_from_a_reviewed_answer(world: TinyWor
     cite = Citation(1, "iron-and-legs", "Iron and legs", NIGHT, start, start + len(NIGHT), 0.9)
     question = "Should I stop taking my pramipexole?"
     approved = Answer("answered", f"Here:\n\n- {NIGHT} [1]", [cite], "d")
-    bot.log.log_answer(question, approved, [], "api")
-    bot.log.set_verdict(approved.id, "correct")
+    bot.store.log_answer(question, approved, [], "api")
+    bot.store.set_verdict(approved.id, "correct")
     # The store would offer it (same question, valid quote) ...
-    assert bot.log.reviewed_answer(question, bot.index.articles, "d") is not None
+    assert bot.store.reviewed_answer(question, bot.index.articles, "d") is not None
     # ... but the bot answers a request for personal advice afresh.
     again = bot.ask(question)
     assert not again.reviewed and again.reason == "personal_advice"
@@ -224,14 +224,14 @@ def test_personal_advice_is_never_answered_from_a_reviewed_answer(world: TinyWor
 def test_staff_judging_a_reused_copy_stops_the_reuse(world: TinyWorld, how: str):
     bot = world.bot()
     first = bot.ask("Are symptoms worse at night?")
-    bot.log.set_verdict(first.id, "correct")
+    bot.store.set_verdict(first.id, "correct")
     copy = bot.ask("Are symptoms worse at night?")
     assert copy.reviewed
     if how == "copy_wrong":
-        bot.log.set_verdict(copy.id, "wrong", "changed our mind")
+        bot.store.set_verdict(copy.id, "wrong", "changed our mind")
     else:
-        bot.log.set_citation_verdict(copy.id, copy.citations[0].id, "does_not_support")
+        bot.store.set_citation_verdict(copy.id, copy.citations[0].id, "does_not_support")
     assert not bot.ask("Are symptoms worse at night?").reviewed
     # Marking it correct again (the latest word) brings it back, unless a citation is disputed.
-    bot.log.set_verdict(first.id, "correct", "checked again")
+    bot.store.set_verdict(first.id, "correct", "checked again")
     assert bot.ask("Are symptoms worse at night?").reviewed is (how == "copy_wrong")

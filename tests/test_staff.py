@@ -32,7 +32,7 @@ def make_client(world: TinyWorld, **settings):
     cfg = world.settings.model_copy(update=settings)
     bot.settings = cfg
     app = FastAPI()
-    staff.register(app, SimpleNamespace(bot=bot, settings=cfg, store=bot.log))
+    staff.register(app, SimpleNamespace(bot=bot, settings=cfg, store=bot.store))
     # Secure cookies travel over https only, as in production behind TLS.
     return TestClient(app, base_url="https://testserver"), bot
 
@@ -208,7 +208,7 @@ def test_review_workflow_verdicts_context_and_exclusion(site):
         headers={"Origin": "https://evil.example"},
     )
     assert r.status_code == 403
-    assert bot.log.get_answer(answer.id)["verdict"] is None
+    assert bot.store.get_answer(answer.id)["verdict"] is None
     # Behind a proxy that rewrites Host, the public host comes in X-Forwarded-Host.
     r = client.post(
         f"/staff/answer/{answer.id}/verdict",
@@ -235,7 +235,7 @@ def test_review_workflow_verdicts_context_and_exclusion(site):
         follow_redirects=False,
     )
     assert r.status_code == 303
-    saved = bot.log.get_answer(answer.id)
+    saved = bot.store.get_answer(answer.id)
     assert saved["verdict"]["verdict"] == "wrong" and saved["verdict"]["reviewer"] == "staff"
     assert saved["citation_verdicts"][first.id]["verdict"] == "does_not_support"
     page = client.get(f"/staff/answer/{answer.id}").text
@@ -269,18 +269,18 @@ def test_review_workflow_verdicts_context_and_exclusion(site):
     assert client.get("/staff/answer/nope").status_code == 404
 
     # Lifting the exclusion from the page.
-    ex_id = bot.log.exclusions()[0]["id"]
+    ex_id = bot.store.exclusions()[0]["id"]
     r = client.post(
         f"/staff/exclusions/{ex_id}/restore", data={"csrf": token}, follow_redirects=False
     )
-    assert r.status_code == 303 and bot.log.exclusions() == []
+    assert r.status_code == 303 and bot.store.exclusions() == []
 
 
 def test_list_filters(site):
     client, bot = site
     good = bot.ask("Are symptoms worse at night?")
     none = bot.ask("Australia: I have chest pain and can't breathe")
-    bot.log.record_feedback(good.id, "down", "too short")
+    bot.store.record_feedback(good.id, "down", "too short")
     login(client)
     assert good.id in client.get("/staff?feedback=down").text
     assert none.id not in client.get("/staff?feedback=down").text
@@ -299,7 +299,7 @@ def test_export_download_and_figures(site):
     client, bot = site
     a = bot.ask("Are symptoms worse at night?")
     bot.ask("Xylophone quantum zebra Australia?")
-    bot.log.set_verdict(a.id, "correct", "=fine", "staff")
+    bot.store.set_verdict(a.id, "correct", "=fine", "staff")
     login(client)
     r = client.get("/staff/export.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")

@@ -25,6 +25,9 @@ def test_healthz(client, real_bot):
         "articles": 5,
         "chunks": len(real_bot.index.chunks),
         "index": real_bot.index.hash,
+        "store": "none",  # this bot has no review store
+        "store_failures": 0,
+        "store_error": None,
     }
 
 

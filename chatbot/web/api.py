@@ -85,6 +85,11 @@ class Health(BaseModel):
     articles: int
     chunks: int
     index: str
+    store: Literal["ok", "failing", "none"] = Field(
+        "none", description="the review store: ok, failing (answers are given but not logged)"
+    )
+    store_failures: int = 0
+    store_error: str | None = None
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -112,12 +117,15 @@ def register(app: Any, ctx: Any) -> None:
 
     @app.get("/healthz", response_model=Health, tags=["api"], summary="Health and index in use")
     def healthz() -> dict[str, Any]:
-        """Liveness and the index in use (its manifest hash changes when the index is rebuilt)."""
+        """Liveness, the index in use (its manifest hash changes when the index is rebuilt) and
+        the review store's state: "failing" means patients are answered but nothing is logged."""
+        health = getattr(bot.log, "health", None)
         return {
             "status": "ok",
             "articles": len(bot.index.articles),
             "chunks": len(bot.index.chunks),
             "index": bot.index.hash,
+            **(health() if health is not None else {"store": "none"}),
         }
 
     @app.post(
@@ -168,7 +176,15 @@ def register(app: Any, ctx: Any) -> None:
         """Record a patient's thumbs up or down (and an optional comment) for one answer."""
         if ctx.store is None:
             return JSONResponse({"error": "feedback is not stored on this server"}, status_code=503)
-        if not ctx.store.record_feedback(req.id, req.rating, req.comment):
+        try:
+            known = ctx.store.record_feedback(req.id, req.rating, req.comment)
+        except Exception:  # a full disk or a locked store: say so, never a traceback
+            log.exception("feedback could not be stored")
+            return JSONResponse(
+                {"error": "your feedback could not be saved just now; please try again later"},
+                status_code=503,
+            )
+        if not known:
             return JSONResponse({"error": "unknown answer id"}, status_code=404)
         return {"status": "ok"}
 

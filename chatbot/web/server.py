@@ -22,7 +22,15 @@ class AppContext:
 
     bot: Bot
     settings: Settings
-    store: Any
+    given_store: Any = None
+
+    @property
+    def store(self) -> Any:
+        """The review store itself (staff pages, feedback); None while it cannot be opened."""
+        if self.given_store is not None:
+            return self.given_store
+        log = self.bot.log
+        return getattr(log, "store", log)
 
 
 def create_app(bot: Bot, store: Any = None) -> Any:
@@ -32,7 +40,7 @@ def create_app(bot: Bot, store: Any = None) -> Any:
 
     from chatbot.web import api, chat, security
 
-    ctx = AppContext(bot=bot, settings=bot.settings, store=store if store is not None else bot.log)
+    ctx = AppContext(bot=bot, settings=bot.settings, given_store=store)
     # FastAPI's own /docs and /redoc load Swagger/ReDoc from a CDN; api.py serves local docs.
     app = FastAPI(title="Restless Legs chatbot API", version="1", docs_url=None, redoc_url=None)
     security.install(app, ctx.settings)  # framing policy, CORS, body and rate limits
