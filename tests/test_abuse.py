@@ -4,6 +4,8 @@ answered.
 - the review store's disk fills up, or its folder turns read-only (a small tmpfs when the tests
   run as root, as in CI; an injected write error otherwise): emergencies and questions are still
   answered and ``/healthz`` reports the failing store;
+- anonymous uploads to Gradio's upload routes (on ``/`` and ``/embed``) are refused before
+  the body is read, and so is Gradio's server-side URL fetch.
 """
 
 from __future__ import annotations
@@ -198,3 +200,66 @@ def test_exclusions_hold_while_the_store_cannot_be_read(real_bot, real_settings,
     again = bot.ask(QUESTION)
     assert again.status == "answered"
     assert all(c.quote != cited.quote for c in again.citations)
+
+
+# --- uploads ------------------------------------------------------------------------------------
+
+TWENTY_MB = 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize("prefix", ["", "/embed"])
+def test_anonymous_uploads_are_refused_before_the_body_is_read(live_server, prefix):
+    """A 20 MB upload from another site: refused on its headers alone, nothing stored."""
+    import socket
+
+    head = (
+        f"POST {prefix}/gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1:{live_server.port}\r\n"
+        "Origin: https://evil.example\r\n"
+        "Content-Type: multipart/form-data; boundary=----abuse\r\n"
+        f"Content-Length: {TWENTY_MB}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        sock.sendall(b"------abuse\r\n" + b"\0" * 65536)  # the start of the body, no more
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    status_line = reply.split(b"\r\n", 1)[0]
+    assert b" 404 " in status_line, reply[:300]
+    assert b'"not found"' in reply
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/gradio_api/upload_progress?upload_id=x",
+        "/gradio_api/file=https://example.com/x.png",
+        "/embed/gradio_api/file=http://127.0.0.1:1/",
+        "/gradio_api/process_recording",
+    ],
+)
+def test_other_gradio_file_routes_are_closed(live_server, path):
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(live_server.url + path, timeout=30)
+    assert err.value.code == 404
+
+
+def test_refusals_carry_the_security_headers(live_server):
+    """A 404 of a closed route and a 413 carry the same headers as any page."""
+    for req in (
+        urllib.request.Request(live_server.url + "/gradio_api/upload", b"x", method="POST"),
+        urllib.request.Request(
+            live_server.url + "/api/ask",
+            b'{"question": "' + b"a" * 300_000 + b'"}',
+            {"Content-Type": "application/json"},
+            method="POST",
+        ),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=30)
+        assert err.value.code in (404, 413)
+        assert err.value.headers["X-Content-Type-Options"] == "nosniff"
+        assert "frame-ancestors" in err.value.headers["Content-Security-Policy"]

@@ -55,6 +55,8 @@ def mount_options(compact: bool = False) -> dict[str, Any]:
         "footer_links": [],
         "run_history": False,  # would keep patients' questions in the browser's storage
         "ssr_mode": False,
+        # The chat takes no files: security.py closes the upload routes; this caps them as well.
+        "max_file_size": "1kb",
     }
 
 
@@ -233,7 +235,8 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
         )
 
     title = f"{settings.clinic_name}: questions about Restless Legs Syndrome"
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    # delete_cache: whatever Gradio writes to its temp folder goes after an hour (and at restart).
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         turns_state = gr.State([])
         ids_state = gr.State({})
         conversation_state = gr.State(None)

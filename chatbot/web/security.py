@@ -11,6 +11,10 @@ responses pass through untouched.
   to a parent app that installs that class, so its own localhost-friendly policy is switched off.
 - **Body limit.** A request to ``/api/`` larger than ``API_BODY_LIMIT`` (a chat page's call
   larger than ``CHAT_BODY_LIMIT``) gets 413 before it is read into memory as a whole.
+- **Gradio's extra doors closed.** The chat takes no files, so Gradio's upload routes (and its
+  recording upload, its server-side URL fetch ``file=https://...``, its proxy and its
+  developer routes) answer 404 on every mounted chat (``/`` and ``/embed``), before a byte of
+  the body is read: an anonymous visitor cannot fill the disk the review store lives on.
 - **Rate limit.** Requests that ask the bot something (``POST /api/...`` and the chat pages'
   Gradio calls) count against ``Settings.rate_limit_per_minute`` per client address, in a
   sliding one-minute window; over it, 429 with ``Retry-After``.
@@ -43,6 +47,13 @@ WINDOW_SECONDS = 60.0
 # POSTs that make the bot answer: the HTTP API and the Gradio calls of the two chat pages
 # (``/`` and ``/embed``). The staff page's Gradio calls are not patients' questions.
 _COUNTED = re.compile(r"^/api/|^(/embed)?/gradio_api/(queue/join|run/|api/|call/)")
+# Gradio routes the chat pages never use, refused wherever a chat is mounted.
+_CLOSED = re.compile(
+    r"^(/embed)?/gradio_api/(upload|upload_progress|process_recording|component_server"
+    r"|vibe-edit|undo-vibe-edit|vibe-code|dev/reload|run-history|monitoring|proxy="
+    r"|file=(https?:|//))",
+    re.IGNORECASE,
+)
 _ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$")
 
 
@@ -190,6 +201,19 @@ def _replay(chunks: list[bytes], final: Message | None, receive_next: Receive) -
     return receive
 
 
+class ClosedRoutesMiddleware:
+    """404 for the Gradio routes the chat never needs (``_CLOSED``): file uploads above all."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CLOSED.match(scope.get("path", "")):
+            await _send_json(send, 404, {"error": "not found"}, {"Connection": "close"})
+            return
+        await self.app(scope, receive, send)
+
+
 class RateLimiter:
     """A sliding one-minute window of request times per client key."""
 
@@ -255,12 +279,14 @@ def install(app: Any, settings: Any) -> list[str]:
     origins = normalise_origins(settings.allowed_origins)
     # Starlette applies the last added middleware first: CORS outermost, so even a 413 or a
     # 429 carries the CORS headers an allowed site needs to read the message.
-    app.add_middleware(SecurityHeadersMiddleware, origins=origins)
+    app.add_middleware(ClosedRoutesMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=API_BODY_LIMIT, chat_limit=CHAT_BODY_LIMIT)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     # Shared, so a front end may check the same allowance itself (e.g. to answer in the chat).
     app.state.rate_limiter = limiter
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Outside the refusals above, so a 404, 413 or 429 of ours carries the same headers.
+    app.add_middleware(SecurityHeadersMiddleware, origins=origins)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
