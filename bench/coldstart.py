@@ -29,16 +29,16 @@ t0 = time.perf_counter(); out = {}
 def lap(name):
     global t0
     now = time.perf_counter(); out[name] = round(now - t0, 2); t0 = now
-import chatbot.cli as cli; cli._quiet_libraries()
+from chatbot.cli.common import quiet_libraries; quiet_libraries()
 import torch, sentence_transformers; lap("import torch + sentence-transformers")
 import gradio, fastapi, uvicorn; lap("import gradio + fastapi")
-from chatbot.config import Settings; from chatbot.bot import Bot, open_index
+from chatbot.config import Settings; from chatbot.pipeline import Bot, open_index
 from chatbot.embedding import SentenceTransformerEmbedder
 s = Settings(index_dir=INDEX)
 e = SentenceTransformerEmbedder(); lap("load the model")
 idx = open_index(s, e, rebuild=False); lap("load the index")
 bot = Bot(s, idx, e); lap("retriever (BM25) + bot")
-from chatbot.web.server import create_app
+from chatbot.web.app import create_app
 app = create_app(bot); lap("create_app (API + Gradio chat)")
 bot.ask("What causes restless legs?"); lap("first answer")
 print(json.dumps(out))

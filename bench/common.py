@@ -7,8 +7,6 @@ import json
 import os
 import platform
 import re
-import socket
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,6 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' served-app helper is the benchmarks' too
+
+from helpers import LiveServer, live_server_env  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -98,12 +99,6 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) of a process in MiB, from /proc."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -112,39 +107,15 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return rss / 1024, hwm / 1024
 
 
-class Server:
-    """``python -m chatbot serve`` on a free loopback port, with a private data dir."""
+class Server(LiveServer):
+    """A served app for a benchmark (the tests' ``LiveServer``): private data dir, and the
+    per-client rate limit lifted, since every simulated patient comes from 127.0.0.1."""
 
     def __init__(self, index_dir: Path, data_dir: Path, **env: str) -> None:
-        self.port = free_port()
-        self.host = "127.0.0.1"
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = data_dir / "server.log"
-        full = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
-        full.update(
-            CHATBOT_INDEX_DIR=str(index_dir),
-            CHATBOT_DATA_DIR=str(data_dir),
-            # Every simulated patient comes from 127.0.0.1: the per-client limit must not bite.
-            CHATBOT_RATE_LIMIT_PER_MINUTE="10000000",
-        )
+        full = live_server_env(index_dir, data_dir, CHATBOT_RATE_LIMIT_PER_MINUTE="10000000")
         full.update(env)
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chatbot",
-                "serve",
-                "--host",
-                self.host,
-                "--port",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            env=full,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        super().__init__(full)
 
     def wait_first_answer(
         self, question: str = "What causes restless legs?", timeout: float = 600
@@ -162,20 +133,6 @@ class Server:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"server did not answer: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def post_ask(

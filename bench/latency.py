@@ -56,12 +56,11 @@ def main() -> None:
     parser.add_argument("--no-http", action="store_true", help="in-process figures only")
     args = parser.parse_args()
 
-    from chatbot.bot import Bot
     from chatbot.config import Settings
     from chatbot.corpus import load_corpus
-    from chatbot.embedding import SentenceTransformerEmbedder
+    from chatbot.embedding import SentenceTransformerEmbedder, limit_model_threads
     from chatbot.index import build_index, load_index
-    from chatbot.perf import limit_model_threads
+    from chatbot.pipeline import Bot
 
     # The same torch threads as the served app (all cores but one), so the floor is comparable.
     threads = limit_model_threads()
@@ -70,15 +69,12 @@ def main() -> None:
     load_s = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(index_dir=Path(tmp) / "index", data_dir=Path(tmp) / "data")
-        articles = load_corpus(settings.corpus_dir)
+        articles = load_corpus(settings.paths.corpus_dir)
         t = time.perf_counter()
-        build_index(
-            articles, embedder, settings.index_dir, settings.chunk_tokens, settings.overlap_tokens
-        )
+        size = (settings.chunking.chunk_tokens, settings.chunking.overlap_tokens)
+        build_index(articles, embedder, settings.paths.index_dir, *size)
         build_s = time.perf_counter() - t
-        index = load_index(
-            settings.index_dir, articles, embedder, settings.chunk_tokens, settings.overlap_tokens
-        )
+        index = load_index(settings.paths.index_dir, articles, embedder, *size)
         bot = Bot(settings, index, embedder)
         bot.ask("warm up")
         stages: dict[str, list[float]] = {}
@@ -98,7 +94,7 @@ def main() -> None:
             for cache in (False, True):
                 name = "HTTP, cache on" if cache else "HTTP, cache off"
                 runs[name] = http_run(
-                    settings.index_dir, Path(tmp) / name.replace(" ", ""), args.rounds, cache
+                    settings.paths.index_dir, Path(tmp) / name.replace(" ", ""), args.rounds, cache
                 )
 
     floor_p50 = statistics.median(floor)

@@ -14,7 +14,7 @@ embedding time extrapolated, and shown apart.
 
 At each size: FAISS flat vs HNSW vs IVF (build time, search p50/p95 for one question, recall@8
 and recall@100 against flat) on real question vectors, and the production search path for a
-large corpus (`perf.fused_search`: the index's own top-k fused with BM25 over candidates) against
+large corpus (`retrieval.fusion.fused_search`: the index's own top-k fused with BM25 over candidates) against
 the exact path's work (every chunk scored and ranked). Results go to bench/out/scale.json (one
 entry per size, so sizes can be run separately) and bench/RESULTS.md.
 
@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, QUESTIONS, machine, pct, table, update_results  # noqa: E402
 
 SCALE_JSON = OUT / "scale.json"
-K = 8  # passages per question (Settings.top_k)
+K = 8  # passages per question (settings.retrieval.top_k)
 
 
 class SyntheticEmbedder:
@@ -50,7 +50,7 @@ class SyntheticEmbedder:
     name = "synthetic-mean-of-real-sentence-vectors"
 
     def __init__(self, base: dict[str, np.ndarray], dim: int, noise: float = 0.15) -> None:
-        from chatbot.text import split_sentences
+        from chatbot.text.sentences import split_sentences
 
         self._split = split_sentences
         self.base = base
@@ -119,7 +119,9 @@ def compare_indexes(vectors: np.ndarray, queries: np.ndarray) -> list[dict]:
     import faiss
 
     from chatbot import index as idx
-    from chatbot.perf import FUSION_CANDIDATES
+    from chatbot.config import RetrievalWeights
+
+    FUSION_CANDIDATES = RetrievalWeights().fusion_candidates
 
     n, dim = vectors.shape
     depth = min(FUSION_CANDIDATES, n)
@@ -177,7 +179,10 @@ def search_paths(loaded, queries: np.ndarray, texts: list[str]) -> dict[str, flo
     import Stemmer
 
     from chatbot.chunking import embed_text
-    from chatbot.perf import fused_search
+    from chatbot.config import RetrievalWeights
+    from chatbot.retrieval.fusion import fused_search
+
+    weights = RetrievalWeights()
 
     stemmer = Stemmer.Stemmer("english")
     t = time.perf_counter()
@@ -199,9 +204,9 @@ def search_paths(loaded, queries: np.ndarray, texts: list[str]) -> dict[str, flo
         )[0]
         t = time.perf_counter()
         lexical = np.asarray(bm25.get_scores(tokens)) if tokens else None
-        fused_search(loaded.faiss_index, q, lexical, K)
+        fused_search(loaded.faiss_index, q, lexical, K, weights.fusion_candidates, weights.rrf_k)
         fast.append((time.perf_counter() - t) * 1000)
-        # The exact path's work (retrieval.py below perf.EXACT_SEARCH_MAX): every chunk scored,
+        # The exact path's work (the retriever below `exact_search_max` chunks): every chunk scored,
         # both rankings sorted in full and fused chunk by chunk.
         t = time.perf_counter()
         dense = chunk_vecs @ q
@@ -242,10 +247,10 @@ class LookupEmbedder:
 
 
 def _bot_child(corpus_dir: Path, index_dir: Path, embedder: LookupEmbedder, conn) -> None:  # type: ignore[no-untyped-def]
-    from chatbot.bot import Bot
     from chatbot.config import Settings
     from chatbot.corpus import load_corpus
     from chatbot.index import load_index
+    from chatbot.pipeline import Bot
 
     loaded = load_index(index_dir, load_corpus(corpus_dir), embedder, 128, 32)
     t = time.perf_counter()
@@ -373,10 +378,10 @@ def main() -> None:
     from chatbot.config import Settings
     from chatbot.corpus import load_corpus
     from chatbot.embedding import SentenceTransformerEmbedder
-    from chatbot.text import split_sentences
+    from chatbot.text.sentences import split_sentences
 
     real = SentenceTransformerEmbedder()
-    base_articles = load_corpus(Settings().corpus_dir)
+    base_articles = load_corpus(Settings().paths.corpus_dir)
     sentences = sorted({s.text for a in base_articles for s in split_sentences(a.body)})
     chunk_texts = [embed_text(c, a.title) for a in base_articles for c in chunk_article(a, 128, 32)]
     # The real model's throughput on what build_index embeds (chunks and sentences, batch 32).
@@ -404,7 +409,9 @@ def main() -> None:
 
 
 def report(results: dict) -> None:
-    from chatbot.perf import EXACT_SEARCH_MAX
+    from chatbot.config import RetrievalWeights
+
+    EXACT_SEARCH_MAX = RetrievalWeights().exact_search_max
 
     rows, idx_rows = [], []
     for key in sorted(results, key=int):
@@ -468,7 +475,7 @@ def report(results: dict) -> None:
             f"real model would take for the same texts at the measured {any_r['real_throughput']:.0f} "
             "texts/s: an extrapolation, not a run. Search times are for one question (ms, p50 / p95 "
             "of 96 searches); 'large-corpus search' is the production path above "
-            "`perf.EXACT_SEARCH_MAX` chunks (FAISS top-k + BM25, fused over 100 candidates each); "
+            "`RetrievalWeights.exact_search_max` chunks (FAISS top-k + BM25, fused over 100 candidates each); "
             "'exact fusion' is the work of the small-corpus path (every chunk scored and ranked).",
             "",
             table(

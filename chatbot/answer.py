@@ -3,59 +3,13 @@
 from __future__ import annotations
 
 import re
-import uuid
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
 
 from chatbot import messages
+from chatbot.config import AnswerWeights
 from chatbot.index import LoadedIndex
-from chatbot.retrieval import ScoredSentence
-from chatbot.safety import needs_medication_caution
-from chatbot.text import ListBlock, list_blocks
-
-Status = Literal["answered", "no_answer", "emergency"]
-
-NEAR_DUPLICATE = 0.85  # cosine above which two quotes say the same thing
-RELATIVE_WINDOW = 0.15  # quotes must score within this of the best one
-LIST_WHOLE_ITEMS = 4  # a lead-in brings all the items of a list this short...
-LIST_BEST_ITEMS = 3  # ...and the best few of a longer one
-
-
-@dataclass(frozen=True)
-class Citation:
-    """One quoted passage; ``quote == article.body[start:end]``."""
-
-    id: int
-    article: str
-    title: str
-    quote: str
-    start: int
-    end: int
-    score: float
-    date: str = ""
-
-
-@dataclass
-class Answer:
-    """The answer object of CONTRACT.md, plus a few extra fields."""
-
-    status: Status
-    answer: str
-    citations: list[Citation]
-    disclaimer: str
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    reason: str = ""  # why: "", "not_in_articles", "personal_advice", or the emergency category
-    timings: dict[str, float] = field(default_factory=dict)
-    reviewed: bool = False  # an answer clinic staff checked and marked correct, given again
-    # The relevance the gate compared with the threshold (the best candidate's score); the
-    # eval uses it to draw the answered/abstained trade-off without asking again.
-    confidence: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
-        return data
-
+from chatbot.safety.advice import needs_medication_caution
+from chatbot.text.sentences import ListBlock, list_blocks
+from chatbot.types import Answer, Citation, ScoredSentence
 
 # An item that restates what the previous sentence was about needs that sentence to make sense.
 _ANAPHORA = re.compile(
@@ -66,11 +20,15 @@ _ANAPHORA = re.compile(
 
 
 def select_sentences(
-    candidates: list[ScoredSentence], index: LoadedIndex, max_quotes: int, min_relevance: float
+    candidates: list[ScoredSentence],
+    index: LoadedIndex,
+    max_quotes: int,
+    min_relevance: float,
+    weights: AnswerWeights | None = None,
 ) -> list[ScoredSentence]:
     """The evidence for an answer, or [] when the best candidate is under ``min_relevance``.
 
-    The best candidates within ``RELATIVE_WINDOW`` of the top score are taken (at most
+    The best candidates within ``relative_window`` of the top score are taken (at most
     ``max_quotes``), skipping any that repeats one already taken (the articles copy each other,
     so "iron deficiency is linked to RLS" appears three times). Each is then made readable on its
     own: a list item brings its lead-in ("Secondary causes ...:" before "diabetes;"), a lead-in
@@ -80,7 +38,8 @@ def select_sentences(
     """
     if not candidates or candidates[0].relevance < min_relevance:
         return []
-    floor = candidates[0].score - RELATIVE_WINDOW
+    w = weights or AnswerWeights()
+    floor = candidates[0].score - w.relative_window
     chosen: list[ScoredSentence] = []
     vecs = index.sentence_vectors
     for cand in candidates:
@@ -88,12 +47,12 @@ def select_sentences(
             break
         if any(
             c.record.text == cand.record.text
-            or float(vecs[cand.position] @ vecs[c.position]) > NEAR_DUPLICATE
+            or float(vecs[cand.position] @ vecs[c.position]) > w.near_duplicate
             for c in chosen
         ):
             continue
         chosen.append(cand)
-    return _with_companions(chosen, candidates, index, floor)
+    return _with_companions(chosen, candidates, index, floor, w)
 
 
 def _with_companions(
@@ -101,6 +60,7 @@ def _with_companions(
     candidates: list[ScoredSentence],
     index: LoadedIndex,
     floor: float,
+    w: AnswerWeights,
 ) -> list[ScoredSentence]:
     """``chosen`` plus the sentences each needs to be read alone (see ``select_sentences``).
 
@@ -136,7 +96,7 @@ def _with_companions(
                     for c in within(art_id, *block.lead):
                         out.setdefault(c.position, c)
             elif is_lead:
-                if len(items) <= LIST_WHOLE_ITEMS:
+                if len(items) <= w.list_whole_items:
                     wanted = list(items)
                 else:  # a long list: only its items that answer the question themselves
                     scored = [
@@ -144,7 +104,7 @@ def _with_companions(
                         for it in items
                     ]
                     scored.sort(key=lambda x: -x[0])
-                    wanted = [it for sc, it in scored[:LIST_BEST_ITEMS] if sc >= floor - 0.1]
+                    wanted = [it for sc, it in scored[: w.list_best_items] if sc >= floor - 0.1]
                 for item in wanted:
                     for c in within(art_id, *item):
                         out.setdefault(c.position, c)

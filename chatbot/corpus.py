@@ -6,35 +6,12 @@ The body is the article's own text; every citation offset points into it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from chatbot.errors import CorpusError
+from chatbot.types import Article
 
 HEADER_FIELDS = ("id", "title", "date", "publisher", "source_file", "note")
-
-
-@dataclass(frozen=True)
-class Article:
-    """One source article.
-
-    Attributes:
-        id: Stable slug, the corpus file's stem.
-        title: Human-readable title.
-        date: Publication date (ISO ``YYYY-MM-DD``) or ``""`` when the source has none.
-        publisher: Who published it.
-        source_file: The seed file the body was taken from.
-        note: What was left out of the page and why.
-        body: The article text; citation offsets index into it.
-    """
-
-    id: str
-    title: str
-    date: str
-    publisher: str
-    source_file: str
-    note: str
-    body: str
 
 
 def parse_article(text: str, stem: str) -> Article:

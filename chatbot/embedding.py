@@ -1,10 +1,14 @@
-"""Embedders: the real offline all-MiniLM-L6-v2, and a tiny deterministic fake for unit tests."""
+"""Embedders: the real offline all-MiniLM-L6-v2, a tiny deterministic fake for unit tests, and
+the serving wrapper that caches and micro-batches query embeddings."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import Protocol
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -82,3 +86,131 @@ class FakeEmbedder:
 
     def count_word_pieces(self, text: str) -> int:
         return len(re.findall(r"\w+|[^\w\s]", text)) + 2
+
+
+# --------------------------------------------------------------------------------------------
+# Serving: query embeddings cached and micro-batched, so many patients share the model well.
+#
+# On a small CPU server the query embedding is nearly all of an answer's time. One worker
+# thread owns the model; each question waits in a queue; the worker takes everything queued,
+# embeds it in one batch and hands each caller its vector (one patient: a batch of one, no
+# added wait; fifty: a few batches instead of fifty small calls fighting over two cores). An
+# LRU cache keeps query vectors: patients repeat the same questions. Both are exact: a vector
+# is the model's own output for that text (batching pads short queries, which leaves their
+# embeddings equal to within float rounding, ~1e-7).
+
+MAX_BATCH = 64
+
+
+class QueryEmbedder:
+    """An ``Embedder`` that caches and micro-batches small calls (a question and its side
+    readings); calls of more than ``max_batch`` texts pass through.
+
+    Args:
+        inner: The real embedder (its ``name`` and ``dim`` are kept, so index checks still match).
+        cache_size: Query vectors kept (least recently used dropped first); 0 turns caching off.
+        max_batch: The most questions embedded in one model call.
+    """
+
+    def __init__(self, inner: Embedder, cache_size: int = 2048, max_batch: int = MAX_BATCH) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.cache_size = cache_size
+        self.max_batch = max_batch
+        self.hits = 0
+        self.misses = 0
+        self.batches = 0
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, Future[np.ndarray]]] = []
+        self._wake = threading.Condition(self._lock)
+        self._worker: threading.Thread | None = None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts or len(texts) > self.max_batch:  # index builds, batch jobs: already batched
+            return self.inner.encode(texts)
+        # A question and its side readings: each from the cache or the next batch, together.
+        waiting = [self._submit(text) for text in texts]
+        return np.stack([w if isinstance(w, np.ndarray) else w.result() for w in waiting])
+
+    def count_word_pieces(self, text: str) -> int:
+        return self.inner.count_word_pieces(text)
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """The vector of ``text``, from the cache or from the next batch."""
+        waiting = self._submit(text)
+        return waiting if isinstance(waiting, np.ndarray) else waiting.result()
+
+    def _submit(self, text: str) -> np.ndarray | Future[np.ndarray]:
+        """``text``'s cached vector, or a future the worker fills with its next batch."""
+        with self._lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                self.hits += 1
+                return cached
+            self.misses += 1
+            future: Future[np.ndarray] = Future()
+            self._pending.append((text, future))
+            self._start_worker()
+            self._wake.notify()
+        return future
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "batches": self.batches,
+            "cached": len(self._cache),
+        }
+
+    def _start_worker(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._run, name="query-embedder", daemon=True)
+            self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending:
+                    self._wake.wait()
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+            self._embed_batch(batch)
+
+    def _embed_batch(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
+        unique = list(dict.fromkeys(text for text, _ in batch))
+        try:
+            vectors = self.inner.encode(unique)
+        except BaseException as exc:  # every waiting caller gets the error, the worker lives on
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        by_text = {text: vectors[i] for i, text in enumerate(unique)}
+        with self._lock:
+            self.batches += 1
+            if self.cache_size:
+                for text, vec in by_text.items():
+                    self._cache[text] = vec
+                    self._cache.move_to_end(text)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        for text, future in batch:
+            future.set_result(by_text[text])
+
+
+def limit_model_threads() -> int:
+    """Give the model all cores but one (at least one); returns the thread count.
+
+    Only one thread (the batching worker) runs the model, while the web server's own Python
+    (HTTP, retrieval, composing, logging) needs a core too. With torch on every core the two
+    fight, and a model thread that loses its core stalls the others at each step.
+    """
+    import os
+
+    import torch
+
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    torch.set_num_threads(threads)
+    return threads

@@ -1,9 +1,9 @@
 """Score the bot on a question set: the same ``Bot.ask`` path as the app, metrics per behaviour.
 
-A question set is JSON Lines (``shared/eval/README.md``); ``python -m chatbot eval`` prints the
-metrics per behaviour and overall (and per split when items carry a ``"split"`` field), the
-abstention trade-off as the relevance threshold varies, and every failure; ``--json`` prints the
-same as one JSON object, and a PNG chart is written for people.
+A question set is JSON Lines (``shared/eval/README.md``); ``report`` gives the metrics per
+behaviour and overall (and per split when items carry a ``"split"`` field), the abstention
+trade-off as the relevance threshold varies, and every failure; ``format_report`` and
+``write_chart`` make them readable (``python -m chatbot eval``, in ``cli/eval.py``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chatbot.corpus import Article
-from chatbot.errors import BadInputError, ChatbotError
+from chatbot.errors import BadInputError
+from chatbot.text.normalise import fold
+from chatbot.text.spans import locate
+from chatbot.types import Article, Turn
 
 BEHAVIOURS = ("answer", "abstain", "emergency")
 DEFAULT_QUESTIONS = Path(__file__).resolve().parent.parent / "tests" / "questions.jsonl"
@@ -170,13 +172,6 @@ def _behaviour_of(answer: Mapping[str, Any]) -> str:
     )
 
 
-_WS = re.compile(r"\s+")
-
-
-def _normalise(text: str) -> str:
-    return _WS.sub(" ", text.replace("’", "'")).strip().lower()
-
-
 def resolve_gold_files(gold_files: Iterable[str], articles: Mapping[str, Article]) -> list[str]:
     """Corpus article ids for ``gold_files``, which may name corpus ids or the seed files.
 
@@ -201,17 +196,8 @@ def resolve_gold_files(gold_files: Iterable[str], articles: Mapping[str, Article
     return out
 
 
-def locate_quote(quote: str, body: str) -> list[tuple[int, int]]:
-    """Every (start, end) span of ``body`` that reads as ``quote`` (whitespace and case aside)."""
-    words = [re.escape(w) for w in quote.replace("’", "'").split()]
-    if not words:
-        return []
-    pattern = re.compile(r"\s+".join(words).replace("'", "['’]"), re.IGNORECASE)
-    return [(m.start(), m.end()) for m in pattern.finditer(body)]
-
-
 def _token_set(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", _normalise(text)))
+    return set(re.findall(r"[a-z0-9]+", fold(text)))
 
 
 def evidence_hits(
@@ -232,7 +218,7 @@ def evidence_hits(
     for quote in gold_quotes:
         found = False
         for art_id in files:
-            for span in locate_quote(quote, articles[art_id].body):
+            for span in locate(articles[art_id].body, quote, loose=True):
                 spans.setdefault(art_id, []).append(span)
                 found = True
         if not found:
@@ -287,8 +273,8 @@ def score_item(
         if behaviour == "answer" and not result.evidence_hit and item.gold_quotes:
             result.problems.append("no cited quote overlaps a gold quote")
     if item.key_phrases:
-        low = _normalise(text)
-        found = [k for k in item.key_phrases if _normalise(k) in low]
+        low = fold(text)
+        found = [k for k in item.key_phrases if fold(k) in low]
         result.key_phrase_coverage = len(found) / len(item.key_phrases)
         missing = [k for k in item.key_phrases if k not in found]
         if missing and item.expected == "answer" and behaviour == "answer":
@@ -416,28 +402,12 @@ def report(results: Sequence[ItemResult], threshold: float, source: str) -> dict
 # Running
 
 
-class _ReadOnlyLog:
-    """The review store seen by an eval: staff exclusions and reviewed answers flow in as in
-    production, but eval answers are not logged (they would crowd the staff's review queue)."""
-
-    def __init__(self, log: Any) -> None:
-        self._log = log
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._log, name)
-
-    def log_answer(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
 def run_eval(
     bot: Any,
     items: Sequence[EvalItem],
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ItemResult]:
     """Ask every item through ``bot.ask`` (with its history) and score the answers."""
-    from chatbot.bot import Turn
-
     articles = bot.index.articles
     results = []
     for n, item in enumerate(items, 1):
@@ -596,67 +566,3 @@ def write_chart(data: dict[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-
-
-def register_cli(subparsers: Any) -> None:
-    """Add ``eval`` to the CLI (picked up by ``cli._register_extras``)."""
-    p = subparsers.add_parser(
-        "eval", help="score the bot on a question set (JSON Lines; default: the project's own)"
-    )
-    p.add_argument(
-        "--questions", default=str(DEFAULT_QUESTIONS), help="question set (default: %(default)s)"
-    )
-    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.add_argument(
-        "--chart", help="PNG chart of the figures (default: <data dir>/eval/eval-chart.png)"
-    )
-    p.add_argument("--no-chart", action="store_true", help="do not write the chart")
-    p.add_argument("--split", help="only the items of this split (e.g. dev or test)")
-    p.add_argument("--index", help="index folder (default: index/)")
-    p.add_argument("--corpus", help="corpus folder (default: corpus/)")
-    p.set_defaults(func=cmd_eval)
-
-
-def cmd_eval(args: Any) -> int:
-    import sys
-
-    from chatbot.bot import Bot
-    from chatbot.cli import _settings, load_bot
-
-    settings = _settings(args)
-    items = load_questions(Path(args.questions))  # before the model loads: fail fast
-    if args.split:
-        items = [i for i in items if i.split == args.split]
-        if not items:
-            raise BadInputError(
-                f"question file {args.questions} has no items of split {args.split!r}"
-            )
-    served: Bot = load_bot(settings)
-    bot = Bot(
-        settings,
-        served.index,
-        served.embedder,
-        log=_ReadOnlyLog(served.log) if served.log is not None else None,
-    )
-    results = run_eval(bot, items)
-    data = report(results, settings.min_relevance, str(args.questions))
-    if not args.no_chart:
-        chart = (
-            Path(args.chart) if args.chart else Path(settings.data_dir) / "eval" / "eval-chart.png"
-        )
-        try:
-            data["chart"] = str(write_chart(data, chart))
-        except (OSError, ValueError) as exc:
-            raise ChatbotError(f"could not write the chart to {chart} ({exc})") from exc
-    if args.json:
-        print(json.dumps(data, ensure_ascii=False))
-    else:
-        print(format_report(data))
-        if "chart" in data:
-            print(f"\nchart: {data['chart']}")
-    sys.stdout.flush()
-    return 0

@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from chatbot.chunking import TOKENIZER_NAME, Chunk, chunk_article, embed_text
-from chatbot.corpus import Article, corpus_hash
+from chatbot.chunking import TOKENIZER_NAME, chunk_article, embed_text
+from chatbot.corpus import corpus_hash
 from chatbot.embedding import Embedder
 from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
-from chatbot.text import split_sentences
+from chatbot.text.sentences import split_sentences
+from chatbot.types import Article, Chunk, Sentence
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -33,18 +34,6 @@ FLAT_MAX_CHUNKS = 20_000
 HNSW_M = 32  # links per node
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128  # saved in the index file; candidates explored per search
-
-
-@dataclass(frozen=True)
-class SentenceRecord:
-    """A citable sentence: its span in the article body and the chunk it first appears in."""
-
-    article_id: str
-    start: int
-    end: int
-    text: str
-    heading: bool
-    chunk: int  # position in the chunk table of the first chunk holding it
 
 
 @dataclass(frozen=True)
@@ -74,7 +63,7 @@ class LoadedIndex:
     manifest: dict[str, Any]
     faiss_index: Any
     chunks: list[Chunk]
-    sentences: list[SentenceRecord]
+    sentences: list[Sentence]
     sentence_vectors: np.ndarray
     articles: dict[str, Article]
 
@@ -110,7 +99,7 @@ def build_index(
     titles = {a.id: a.title for a in articles}
     for art in articles:
         chunks.extend(chunk_article(art, chunk_tokens, overlap_tokens))
-    sentences: list[SentenceRecord] = []
+    sentences: list[Sentence] = []
     chunks_of: dict[str, list[tuple[int, Chunk]]] = {}
     for i, c in enumerate(chunks):  # grouped once: a large corpus must not cost articles x chunks
         chunks_of.setdefault(c.article_id, []).append((i, c))
@@ -121,9 +110,7 @@ def build_index(
                 (i for i, c in art_chunks if c.start <= sent.start and sent.end <= c.end),
                 art_chunks[0][0],
             )
-            sentences.append(
-                SentenceRecord(art.id, sent.start, sent.end, sent.text, sent.heading, owner)
-            )
+            sentences.append(Sentence(art.id, sent.start, sent.end, sent.text, sent.heading, owner))
 
     chunk_vecs = embedder.encode([embed_text(c, titles[c.article_id]) for c in chunks])
     sent_vecs = embedder.encode([s.text for s in sentences])
@@ -255,8 +242,7 @@ def load_index(
         faiss_index = faiss.read_index(str(directory / "chunks.faiss"))
         chunks = [Chunk(**c) for c in json.loads((directory / "chunks.json").read_text("utf-8"))]
         sentences = [
-            SentenceRecord(**s)
-            for s in json.loads((directory / "sentences.json").read_text("utf-8"))
+            Sentence(**s) for s in json.loads((directory / "sentences.json").read_text("utf-8"))
         ]
         sent_vecs = np.load(directory / "sentences.npy", allow_pickle=False)
     except Exception as exc:  # faiss raises RuntimeError, json ValueError, numpy many

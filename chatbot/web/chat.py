@@ -17,9 +17,9 @@ from typing import Any
 
 import gradio as gr
 
-from chatbot.answer import Answer
-from chatbot.bot import Bot, Turn
 from chatbot.errors import BadInputError
+from chatbot.pipeline import Bot
+from chatbot.types import Answer, Turn
 from chatbot.web.render import answer_html, answer_stages, inert, user_message_html
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
 
     # In the widget's small panel the conversation needs the room once it has started: the
     # banner folds to its first sentence (the rest one click away) and the chat grows.
-    collapse = (
-        gr.update(value=_disclaimer(settings.disclaimer, folded=True)) if compact else gr.update()
-    )
+    collapse = gr.update(value=_disclaimer(bot.disclaimer, folded=True)) if compact else gr.update()
 
     def view(history: list[dict[str, Any]]) -> Any:
         return gr.update(value=history, height=COMPACT_TALL) if compact else history
@@ -230,11 +228,11 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             gr.update(visible=False),
             None,
             _notice(""),
-            _disclaimer(settings.disclaimer),
+            _disclaimer(bot.disclaimer),
             "",
         )
 
-    title = f"{settings.clinic_name}: questions about Restless Legs Syndrome"
+    title = f"{settings.clinic.clinic_name}: questions about Restless Legs Syndrome"
     # delete_cache: whatever Gradio writes to its temp folder goes after an hour (and at restart).
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         turns_state = gr.State([])
@@ -244,14 +242,14 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
 
         gr.HTML(
             f'<header class="page-header{" compact-mode" if compact else ""}">'
-            f"<h1>{inert(settings.clinic_name)}</h1>"
+            f"<h1>{inert(settings.clinic.clinic_name)}</h1>"
             '<p class="tagline">Questions about Restless Legs Syndrome, answered with '
             "quotes from the clinic's articles.</p></header>",
             elem_id="page-header",
             padding=False,
         )
         banner = gr.HTML(
-            _disclaimer(settings.disclaimer),
+            _disclaimer(bot.disclaimer),
             elem_id="disclaimer",
             padding=False,
         )
@@ -291,7 +289,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             if compact
             else "Answers come only from the clinic's articles. Please "
             "don't include your name or other personal details.",
-            max_length=settings.max_question_chars,
+            max_length=settings.safety.max_question_chars,
             lines=1,
             max_lines=4,
             submit_btn="Ask",

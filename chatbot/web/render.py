@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from chatbot import messages
-from chatbot.answer import Answer, Citation
+from chatbot.text.spans import around
+from chatbot.types import Answer, Citation
 
 # Characters with a meaning in HTML, Markdown or KaTeX, each replaced by a numeric entity.
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~$:="}
@@ -88,24 +89,11 @@ def text_html(markdown: str, marker_href: str | None = None) -> str:
 
 
 def paragraph_around(body: str, start: int, end: int) -> tuple[str, str, str]:
-    """The text before the quote, the quote, and the text after it, within its paragraph.
-
-    A paragraph is one line of the body (the corpus keeps one paragraph, or heading, a line;
-    a quote never spans two). Very long paragraphs are cut at a word
-    boundary near ``CONTEXT_CHARS`` on either side, marked with an ellipsis.
-    """
-    p_start = body.rfind("\n", 0, start) + 1
-    p_end = body.find("\n", end)
-    p_end = len(body) if p_end < 0 else p_end
-    before = body[p_start:start]
-    after = body[end:p_end]
-    if len(before) > CONTEXT_CHARS:
-        cut = before.find(" ", len(before) - CONTEXT_CHARS)
-        before = "… " + before[cut + 1 if cut >= 0 else len(before) - CONTEXT_CHARS :]
-    if len(after) > CONTEXT_CHARS:
-        cut = after.rfind(" ", 0, CONTEXT_CHARS)
-        after = after[: cut if cut > 0 else CONTEXT_CHARS] + " …"
-    return before.lstrip(), body[start:end], after.rstrip()
+    """The text before the quote, the quote, and the text after it, within its line of the
+    body (the corpus keeps one paragraph, or heading, a line; a quote never spans two), each
+    side cut at a word near ``CONTEXT_CHARS``."""
+    before, quote, after = around(body, start, end, width=CONTEXT_CHARS)
+    return before.lstrip(), quote, after.rstrip()
 
 
 def source_html(citation: Citation, body: str | None, anchor: str) -> str:

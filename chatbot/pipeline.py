@@ -1,0 +1,246 @@
+"""The whole question path in one place, and the one place that builds it.
+
+``Bot.ask``: hygiene → emergency check → reviewed answer → retrieval → evidence → answer → log.
+Every front end (CLI, chat, widget, HTTP API, eval) calls it, so they all behave alike.
+``build_bot(settings)`` is the composition root: the CLI and the web app both get their bot
+from it (model, index, serving wrapper, review store).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from chatbot import messages
+from chatbot.answer import compose, select_sentences
+from chatbot.config import Settings
+from chatbot.corpus import load_corpus
+from chatbot.embedding import Embedder, QueryEmbedder, limit_model_threads
+from chatbot.errors import BadInputError, IndexCorruptError, IndexMissingError, IndexStaleError
+from chatbot.index import LoadedIndex, build_index, load_index
+from chatbot.retrieval import Retriever, retrieval_query
+from chatbot.review.guard import AnswerLog, GuardedLog
+from chatbot.safety.advice import is_personal_advice
+from chatbot.safety.contacts import emergency_contacts
+from chatbot.safety.emergency import (
+    detect_emergency,
+    detect_emergency_followup,
+    overlong_emergency,
+)
+from chatbot.safety.hygiene import clean_question
+from chatbot.types import Answer, Turn
+
+
+def disclaimer_of(settings: Settings) -> str:
+    """The one disclaimer wording, everywhere: the configured one (or the default), saying it
+    is an automated assistant, and naming the configured emergency number."""
+    safety = settings.safety
+    number, _ = emergency_contacts(safety.country, safety.emergency_number, safety.crisis_line)
+    return messages.disclaimer_text(settings.clinic.disclaimer, number)
+
+
+def open_index(settings: Settings, embedder: Embedder, rebuild: bool) -> LoadedIndex:
+    """Load the index; with ``rebuild`` build it when it is missing, stale or damaged."""
+    paths, chunking = settings.paths, settings.chunking
+    articles = load_corpus(Path(paths.corpus_dir))
+    size = (chunking.chunk_tokens, chunking.overlap_tokens)
+    try:
+        return load_index(paths.index_dir, articles, embedder, *size)
+    except (IndexMissingError, IndexStaleError, IndexCorruptError):
+        if not rebuild:
+            raise
+    build_index(articles, embedder, paths.index_dir, *size)
+    return load_index(paths.index_dir, articles, embedder, *size)
+
+
+def open_log(settings: Settings, read_only: bool = False) -> GuardedLog:
+    """The review store behind its guard: a store that cannot be opened (a read-only or full
+    data folder) leaves the bot answering, with the failure reported by ``/healthz``."""
+    from chatbot.review.store import open_store
+
+    def opener() -> AnswerLog:
+        return open_store(settings)
+
+    try:
+        return GuardedLog(opener(), opener, read_only=read_only)
+    except Exception as exc:
+        logging.getLogger("chatbot.review").error(
+            "review store: cannot open it (%s); answering without a log until it can", exc
+        )
+        return GuardedLog(None, opener, f"open: {exc}", read_only=read_only)
+
+
+def build_bot(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    *,
+    rebuild: bool = False,
+    serving: bool = False,
+    log: bool = True,
+    read_only_log: bool = False,
+) -> Bot:
+    """The bot the CLI, the web app and the eval use.
+
+    Args:
+        settings: The configuration.
+        embedder: The model (default: all-MiniLM-L6-v2 from its PyPI package).
+        rebuild: Build the index when it is missing, stale or damaged (the app); the CLI
+            refuses instead, with a message to run ``ingest``.
+        serving: Many patients at once: query embeddings micro-batched and cached by one worker
+            thread (``embedding.QueryEmbedder``), the model on all cores but one.
+        log: Attach the review store (answers logged, staff decisions read back).
+        read_only_log: Read staff decisions but log nothing (``chatbot eval``).
+    """
+    if embedder is None:
+        from chatbot.embedding import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder()
+    index = open_index(settings, embedder, rebuild=rebuild)
+    if serving:
+        limit_model_threads()
+        embedder = QueryEmbedder(embedder, cache_size=settings.web.query_cache_size)
+    store = open_log(settings, read_only=read_only_log) if log else None
+    return Bot(settings, index, embedder, log=store)
+
+
+class Bot:
+    """Answers questions from a loaded index.
+
+    Args:
+        settings: The configuration.
+        index: A loaded index (see ``open_index``).
+        embedder: The embedder the index was built with (served: the batching one).
+        log: Optional answer log (the review store); without one nothing is recorded.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        index: LoadedIndex,
+        embedder: Embedder,
+        log: AnswerLog | None = None,
+    ) -> None:
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        self.retriever = Retriever(index, embedder, settings.retrieval.weights)
+        # Answering never depends on the log: every call to it goes through the guard.
+        self.log = log if log is None or isinstance(log, GuardedLog) else GuardedLog(log)
+        safety = settings.safety
+        self.emergency_number, self.crisis_line = emergency_contacts(
+            safety.country, safety.emergency_number, safety.crisis_line
+        )
+        self.disclaimer = disclaimer_of(settings)
+
+    @property
+    def store(self) -> AnswerLog | None:
+        """The review store itself (staff tools read and write it), or None."""
+        return self.log.store if self.log is not None else None
+
+    def ask(
+        self,
+        question: object,
+        history: Sequence[Turn] = (),
+        channel: str = "api",
+        conversation: str | None = None,
+    ) -> Answer:
+        """Answer one message and log it.
+
+        Args:
+            question: The user's message (anything; it is checked here).
+            history: Earlier turns of the same conversation, oldest first.
+            channel: Where it came from ("chat", "widget", "api", "cli", "batch", "eval").
+            conversation: An id grouping the turns of one conversation in the log.
+
+        Raises:
+            BadInputError: the message is empty, too long or not text.
+        """
+        s = self.settings
+        max_chars = s.safety.max_question_chars
+        t0 = time.perf_counter()
+        try:
+            text = clean_question(question, max_chars)
+            # Emergencies first, before any retrieval: the reply says to call for help, no more.
+            # One may be told over two messages, so the last user turn is read with this one.
+            previous = next((t.content for t in reversed(history) if t.role == "user"), "")
+            emergency = detect_emergency(text) or detect_emergency_followup(text, previous)
+        except BadInputError:
+            # Too long to answer is not too long to be an emergency: that reply is never lost.
+            overlong = overlong_emergency(question, max_chars)
+            if overlong is None:
+                raise
+            text, emergency = overlong
+        timings: dict[str, float] = {}
+
+        if emergency is not None:
+            answer = Answer(
+                status="emergency",
+                answer=messages.emergency_text(
+                    self.emergency_number, self.crisis_line, emergency.category
+                ),
+                citations=[],
+                disclaimer=self.disclaimer,
+                reason=emergency.category,
+            )
+        elif (reviewed := self._reviewed_answer(text, history)) is not None:
+            answer = reviewed
+        else:
+            query = retrieval_query(text, history, self.retriever.knows)
+            t = time.perf_counter()
+            qvec, side = self.retriever.read(query, own=text)
+            timings["embed_ms"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            passages = self.retriever.search(query, qvec, s.retrieval.top_k)
+            excluded = self.log.excluded_spans(self.index.articles) if self.log else set()
+            candidates = self.retriever.candidate_sentences(
+                passages, qvec, excluded, query=query, side=side, own=text
+            )
+            timings["search_ms"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            a = s.answer
+            chosen = select_sentences(
+                candidates, self.index, a.max_quotes, a.min_relevance, a.weights
+            )
+            confidence = candidates[0].relevance if candidates else 0.0
+            contact = s.clinic.clinic_contact
+            answer = compose(chosen, self.index, self.disclaimer, contact, confidence)
+            if is_personal_advice(text):
+                answer = _personal_advice(answer, contact)
+            timings["compose_ms"] = (time.perf_counter() - t) * 1000
+        timings["total_ms"] = (time.perf_counter() - t0) * 1000
+        answer.timings = timings
+        if self.log is not None:
+            self.log.log_answer(text, answer, history, channel, conversation)
+        return answer
+
+    def _reviewed_answer(self, text: str, history: Sequence[Turn]) -> Answer | None:
+        """The answer staff marked correct for this same question, re-checked against the
+        current articles and exclusions by the store (see ``Store.reviewed_answer``)."""
+        if self.log is None:
+            return None
+        # A follow-up read with its context, or a request for personal advice, is answered afresh.
+        follow_up = retrieval_query(text, history, self.retriever.knows) != text
+        if follow_up or is_personal_advice(text):
+            return None
+        return self.log.reviewed_answer(text, self.index.articles, self.disclaimer)
+
+
+def _personal_advice(answer: Answer, contact: str) -> Answer:
+    """A request for personal advice: say so first; general quotes may follow, still cited."""
+    head = messages.personal_advice_text(contact)
+    if answer.citations:
+        body = answer.answer.replace(messages.ANSWER_INTRO, messages.PERSONAL_ADVICE_GENERAL, 1)
+        text = f"{head}\n\n{body}"
+    else:
+        text = head
+    return Answer(
+        status="no_answer",
+        answer=text,
+        citations=answer.citations,
+        disclaimer=answer.disclaimer,
+        id=answer.id,
+        reason="personal_advice",
+        confidence=answer.confidence,
+    )

@@ -1,0 +1,287 @@
+"""Question → ranked passages and scored candidate sentences: dense (FAISS) fused with BM25.
+
+Two levels, both hybrid:
+
+* passages (chunks): the dense ranking from FAISS and a BM25 ranking, fused by reciprocal rank
+  (``search``);
+* sentences (what gets quoted): every citable sentence of the corpus is scored by its own cosine
+  similarity to the question (read past the articles' subject, "restless legs", which every
+  sentence shares), the similarity of the passage around it (a list item such as "Lithium
+  preparations." means little alone), and an IDF-weighted lexical match over the sentence with
+  its heading and list lead-in that knows patients' words for the articles' (``lexicon``), so a
+  drug name, a rare word or a lay word is still found (``candidate_sentences``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import numpy as np
+
+from chatbot.chunking import embed_text
+from chatbot.config import RetrievalWeights
+from chatbot.embedding import Embedder
+from chatbot.index import LoadedIndex
+from chatbot.retrieval.fusion import fused_search, positive_ranking, rrf
+from chatbot.retrieval.lexicon import Lexicon
+from chatbot.retrieval.query import QueryAnalysis, QueryReader, SideVectors
+from chatbot.retrieval.scoring import relevance, sentence_scores
+from chatbot.text.spans import overlaps_any
+from chatbot.types import ArticleSpan, Chunk, Passage, ScoredSentence
+
+# Sentences about the article itself ("will be discussed in this article", "More on that
+# later."): they answer nothing, however close their words are to a question.
+_NAVIGATION = re.compile(
+    r"\b(this article|in this (?:comprehensive )?article|more on that later|"
+    r"is of interest to many|will be discussed)\b",
+    re.IGNORECASE,
+)
+# Sentences that advertise the clinic ("Our team of expert doctors specializes in diagnosing and
+# treating...") share a question's words without answering it (see ``promotion_penalty``).
+_PROMOTION = re.compile(
+    r"\b(our (team|clinic|doctors|specialists|experts|dedicated|experienced|skilled)|"
+    r"we (offer|provide|specialize)|contact us|schedule (a|an|your) (consultation|appointment))\b",
+    re.IGNORECASE,
+)
+
+
+class Retriever:
+    """Hybrid retrieval over a loaded index.
+
+    Args:
+        index: The loaded index.
+        embedder: The same embedder the index was built with (served: the batching one).
+        weights: The retrieval weights (``config.RetrievalWeights``).
+    """
+
+    def __init__(
+        self, index: LoadedIndex, embedder: Embedder, weights: RetrievalWeights | None = None
+    ) -> None:
+        import bm25s
+
+        self.index = index
+        self.embedder = embedder
+        self.weights = weights = weights or RetrievalWeights()
+        n_chunks = len(index.chunks)
+        self._chunk_vecs = (
+            np.asarray(index.faiss_index.reconstruct_n(0, n_chunks), dtype=np.float32)
+            if n_chunks
+            else np.zeros(
+                (0, index.sentence_vectors.shape[1] if index.sentence_vectors.size else 1)
+            )
+        )
+        # Citable sentences (no headings, no rhetorical questions, nothing about the article
+        # itself).
+        self._citable = [
+            pos
+            for pos, rec in enumerate(index.sentences)
+            if not rec.heading
+            and not rec.text.rstrip().endswith("?")
+            and not _NAVIGATION.search(rec.text)
+        ]
+        self.lexicon = Lexicon(index, self._citable, embedder.count_word_pieces, weights)
+        self._bm25 = bm25s.BM25()
+        texts = [embed_text(c, index.articles[c.article_id].title) for c in index.chunks]
+        if texts:
+            self._bm25.index(self.lexicon.tokenize(texts), show_progress=False)
+
+        # Which chunks hold each sentence (a sentence cut by a chunk boundary: its owner chunk).
+        self._chunks_of: list[list[int]] = []
+        by_article: dict[str, list[int]] = {}
+        for ci, chunk in enumerate(index.chunks):
+            by_article.setdefault(chunk.article_id, []).append(ci)
+        for sent in index.sentences:
+            holders = [
+                ci
+                for ci in by_article.get(sent.article_id, [])
+                if index.chunks[ci].start <= sent.start and sent.end <= index.chunks[ci].end
+            ]
+            self._chunks_of.append(holders or [sent.chunk])
+        self._chunk_index = {c.chunk_id: ci for ci, c in enumerate(index.chunks)}
+        self._sentences_by_chunk: dict[int, list[int]] = {}
+        for pos, holders in enumerate(self._chunks_of):
+            for ci in holders:
+                self._sentences_by_chunk.setdefault(ci, []).append(pos)
+
+        # How generic each sentence is: its cosine to the corpus's mean sentence. Generic
+        # sentences ("RLS has multiple causes.") sit close to every question and crowd out the
+        # specific ones; their similarity is discounted by ``hub`` times this.
+        vecs = index.sentence_vectors
+        centroid: np.ndarray | None = None
+        if len(vecs):
+            mean = vecs.mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            self._hub = (vecs @ (mean / norm)) if norm else np.zeros(len(vecs))
+            centroid = (mean / norm) if norm else None
+        else:
+            self._hub = np.zeros(0)
+        self.reader = QueryReader(self.lexicon, embedder, centroid, weights)
+        self._promotional = np.array(
+            [bool(_PROMOTION.search(rec.text)) for rec in index.sentences], dtype=float
+        )
+
+    # -- the question -------------------------------------------------------------------------
+
+    def analyse(self, question: str) -> QueryAnalysis:
+        """Mend typos and measure coverage (see ``QueryReader.analyse``)."""
+        return self.reader.analyse(question)
+
+    def read(self, question: str, own: str | None = None) -> tuple[np.ndarray, SideVectors]:
+        """The question's vector and its side readings (see ``QueryReader.read``)."""
+        return self.reader.read(question, own)
+
+    def embed_query(self, question: str) -> np.ndarray:
+        return self.reader.embed_query(question)
+
+    def knows(self, word: str) -> bool:
+        """True for a word the articles use, or one of the vocabulary groups' words."""
+        return self.lexicon.knows(word)
+
+    # -- retrieval ------------------------------------------------------------------------------
+
+    def search(self, question: str, qvec: np.ndarray, k: int) -> list[Passage]:
+        """Top ``k`` chunks by reciprocal-rank fusion of dense and BM25 rankings."""
+        w = self.weights
+        n = len(self.index.chunks)
+        if not n:
+            return []
+        tokens = self.lexicon.tokenize([self.analyse(question).text])[0]
+        if n > w.exact_search_max:  # a large corpus: FAISS's own top-k, candidate-limited RRF
+            scores = np.asarray(self._bm25.get_scores(tokens)) if tokens else None
+            hits = fused_search(
+                self.index.faiss_index, qvec, scores, k, w.fusion_candidates, w.rrf_k
+            )
+            return [Passage(self.index.chunks[ci], f, d, lx) for ci, f, d, lx in hits]
+        dense = self._chunk_vecs @ qvec
+        lexical = np.asarray(self._bm25.get_scores(tokens)) if tokens else np.zeros(n)
+        rankings = [np.argsort(-dense).tolist()]
+        if lexical.any():
+            rankings.append(positive_ranking(lexical))
+        fused = np.zeros(n)
+        for ci, score in rrf(rankings, w.rrf_k).items():
+            fused[ci] = score
+        order = np.argsort(-fused)[:k]
+        return [
+            Passage(self.index.chunks[ci], float(fused[ci]), float(dense[ci]), float(lexical[ci]))
+            for ci in order
+        ]
+
+    def candidate_sentences(
+        self,
+        passages: Iterable[Passage],
+        qvec: np.ndarray,
+        excluded: Iterable[ArticleSpan],
+        query: str | None = None,
+        side: SideVectors | None = None,
+        own: str | None = None,
+    ) -> list[ScoredSentence]:
+        """Citable sentences scored against the question, best first.
+
+        The clinic's corpus is small, so every citable sentence is a candidate (a sentence
+        outside the top passages can still be the best quote); above ``exact_search_max``
+        chunks only the sentences of ``passages`` are.
+
+        Args:
+            passages: The fused top passages (``search``).
+            qvec: The question's vector.
+            excluded: Spans staff took out of answers; a sentence overlapping any of them is
+                never offered.
+            query: The question's text, for the lexical score and the coverage; without it
+                only the dense scores count.
+            side: The question's side readings from ``read`` (embedded here when not given).
+            own: The message itself, when ``query`` is a follow-up read with an earlier turn's
+                topic: the gate also reads its lexical match alone.
+        """
+        w = self.weights
+        passages = list(passages)
+        excluded = list(excluded)
+        if side is None:
+            side = self.read(query)[1] if query else SideVectors(None, None, None)
+        # What sentences are ranked against: the question, blended with the question without
+        # the articles' subject (see ``subject_blend``); the gate reads the question itself.
+        rank_vec = qvec
+        if side.plain is not None:
+            rank_vec = w.subject_blend * qvec + (1.0 - w.subject_blend) * side.plain
+        if len(self.index.chunks) > w.exact_search_max:
+            wanted = {
+                pos
+                for p in passages
+                for pos in self._sentences_by_chunk.get(self._chunk_pos(p.chunk), [])
+            }
+            rows = [r for r, pos in enumerate(self._citable) if pos in wanted]
+            chunk_dense = {self._chunk_pos(p.chunk): p.dense for p in passages}
+        else:
+            rows = list(range(len(self._citable)))
+            dense_all = self._chunk_vecs @ rank_vec
+            chunk_dense = dict(enumerate(dense_all.tolist()))
+        if not rows:
+            return []
+        analysis = self.analyse(query) if query else QueryAnalysis(text="")
+        positions = [self._citable[r] for r in rows]
+        vectors = self.index.sentence_vectors[positions]
+        sims = vectors @ qvec
+        ranked = vectors @ rank_vec if rank_vec is not qvec else sims
+        parts = side.parts
+        # A long message: each sentence of it may be the question ("does stress make rls
+        # worse?? its been horrendous since i started my new job"). The gate reads the best
+        # cosine to the message or any of its parts; ranking reads the whole message (parts
+        # alone pulled answers toward the patient's story: measured, README).
+        best_part = float((vectors @ parts.T).max()) if parts is not None and len(parts) else 0.0
+        lexical = self.lexicon.lexical(analysis.terms, rows)
+        sentences = self.index.sentences
+        kept = [
+            i
+            for i, pos in enumerate(positions)
+            if not excluded
+            or not overlaps_any(
+                sentences[pos].article_id, sentences[pos].start, sentences[pos].end, excluded
+            )
+        ]
+        if not kept:
+            return []
+        # Each sentence's passage: the best-scoring chunk holding it.
+        best_chunk = []
+        for i in kept:
+            holders = self._chunks_of[positions[i]]
+            known = [ci for ci in holders if ci in chunk_dense] or holders
+            best_chunk.append(max(known, key=lambda ci: chunk_dense.get(ci, 0.0)))
+        context = np.array([chunk_dense.get(ci, 0.0) for ci in best_chunk])
+        at = np.asarray(kept)
+        pos_at = np.asarray(positions)[at]
+        scores = sentence_scores(
+            w, ranked[at], self._hub[pos_at], context, lexical[at], self._promotional[pos_at]
+        )
+        best_lexical = float(lexical[at].max())
+        if own and own != query:  # a follow-up: its own words, without the earlier topic's
+            own_lexical = self.lexicon.lexical(self.analyse(own).terms, rows)
+            best_lexical = max(best_lexical, float(own_lexical[at].max()))
+        gate = relevance(
+            w,
+            max(best_part, float(sims[at].max())),
+            best_lexical,
+            analysis.coverage,
+            self.reader.semantic_coverage(analysis, qvec, side.kept),
+        )
+        given = {p.chunk.chunk_id: p for p in passages}
+        out = []
+        for j, (i, ci) in enumerate(zip(kept, best_chunk, strict=True)):
+            chunk = self.index.chunks[ci]
+            passage = given.get(chunk.chunk_id) or Passage(chunk, 0.0, float(context[j]), 0.0)
+            out.append(
+                ScoredSentence(
+                    self.index.sentences[positions[i]],
+                    positions[i],
+                    float(sims[i]),
+                    passage,
+                    round(float(scores[j]), 4),
+                    float(lexical[i]),
+                    gate,
+                )
+            )
+        out.sort(key=lambda c: -c.score)
+        return out
+
+    def _chunk_pos(self, chunk: Chunk) -> int:
+        pos = self._chunk_index.get(chunk.chunk_id)
+        return pos if pos is not None else self.index.chunks.index(chunk)

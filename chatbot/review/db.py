@@ -1,0 +1,194 @@
+"""The review store's database: one SQLite file, a connection per thread, numbered migrations.
+
+WAL journal; ``MIGRATIONS`` is append only (an applied migration is never edited); a store
+newer than the program is refused rather than damaged.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from chatbot.errors import ChatbotError
+from chatbot.text.normalise import question_key
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+
+def _backfill_question_norm(conn: sqlite3.Connection) -> None:
+    rows = conn.execute("SELECT id, question FROM answers WHERE question_norm = ''").fetchall()
+    for answer_id, question in rows:
+        conn.execute(
+            "UPDATE answers SET question_norm=? WHERE id=?",
+            (question_key(question), answer_id),
+        )
+
+
+# Append only: each entry upgrades the schema by one version (PRAGMA user_version). An entry is
+# an SQL script or a function of the connection (for data migrations SQL cannot express).
+MIGRATIONS: list[Migration] = [
+    """
+    CREATE TABLE answers (
+        id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        conversation TEXT,
+        channel TEXT NOT NULL,
+        question TEXT NOT NULL,
+        history TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        answer TEXT NOT NULL,
+        citations TEXT NOT NULL,
+        latency_ms REAL
+    );
+    CREATE INDEX answers_created ON answers(created);
+    CREATE INDEX answers_conversation ON answers(conversation);
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        answer_id TEXT NOT NULL REFERENCES answers(id) ON DELETE CASCADE,
+        created REAL NOT NULL,
+        rating TEXT NOT NULL CHECK (rating IN ('up', 'down')),
+        comment TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE excluded_passages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        article TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        end INTEGER NOT NULL,
+        quote TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created REAL NOT NULL
+    );
+    """,
+    # 2: staff review (verdicts per answer and per citation), reuse of reviewed answers,
+    # exclusions that can be lifted again, and a key/value table for store bookkeeping.
+    """
+    ALTER TABLE answers ADD COLUMN question_norm TEXT NOT NULL DEFAULT '';
+    ALTER TABLE answers ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX answers_question_norm ON answers(question_norm);
+    CREATE INDEX answers_status ON answers(status);
+    CREATE INDEX feedback_answer ON feedback(answer_id);
+    CREATE TABLE verdicts (
+        answer_id TEXT PRIMARY KEY REFERENCES answers(id) ON DELETE CASCADE,
+        verdict TEXT NOT NULL CHECK (verdict IN ('correct', 'wrong')),
+        note TEXT NOT NULL DEFAULT '',
+        reviewer TEXT NOT NULL DEFAULT '',
+        updated REAL NOT NULL
+    );
+    CREATE TABLE citation_verdicts (
+        answer_id TEXT NOT NULL REFERENCES answers(id) ON DELETE CASCADE,
+        citation INTEGER NOT NULL,
+        verdict TEXT NOT NULL CHECK (verdict IN ('supports', 'does_not_support')),
+        note TEXT NOT NULL DEFAULT '',
+        reviewer TEXT NOT NULL DEFAULT '',
+        updated REAL NOT NULL,
+        PRIMARY KEY (answer_id, citation)
+    );
+    ALTER TABLE excluded_passages ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE excluded_passages ADD COLUMN answer_id TEXT;
+    ALTER TABLE excluded_passages ADD COLUMN reviewer TEXT NOT NULL DEFAULT '';
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # 3: answers logged before version 2 get their normalised question.
+    _backfill_question_norm,
+]
+
+
+class StoreError(ChatbotError):
+    """The review store cannot be opened or written."""
+
+
+class UnknownAnswerError(StoreError):
+    """No logged answer (or citation) has that id."""
+
+
+def day_start(day: str, field_name: str) -> float:
+    """The UTC timestamp of a ``YYYY-MM-DD`` day's start, or StoreError naming the field."""
+    try:
+        return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    except ValueError as exc:
+        raise StoreError(f"{field_name} must be a date like 2025-01-31, not {day!r}") from exc
+
+
+def iso_time(ts: float) -> str:
+    """A stored timestamp as UTC ISO text (what staff see and what the CSV holds)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+class Database:
+    """SQLite file with a connection per thread; the store's parts share ``_conn``.
+
+    Args:
+        path: The database file (created with its folder when missing).
+        retention_days: Kept for the log's retention purge (``log.Log``); 0 keeps everything.
+    """
+
+    def __init__(self, path: Path, retention_days: int = 0) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder of the review store {self.path}: {exc}"
+            ) from exc
+        self.retention_days = int(retention_days)
+        self._local = threading.local()
+        self._migrate()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA busy_timeout=30000")
+                # Deleted rows (retention, purge) are overwritten, not left in free pages.
+                conn.execute("PRAGMA secure_delete=ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the review store {self.path}: {exc}") from exc
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"the review store {self.path} is at schema version {version}, newer than "
+                    f"this program ({len(MIGRATIONS)}); upgrade the program"
+                )
+            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                if callable(step):
+                    step(conn)
+                else:
+                    for statement in filter(str.strip, step.split(";")):
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"the review store {self.path} cannot be upgraded: {exc}") from exc
+        except StoreError:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn().execute("PRAGMA user_version").fetchone()[0])

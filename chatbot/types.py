@@ -1,0 +1,173 @@
+"""The data that flows through the pipeline, stage to stage: small frozen dataclasses.
+
+    Article ─ chunking ─▶ Chunk, Sentence ─ index ─▶ (search) Passage ─▶ ScoredSentence
+        ─ answer ─▶ Answer(Citation...) ◀─ Turn (the conversation so far)
+
+Every offset is a character offset into ``Article.body``; ``quote == body[start:end]``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, NamedTuple
+
+Status = Literal["answered", "no_answer", "emergency"]
+
+
+class ArticleSpan(NamedTuple):
+    """A span of one article's body (an excluded passage, a located quote)."""
+
+    article: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Article:
+    """One source article.
+
+    Attributes:
+        id: Stable slug, the corpus file's stem.
+        title: Human-readable title.
+        date: Publication date (ISO ``YYYY-MM-DD``) or ``""`` when the source has none.
+        publisher: Who published it.
+        source_file: The seed file the body was taken from.
+        note: What was left out of the page and why.
+        body: The article text; citation offsets index into it.
+    """
+
+    id: str
+    title: str
+    date: str
+    publisher: str
+    source_file: str
+    note: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of one article, the unit of dense and BM25 search.
+
+    Attributes:
+        article_id: The article's id.
+        index: Position of the chunk in its article.
+        start: Offset of the first character in the article body.
+        end: Offset one past the last character.
+        text: ``body[start:end]``.
+        heading: The section heading in force at the chunk's start ("" if none).
+        tokens: cl100k token count of ``text``.
+    """
+
+    article_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    heading: str
+    tokens: int
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.article_id}#{self.index}"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A citable unit of an article (a sentence, a list item or a heading), as indexed.
+
+    Attributes:
+        article_id: The article's id.
+        start: Offset of the first character in the body.
+        end: Offset one past the last character.
+        text: ``body[start:end]``.
+        heading: True for a line that reads as a section heading, not a statement.
+        chunk: Position in the chunk table of the first chunk holding it.
+    """
+
+    article_id: str
+    start: int
+    end: int
+    text: str
+    heading: bool
+    chunk: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its scores (dense = cosine similarity to the question)."""
+
+    chunk: Chunk
+    fused: float
+    dense: float
+    lexical: float
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A candidate sentence and why it scored as it did.
+
+    Attributes:
+        record: The sentence (exact span in its article).
+        position: Its index in the sentence table.
+        similarity: Cosine similarity of the sentence to the question.
+        passage: The best-scoring passage holding it.
+        score: The ranking score (see ``retrieval.scoring``).
+        lexical: IDF-weighted share of the question's terms in the sentence's context (0..1).
+        relevance: How well the articles cover the question at all, the same for every
+            candidate of one question; the gate in ``answer.py`` compares it with
+            ``min_relevance``.
+    """
+
+    record: Sentence
+    position: int
+    similarity: float
+    passage: Passage
+    score: float = 0.0
+    lexical: float = 0.0
+    relevance: float = 0.0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One quoted passage; ``quote == article.body[start:end]``."""
+
+    id: int
+    article: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    score: float
+    date: str = ""
+
+
+@dataclass
+class Answer:
+    """The answer object of CONTRACT.md, plus a few extra fields."""
+
+    status: Status
+    answer: str
+    citations: list[Citation]
+    disclaimer: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    reason: str = ""  # why: "", "not_in_articles", "personal_advice", or the emergency category
+    timings: dict[str, float] = field(default_factory=dict)
+    reviewed: bool = False  # an answer clinic staff checked and marked correct, given again
+    # The relevance the gate compared with the threshold (the best candidate's score); the
+    # eval uses it to draw the answered/abstained trade-off without asking again.
+    confidence: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
+        return data
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of the conversation."""
+
+    role: str  # "user" or "assistant"
+    content: str

@@ -1,0 +1,238 @@
+"""What keeps the served app safe to embed: framing and CORS policy, closed routes, body limit.
+
+Everything here is plain ASGI middleware (no ``BaseHTTPMiddleware``), so Gradio's streamed
+responses pass through untouched.
+
+- **Framing.** The compact chat at ``/embed`` may be framed only by the sites listed in
+  ``settings.web.allowed_origins`` (``Content-Security-Policy: frame-ancestors``); every other page
+  only by the app itself. ``X-Frame-Options: SAMEORIGIN`` is added wherever the policy is
+  same-origin only (older browsers understand nothing else).
+- **CORS.** Starlette's ``CORSMiddleware`` with exactly the allowed origins. Gradio leaves CORS
+  to a parent app that installs that class, so its own localhost-friendly policy is switched off.
+- **Body limit.** A request to ``/api/`` larger than ``API_BODY_LIMIT`` (a chat page's call
+  larger than ``CHAT_BODY_LIMIT``) gets 413 before it is read into memory as a whole.
+- **Gradio's extra doors closed.** The chat takes no files, so Gradio's upload routes (and its
+  recording upload, its server-side URL fetch ``file=https://...``, its proxy and its
+  developer routes) answer 404 on every mounted chat (``/`` and ``/embed``), before a byte of
+  the body is read: an anonymous visitor cannot fill the disk the review store lives on.
+- **Rate limit** (``limits.py``), installed here with the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from chatbot.errors import ChatbotError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+API_BODY_LIMIT = 256 * 1024  # bytes; a question plus a long conversation fits many times over
+CHAT_BODY_LIMIT = 4 * 1024 * 1024  # a chat page's call carries the whole conversation as HTML
+EMBED_PATH = "/embed"
+
+# POSTs that make the bot answer: the HTTP API and the Gradio calls of the two chat pages
+# (``/`` and ``/embed``). The staff page's Gradio calls are not patients' questions.
+COUNTED = re.compile(r"^/api/|^(/embed)?/gradio_api/(queue/join|run/|api/|call/)")
+# Gradio routes the chat pages never use, refused wherever a chat is mounted.
+_CLOSED = re.compile(
+    r"^(/embed)?/gradio_api/(upload|upload_progress|process_recording|component_server"
+    r"|vibe-edit|undo-vibe-edit|vibe-code|dev/reload|run-history|monitoring|proxy="
+    r"|file=(https?:|//))",
+    re.IGNORECASE,
+)
+_ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$")
+
+
+class OriginError(ChatbotError):
+    """An entry of CHATBOT_ALLOWED_ORIGINS is not a web origin."""
+
+
+def normalise_origins(origins: Iterable[str]) -> list[str]:
+    """The allowed sites as exact origins (``https://www.example.org``), or OriginError.
+
+    An origin is a scheme, a host and an optional port: no path, no wildcard. Each one ends
+    up in a Content-Security-Policy header and in CORS checks, so nothing else may pass.
+    """
+    out: list[str] = []
+    for raw in origins:
+        value = str(raw).strip().lower().rstrip("/")
+        parts = urlsplit(value)
+        default_port = {"http": 80, "https": 443}.get(parts.scheme)
+        if not _ORIGIN.match(value) or default_port is None:
+            raise OriginError(
+                f"CHATBOT_ALLOWED_ORIGINS: {raw!r} is not a web origin; give each site as "
+                '"https://www.example.org" (scheme and host, optional port, no path or "*")'
+            )
+        if parts.port == default_port:
+            value = f"{parts.scheme}://{parts.hostname}"
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def frame_ancestors(path: str, origins: list[str]) -> str:
+    """The CSP ``frame-ancestors`` value for a page at ``path``."""
+    if _is_embed(path) and origins:
+        return "frame-ancestors 'self' " + " ".join(origins)
+    return "frame-ancestors 'self'"
+
+
+def _is_embed(path: str) -> bool:
+    return path == EMBED_PATH or path.startswith(EMBED_PATH + "/")
+
+
+class SecurityHeadersMiddleware:
+    """Adds the framing policy and a few safe defaults to every response."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.origins = origins
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        extra = [
+            (b"content-security-policy", frame_ancestors(path, self.origins).encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        ]
+        if not (_is_embed(path) and self.origins):
+            extra.append((b"x-frame-options", b"SAMEORIGIN"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v)
+                    for k, v in extra
+                    # A page that sets its own CSP keeps it; ours is added beside it (both
+                    # apply), but X-Frame-Options and the others are never doubled.
+                    if k == b"content-security-policy" or k not in present
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+    data = json.dumps(body).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": data})
+
+
+class BodyLimitMiddleware:
+    """413 for a request to ``/api/`` larger than ``limit`` bytes, or a chat page's call
+    larger than ``chat_limit`` (a message plus the conversation shown so far)."""
+
+    def __init__(
+        self, app: ASGIApp, limit: int = API_BODY_LIMIT, chat_limit: int = CHAT_BODY_LIMIT
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.chat_limit = chat_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path.startswith("/api/"):
+            limit = self.limit
+        elif COUNTED.match(path):
+            limit = self.chat_limit
+        else:
+            await self.app(scope, receive, send)
+            return
+        too_big = {"error": f"the request is too large (at most {limit} bytes)"}
+        for key, value in scope.get("headers", []):
+            if key == b"content-length" and value.isdigit() and int(value) > limit:
+                await send_json(send, 413, too_big, {"Connection": "close"})
+                return
+        # Read the body here (bounded) so a chunked upload without a length is capped too.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await send_json(send, 413, too_big, {"Connection": "close"})
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(chunks, None, receive), send)
+
+
+def _replay(chunks: list[bytes], final: Message | None, receive_next: Receive) -> Receive:
+    """A ``receive`` that hands the app the already-read body, then waits as usual."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            if final is not None:
+                return final
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        # After the body, the app only ever waits for the client to disconnect.
+        return await receive_next()
+
+    return receive
+
+
+class ClosedRoutesMiddleware:
+    """404 for the Gradio routes the chat never needs (``_CLOSED``): file uploads above all."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _CLOSED.match(scope.get("path", "")):
+            await send_json(send, 404, {"error": "not found"}, {"Connection": "close"})
+            return
+        await self.app(scope, receive, send)
+
+
+def install(app: Any, settings: Any) -> list[str]:
+    """Add the middleware to ``app`` (a FastAPI app); returns the normalised allowed origins.
+
+    Raises:
+        OriginError: an allowed origin is not of the form ``https://host[:port]``.
+    """
+    from starlette.middleware.cors import CORSMiddleware
+
+    from chatbot.web.limits import RateLimiter, RateLimitMiddleware
+
+    origins = normalise_origins(settings.web.allowed_origins)
+    # Starlette applies the last added middleware first: CORS outermost, so even a 413 or a
+    # 429 carries the CORS headers an allowed site needs to read the message.
+    app.add_middleware(ClosedRoutesMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=API_BODY_LIMIT, chat_limit=CHAT_BODY_LIMIT)
+    limiter = RateLimiter(settings.web.rate_limit_per_minute)
+    # Shared, so a front end may check the same allowance itself (e.g. to answer in the chat).
+    app.state.rate_limiter = limiter
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    # Outside the refusals above, so a 404, 413 or 429 of ours carries the same headers.
+    app.add_middleware(SecurityHeadersMiddleware, origins=origins)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type"],
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )
+    return origins

@@ -1,0 +1,356 @@
+"""What the tests share that is not a fixture: paths, a tiny corpus, a served app, the contract's
+invariants, stand-ins for the bot and the store, and a browser page that records its requests.
+
+Imported as ``helpers`` (pyproject's pytest ``pythonpath`` puts tests/ on the path); the
+benchmarks in bench/ use ``LiveServer`` too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from chatbot import messages
+from chatbot.config import Settings
+from chatbot.corpus import load_corpus
+from chatbot.pipeline import Bot, disclaimer_of
+from chatbot.types import Answer, Article, Citation
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+# The clinic's original files, as given (../shared/seeds), kept with the corpus so any checkout
+# can check the articles against them.
+SEEDS = CORPUS / "sources"
+BODIES = {a.id: a for a in load_corpus(CORPUS)}
+
+TINY_ARTICLES = {
+    "iron-and-legs": (
+        "Iron and legs",
+        "Iron\n\nIron deficiency is linked to restless legs. "
+        "Iron helps the brain make dopamine.\n\n"
+        "Sleep\n\nSymptoms are often worse at night. Walking around relieves the urge to move.\n",
+    ),
+    "pregnancy-note": (
+        "Pregnancy note",
+        "Pregnancy\n\nRestless legs are common in the third trimester of pregnancy. "
+        "They usually go away after the baby is born.\n",
+    ),
+}
+
+
+def write_article(
+    directory: Path, slug: str, title: str, body: str, date: str = "2024-01-01"
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{slug}.md").write_text(
+        f"---\nid: {slug}\ntitle: {title}\ndate: {date}\npublisher: Test clinic\n"
+        f"source_file: {slug}.txt\nnote: test article\n---\n{body}",
+        encoding="utf-8",
+    )
+
+
+def check_invariants(obj: dict) -> None:
+    assert obj["status"] in ("answered", "no_answer", "emergency")
+    assert isinstance(obj["answer"], str) and obj["answer"].strip()
+    assert obj["disclaimer"].strip()
+    assert obj["id"]
+    ids = [c["id"] for c in obj["citations"]]
+    assert len(ids) == len(set(ids))
+    for c in obj["citations"]:
+        art = BODIES[c["article"]]
+        assert c["title"] == art.title
+        assert art.body[c["start"] : c["end"]] == c["quote"], "quote is not an exact span"
+        assert isinstance(c["score"], float)
+    markers = {int(m) for m in re.findall(r"\[(\d+)\]", obj["answer"])}
+    assert markers == set(ids), "markers and citations differ"
+    if obj["status"] == "emergency":
+        assert obj["citations"] == []
+    if obj["status"] in ("no_answer", "emergency"):
+        # Nothing but the bot's fixed wording and cited quotes: no made-up medical content.
+        text = obj["answer"]
+        for c in obj["citations"]:
+            text = text.replace(c["quote"], "")
+        text = re.sub(r"\[\d+\]|^- ", "", text, flags=re.M)
+        allowed = [
+            messages.no_answer_text(".*?"),
+            messages.personal_advice_text(".*?"),
+            messages.PERSONAL_ADVICE_GENERAL,
+            messages.MEDICATION_CAUTION,
+        ]
+        for line in filter(str.strip, text.splitlines()):
+            fixed = obj["status"] == "emergency" or any(
+                re.fullmatch(re.escape(a).replace(re.escape(".*?"), ".*?"), line.strip())
+                for a in allowed
+            )
+            assert fixed, f"unexpected text in a {obj['status']} answer: {line!r}"
+    # Every factual line ends with its citation markers.
+    if obj["status"] == "answered":
+        for line in obj["answer"].splitlines():
+            if line.startswith("- "):
+                assert re.search(r"(\[\d+\])+$", line), line
+
+
+# ---------------------------------------------------------------------------------------------
+# A served app
+
+STAFF_PASSWORD = "correct horse battery staple"  # test-only credential for the live server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def live_server_env(index_dir: Path, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a served app: real index, private data dir, offline, no analytics."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBOT_")}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        GRADIO_ANALYTICS_ENABLED="False",
+        CHATBOT_INDEX_DIR=str(index_dir),
+        CHATBOT_DATA_DIR=str(data_dir),
+    )
+    env.update(LIVE_SERVER_EXTRA_ENV)
+    env.update(extra)
+    return env
+
+
+def _staff_login_env() -> dict[str, str]:
+    from chatbot.review.passwords import hash_password
+
+    return {"CHATBOT_STAFF_PASSWORD_HASH": hash_password(STAFF_PASSWORD)}
+
+
+# Every served app of the tests: a staff login (user "staff", password STAFF_PASSWORD) and a
+# rate limit far above what many tests send from one address (tests of the limit set their own).
+LIVE_SERVER_EXTRA_ENV: dict[str, str] = {
+    "CHATBOT_RATE_LIMIT_PER_MINUTE": "100000",
+    **_staff_login_env(),
+}
+
+
+class LiveServer:
+    """A ``python -m chatbot serve`` process on a free loopback port.
+
+    Args:
+        env: Its environment (``live_server_env``).
+        port: The port (default: a free one).
+        log: Where its output goes (default: ``server.log`` in its data folder).
+    """
+
+    def __init__(self, env: dict[str, str], port: int | None = None, log: Path | None = None):
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.url = f"http://{self.host}:{self.port}"
+        self.log = log or Path(env["CHATBOT_DATA_DIR"]) / "server.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatbot", "serve"]
+            + ["--host", self.host, "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait(self, timeout: float = 180) -> LiveServer:
+        """Until /healthz answers 200 (the index loaded or built)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def post(self, path: str, body: dict[str, Any], timeout: float = 60) -> tuple[int, dict]:
+        """POST JSON; (status, JSON body), also for an error status."""
+        return post_json(self.url + path, body, timeout)
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + "/healthz", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> LiveServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def post_json(url: str, body: dict[str, Any], timeout: float = 60) -> tuple[int, dict]:
+    """POST JSON to ``url``; (status, JSON body), also for an error status."""
+    req = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw or b"{}")
+        except ValueError:
+            return exc.code, {"error": raw.decode("utf-8", "replace")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Stand-ins and small worlds
+
+STAND_IN_BODY = "Sleep\nSymptoms are often worse at night. Walking helps.\nIron\nIron matters.\n"
+
+
+class StandInBot:
+    """Answers from a script; records what the chat passed in."""
+
+    def __init__(self, reply: Any) -> None:
+        self.settings = Settings()
+        self.disclaimer = disclaimer_of(self.settings)
+        article = Article("a", "Night", "2024-01-01", "p", "s", "", STAND_IN_BODY)
+        self.index = SimpleNamespace(articles={"a": article})
+        self.reply = reply
+        self.calls: list[dict[str, Any]] = []
+
+    def ask(self, question, history=(), channel="api", conversation=None) -> Answer:
+        self.calls.append(
+            {
+                "question": question,
+                "history": list(history),
+                "channel": channel,
+                "conversation": conversation,
+            }
+        )
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        return self.reply
+
+
+class StandInStore:
+    def __init__(self, known: bool = True) -> None:
+        self.known = known
+        self.rows: list[tuple[str, str, str]] = []
+
+    def record_feedback(self, answer_id: str, rating: str, comment: str = "") -> bool:
+        if not self.known:
+            return False
+        self.rows.append((answer_id, rating, comment))
+        return True
+
+
+def stand_in_answer() -> Answer:
+    """An answer of two quotes from ``STAND_IN_BODY``."""
+    q1 = "Symptoms are often worse at night."
+    q2 = "Iron matters."
+    s1, s2 = STAND_IN_BODY.index(q1), STAND_IN_BODY.index(q2)
+    return Answer(
+        status="answered",
+        answer=f"Here is what the articles say:\n\n- {q1} [1]\n- {q2} [2]",
+        citations=[
+            Citation(1, "a", "Night", q1, s1, s1 + len(q1), 0.9, "2024-01-01"),
+            Citation(2, "a", "Night", q2, s2, s2 + len(q2), 0.8, "2024-01-01"),
+        ],
+        disclaimer="d",
+    )
+
+
+def check_spans(answer, bot: Bot) -> None:
+    """The contract's invariants against the bot's *current* articles."""
+    import re
+
+    for c in answer.citations:
+        assert bot.index.articles[c.article].body[c.start : c.end] == c.quote
+    markers = {int(m) for m in re.findall(r"\[(\d+)\]", answer.answer)}
+    assert markers == {c.id for c in answer.citations}
+
+
+class TinyWorld:
+    """A tiny corpus, an index built with the fake embedder, and a store that outlives bots."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.corpus = root / "corpus"
+        for slug, (title, body) in TINY_ARTICLES.items():
+            write_article(self.corpus, slug, title, body)
+        self.store_path = root / "data" / "chatbot.sqlite3"
+        self.settings = Settings(
+            corpus_dir=self.corpus,
+            index_dir=root / "index",
+            data_dir=root / "data",
+            min_relevance=0.2,
+        )
+
+    def bot(self) -> Bot:
+        """A fresh bot (as after a restart); rebuilds the index when the corpus changed."""
+        from chatbot.embedding import FakeEmbedder
+        from chatbot.pipeline import open_index
+        from chatbot.review.store import Store
+
+        emb = FakeEmbedder()
+        return Bot(
+            self.settings,
+            open_index(self.settings, emb, rebuild=True),
+            emb,
+            log=Store(self.store_path),
+        )
+
+    def edit(self, slug: str, transform) -> None:
+        title = TINY_ARTICLES[slug][0]
+        current = (self.corpus / f"{slug}.md").read_text("utf-8").split("---\n", 2)[2]
+        write_article(self.corpus, slug, title, transform(current))
+
+
+# ---------------------------------------------------------------------------------------------
+# A real browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+class RecordedPage:
+    """A page plus every URL it requested (to prove no third-party host is contacted)."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.requests: list[str] = []
+        page.on("request", lambda req: self.requests.append(req.url))
+
+    def foreign_hosts(self, *allowed_hosts: str) -> set[str]:
+        from urllib.parse import urlparse
+
+        hosts = {urlparse(u).hostname for u in self.requests if u.startswith("http")}
+        return {h for h in hosts if h not in allowed_hosts}

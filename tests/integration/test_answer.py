@@ -1,0 +1,152 @@
+"""Evidence selection and composition: readable exact spans, lists with lead-ins, the gate."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import check_invariants
+
+from chatbot import messages
+from chatbot.config import AnswerWeights
+from chatbot.pipeline import Bot
+from chatbot.text.sentences import list_blocks
+from chatbot.types import Turn
+
+NEAR_DUPLICATE = AnswerWeights().near_duplicate
+
+LEAD = (
+    "It is necessary to exclude the use of substances and medicines that can increase the "
+    "manifestations of restless leg syndrome:"
+)
+
+
+def test_list_blocks_find_items_and_their_lead_in():
+    body = (
+        "Intro line.\nCommon causes include:\n\n  • Anemia\n  • Kidney disease\n"
+        "After.\n- a;\n- b.\n"
+    )
+    blocks = list_blocks(body)
+    assert len(blocks) == 2
+    first, second = blocks
+    assert body[first.lead[0] : first.lead[1]] == "Common causes include:"
+    assert [body[s:e] for s, e in first.items] == ["Anemia", "Kidney disease"]
+    assert second.lead is None  # "After." does not introduce a list
+    assert [body[s:e] for s, e in second.items] == ["a;", "b."]
+
+
+def _bot(real_bot, **changes):
+    settings = real_bot.settings.replace(**changes)
+    return Bot(settings, real_bot.index, real_bot.embedder)
+
+
+def test_a_list_item_comes_with_its_lead_in(real_bot):
+    answer = real_bot.ask("is lithium bad for restless legs?")
+    check_invariants(answer.to_dict())
+    quotes = [c.quote for c in answer.citations]
+    assert "Lithium preparations." in quotes
+    assert LEAD in quotes and quotes.index(LEAD) < quotes.index("Lithium preparations.")
+
+
+def test_a_short_list_is_quoted_whole_after_its_lead_in(real_bot):
+    answer = real_bot.ask("what groups of drugs are used for restless legs")
+    quotes = [c.quote for c in answer.citations]
+    lead = "In cases of severe discomfort, one has to choose drugs from four main groups:"
+    # The lead-in may share its citation with the sentence before it on the same line.
+    at = next(i for i, q in enumerate(quotes) if q.endswith(lead))
+    assert quotes[at + 1 : at + 5] == [
+        "dopaminergics;",
+        "anticonvulsants;",
+        "opioids;",
+        "benzodiazepine.",
+    ]
+    lines = [ln for ln in answer.answer.splitlines() if ln.lstrip().startswith("- ")]
+    assert lines[at].startswith("- ") and all(
+        ln.startswith("  - ") for ln in lines[at + 1 : at + 5]
+    )
+
+
+def test_no_two_quotes_say_the_same_thing(real_bot):
+    for question in (
+        "does low iron cause restless legs",
+        "can pregnancy cause rls",
+        "what are the symptoms of restless legs",
+    ):
+        answer = real_bot.ask(question)
+        vecs = real_bot.index.sentence_vectors
+        recs = {(s.article_id, s.start): i for i, s in enumerate(real_bot.index.sentences)}
+        rows = [
+            recs[(c.article, c.start)] for c in answer.citations if (c.article, c.start) in recs
+        ]
+        for i, a in enumerate(rows):
+            for b in rows[i + 1 :]:
+                assert float(vecs[a] @ vecs[b]) <= NEAR_DUPLICATE, question
+        assert len({c.quote for c in answer.citations}) == len(answer.citations)
+
+
+def test_the_best_quote_comes_first_and_list_items_sit_under_their_lead_in(real_bot):
+    answer = real_bot.ask("what causes restless legs syndrome")
+    lines = [ln for ln in answer.answer.splitlines() if ln.lstrip().startswith("- ")]
+    assert len(lines) == len(answer.citations)
+    # Bullets (not nested items) in order of their best quote's score.
+    heads = [c for c, ln in zip(answer.citations, lines, strict=True) if ln.startswith("- ")]
+    assert heads[0].score == max(c.score for c in answer.citations)
+    # Every nested item belongs to the list whose lead-in is the bullet above it.
+    for i, line in enumerate(lines):
+        if line.startswith("  - "):
+            lead = next(j for j in range(i, -1, -1) if lines[j].startswith("- "))
+            item, head = answer.citations[i], answer.citations[lead]
+            assert head.quote.endswith(":") and item.article == head.article
+            assert head.end <= item.start
+
+
+def test_out_of_scope_questions_abstain_and_point_to_the_clinic(real_bot):
+    for question in (
+        "What's a good exercise plan to lose 10 kg before summer?",
+        "how do I treat a sprained ankle",
+        "give me a recipe for lentil soup",
+    ):
+        answer = real_bot.ask(question)
+        assert answer.status == "no_answer" and answer.citations == [], question
+        assert answer.reason == "not_in_articles"
+        assert real_bot.settings.clinic.clinic_contact in answer.answer
+        assert answer.confidence < real_bot.settings.answer.min_relevance
+
+
+def test_the_threshold_decides_and_confidence_is_reported(real_bot):
+    question = "What's a good exercise plan to lose 10 kg before summer?"
+    lenient = _bot(real_bot, min_relevance=0.0).ask(question)
+    strict = _bot(real_bot, min_relevance=1.01).ask("What causes restless legs?")
+    assert lenient.status == "answered" and lenient.citations
+    assert strict.status == "no_answer" and strict.confidence > 0.5
+    assert lenient.to_dict()["confidence"] == lenient.confidence
+
+
+def test_a_follow_up_is_answered_in_the_context_of_the_earlier_turn(real_bot):
+    history = [Turn("user", "What causes restless legs?"), Turn("assistant", "...")]
+    answer = real_bot.ask("and in pregnancy?", history)
+    assert answer.status == "answered"
+    assert any("pregnan" in c.quote.lower() for c in answer.citations)
+    night = real_bot.ask(
+        "why are they worse at night",
+        [Turn("user", "what are the symptoms of rls"), Turn("assistant", "...")],
+    )
+    assert any("night" in c.quote.lower() for c in night.citations)
+
+
+def test_medicine_quotes_keep_the_medication_caution(real_bot):
+    answer = real_bot.ask("is codeine addictive if you take it for rls")
+    assert answer.status == "answered"
+    assert answer.answer.rstrip().endswith(messages.MEDICATION_CAUTION)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "does cofee make it wors",
+        "what are the symptoms? my legs feel fizzy, like ants under my skin",
+        "my 8 yr old complains of growing pains, can that be restless legs?",
+    ],
+)
+def test_lay_words_and_typos_still_get_cited_answers(real_bot, question):
+    answer = real_bot.ask(question)
+    check_invariants(answer.to_dict())
+    assert answer.citations, question

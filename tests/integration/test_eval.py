@@ -1,0 +1,323 @@
+"""`chatbot eval`: the question-set format, the scoring, the CLI, and the project's own set."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from helpers import CORPUS
+
+from chatbot.corpus import load_corpus
+from chatbot.errors import BadInputError
+from chatbot.evaluation import (
+    DEFAULT_QUESTIONS,
+    EvalItem,
+    ItemResult,
+    evidence_hits,
+    format_report,
+    load_questions,
+    report,
+    resolve_gold_files,
+    run_eval,
+    score_item,
+    summarise,
+    tradeoff,
+    write_chart,
+)
+
+ARTICLES = {a.id: a for a in load_corpus(CORPUS)}
+QUESTIONS = Path(DEFAULT_QUESTIONS)
+ITEMS = [json.loads(line) for line in QUESTIONS.read_text("utf-8").splitlines() if line.strip()]
+IRON = (
+    "Iron is crucial for the production of dopamine, a neurotransmitter that helps regulate "
+    "movement."
+)
+
+
+# ------------------------------------------------------------------------------------------------
+# The project's own question set
+
+
+def test_the_set_is_big_and_covers_every_behaviour_and_split():
+    behaviours = Counter(i["expected_behaviour"] for i in ITEMS)
+    assert len(ITEMS) >= 100
+    assert behaviours["answer"] >= 80 and behaviours["abstain"] >= 20
+    assert behaviours["emergency"] >= 10
+    assert {i["split"] for i in ITEMS} == {"dev", "test"}
+    assert len({i["id"] for i in ITEMS}) == len(ITEMS)
+    assert load_questions(QUESTIONS)  # the eval reads it without complaint
+
+
+HOLDOUT, BLIND2 = (
+    [
+        json.loads(line)
+        for line in (QUESTIONS.parent / name).read_text("utf-8").splitlines()
+        if line.strip()
+    ]
+    for name in ("questions_holdout.jsonl", "questions_blind2.jsonl")
+)
+
+
+@pytest.mark.parametrize("items", [ITEMS, HOLDOUT, BLIND2], ids=["project", "holdout", "blind2"])
+def test_every_gold_quote_is_verbatim_in_its_corpus_article(items):
+    """gold_files hold corpus article ids (the corpus renamed the seed files)."""
+    for item in items:
+        if item["expected_behaviour"] != "answer":
+            assert item["gold_files"] == [] and item["gold_quotes"] == []
+            continue
+        assert item["gold_files"] and item["gold_quotes"] and item["key_phrases"], item["id"]
+        for f in item["gold_files"]:
+            assert f in ARTICLES, (item["id"], f)
+        for quote in item["gold_quotes"]:
+            assert any(quote in ARTICLES[f].body for f in item["gold_files"]), (item["id"], quote)
+
+
+def test_the_set_covers_every_topic_and_every_article():
+    answer = [i for i in ITEMS if i["expected_behaviour"] == "answer"]
+    text = " ".join(i["question"].lower() for i in answer)
+    for topic in (
+        "cause",
+        "symptom",
+        "pregnan",
+        "child",
+        "iron",
+        "worse",
+        "treat",
+        "exercise",
+        "go away",
+        "kid",
+        "medicine",
+    ):
+        assert topic in text, topic
+    cited = {f for i in answer for f in i["gold_files"]}
+    assert cited == set(ARTICLES)
+    follow_ups = [i for i in ITEMS if i.get("history")]
+    assert len(follow_ups) >= 10
+    for item in follow_ups:
+        assert {t["role"] for t in item["history"]} <= {"user", "assistant"}
+    personal = [i for i in ITEMS if i["id"].startswith("pers-")]
+    assert personal and all(i["expected_behaviour"] == "abstain" for i in personal)
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading a question set: bad files get one clear line naming the line
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json\n", "line 1 is not JSON"),
+        ('{"id": "a", "expected_behaviour": "answer"}\n', 'line 1 has no "question"'),
+        ('{"id": "a", "question": "q", "expected_behaviour": "maybe"}\n', "must be one of"),
+        (
+            '\n{"id": "a", "question": "q", "expected_behaviour": "abstain"}\n'
+            '{"id": "a", "question": "q2", "expected_behaviour": "abstain"}\n',
+            "already used",
+        ),
+        (
+            '{"id": "a", "question": "q", "expected_behaviour": "answer", "gold_quotes": "x"}\n',
+            '"gold_quotes" must be a list',
+        ),
+        (
+            '{"id": "a", "question": "q", "expected_behaviour": "answer", "history": [{"role": '
+            '"system", "content": "x"}]}\n',
+            '"history" turn',
+        ),
+        ("[1, 2]\n", "not a JSON object"),
+        ("\n\n", "has no questions"),
+    ],
+)
+def test_bad_question_files_are_refused_with_the_line(tmp_path, content, message):
+    path = tmp_path / "q.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(BadInputError, match=message):
+        load_questions(path)
+
+
+def test_missing_and_binary_question_files(tmp_path):
+    with pytest.raises(BadInputError, match="does not exist"):
+        load_questions(tmp_path / "nope.jsonl")
+    binary = tmp_path / "b.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(BadInputError, match="cannot be read"):
+        load_questions(binary)
+
+
+def test_cli_bad_question_file_exits_1_with_one_line(tmp_path, capsys):
+    from chatbot.cli import main
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "x"}\n', encoding="utf-8")
+    assert main(["eval", "--questions", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: question file") and "expected_behaviour" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["eval", "--questions", str(tmp_path / "missing.jsonl")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# Scoring
+
+
+def _answer(citations, text=None, status="answered", **extra):
+    markers = "".join(f"[{c['id']}]" for c in citations)
+    return {
+        "status": status,
+        "answer": text if text is not None else f"- x {markers}",
+        "citations": citations,
+        "disclaimer": "d",
+        **extra,
+    }
+
+
+def _cite(cid, article, quote):
+    body = ARTICLES[article].body
+    start = body.index(quote)
+    return {
+        "id": cid,
+        "article": article,
+        "quote": quote,
+        "start": start,
+        "end": start + len(quote),
+    }
+
+
+def test_seed_file_names_map_to_corpus_ids():
+    assert resolve_gold_files(["000_2f261c2b4fc44aa6.txt"], ARTICLES) == ["cause-of-rls"]
+    assert resolve_gold_files(["cause-of-rls", "nope.txt"], ARTICLES) == ["cause-of-rls"]
+
+
+def test_evidence_hit_is_span_overlap_in_the_same_article():
+    part = "Iron is crucial for the production of dopamine"
+    assert evidence_hits([_cite(1, "cause-of-rls", part)], [IRON], ["cause-of-rls"], ARTICLES)
+    other = "Stress tends to worsen the symptoms of RLS."
+    assert not evidence_hits([_cite(1, "mesotherapy-rls", other)], [IRON], [], ARTICLES)
+    # A hand-copied gold quote that is not verbatim falls back to word overlap.
+    loose = "iron is crucial for production of dopamine (a neurotransmitter)"
+    assert evidence_hits([_cite(1, "cause-of-rls", IRON)], [loose], ["x.txt"], ARTICLES)
+
+
+def test_score_item_flags_every_kind_of_problem():
+    item = EvalItem("a", "why iron?", "answer", ("cause-of-rls",), (IRON,), ("dopamine", "zinc"))
+    good = score_item(
+        item, _answer([_cite(1, "cause-of-rls", IRON)], f"- {IRON} [1]"), 5.0, ARTICLES
+    )
+    assert good.evidence_hit and good.quote_fidelity and good.marker_validity
+    assert good.key_phrase_coverage == 0.5 and good.problems == ["key phrases missing: zinc"]
+    forged = _cite(1, "cause-of-rls", IRON) | {"quote": IRON.upper()}
+    bad = score_item(item, _answer([forged], "- no marker", disclaimer=""), 5.0, ARTICLES)
+    assert not bad.quote_fidelity and not bad.marker_validity and not bad.disclaimer_present
+    wrong = score_item(item, _answer([], "sorry", status="no_answer"), 5.0, ARTICLES)
+    assert wrong.problems[0] == "expected answer, got no_answer" and not wrong.evidence_hit
+
+
+def test_answer_items_without_gold_quotes_do_not_count_for_evidence_hit():
+    cited = _answer([_cite(1, "cause-of-rls", IRON)], f"- {IRON} [1]")
+    bare = score_item(EvalItem("b", "q", "answer"), cited, 5.0, ARTICLES)
+    assert bare.evidence_hit is None and bare.problems == []
+    gold = EvalItem("g", "q", "answer", ("cause-of-rls",), (IRON,))
+    hit = score_item(gold, cited, 5.0, ARTICLES)
+    assert summarise([bare, hit])["evidence_hit"] == 1.0  # not 0.5
+    assert summarise([bare])["evidence_hit"] is None  # and "-" in the report, never 0%
+
+
+def _result(expected, status, confidence, reason=""):
+    item = EvalItem(f"{expected}-{confidence}", "q", expected)
+    answer = _answer([], "x", status=status, confidence=confidence, reason=reason)
+    return ItemResult(item=item, answer=answer, latency_ms=confidence * 100)
+
+
+def test_summary_rates_and_tradeoff_from_confidences():
+    results = [
+        _result("answer", "answered", 0.8),
+        _result("answer", "no_answer", 0.3),
+        _result("abstain", "no_answer", 0.2),
+        _result("abstain", "answered", 0.6),
+        _result("abstain", "no_answer", 0.9, reason="personal_advice"),
+        _result("emergency", "emergency", 0.0),
+    ]
+    m = summarise(results)
+    assert m["answered_rate"] == 0.5 and m["abstain_rate"] == pytest.approx(2 / 3)
+    assert m["emergency_recall"] == 1.0 and m["false_emergency_rate"] == 0.0
+    curve = {p["threshold"]: p for p in tradeoff(results, [0.25, 0.5, 0.7, 0.95])}
+    assert curve[0.25]["answered_rate"] == 1.0 and curve[0.25]["abstain_rate"] == pytest.approx(
+        2 / 3
+    )
+    assert curve[0.7]["answered_rate"] == 0.5 and curve[0.7]["abstain_rate"] == 1.0
+    # A request for personal advice is abstained at every threshold.
+    assert curve[0.95]["abstain_rate"] == 1.0 and curve[0.95]["answered_rate"] == 0.0
+    data = report(results, 0.5, "set.jsonl")
+    text = format_report(data)
+    assert "overall" in text and "<- current" in text and "abstention trade-off" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# On the real bot
+
+
+def test_eval_json_and_chart_from_the_cli(real_settings, tmp_path, capsys):
+    from chatbot.cli import main
+
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(json.dumps(i) + "\n" for i in ITEMS[:3] + ITEMS[-2:]), "utf-8")
+    chart = tmp_path / "out" / "chart.png"
+    code = main(
+        [
+            "eval",
+            "--questions",
+            str(small),
+            "--index",
+            str(real_settings.paths.index_dir),
+            "--json",
+            "--chart",
+            str(chart),
+        ]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["overall"]["n"] == 5 and set(data["by_behaviour"]) <= {
+        "answer",
+        "abstain",
+        "emergency",
+    }
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert data["chart"] == str(chart)
+
+
+def test_the_project_set_meets_the_done_when_thresholds(real_bot, tmp_path):
+    """The bar of issue 3, on the whole set through Bot.ask. An honest test: it can fail."""
+    results = run_eval(real_bot, load_questions(QUESTIONS))
+    data = report(results, real_bot.settings.answer.min_relevance, str(QUESTIONS))
+    write_chart(data, tmp_path / "chart.png")
+    by = data["by_behaviour"]
+    summary = format_report(data, max_failures=0)
+    assert by["answer"]["answered_rate"] >= 0.95, summary
+    assert by["abstain"]["abstain_rate"] >= 0.90, summary
+    assert by["emergency"]["emergency_recall"] == 1.0, summary
+    assert data["overall"]["false_emergency_rate"] == 0.0, summary
+    assert data["overall"]["quote_fidelity"] == 1.0, summary
+    assert data["overall"]["marker_validity"] == 1.0, summary
+    assert data["overall"]["disclaimer_present"] == 1.0, summary
+    assert by["answer"]["key_phrase_coverage"] >= 0.80, summary
+    assert by["answer"]["evidence_hit"] >= 0.90, summary
+
+
+def test_the_blind_holdout_set_keeps_what_it_reached(real_bot):
+    """tests/questions_holdout.jsonl was written by someone who had seen neither the code nor
+    the project's set. It is harder than the bar (README, "Answer quality": 91% answered, 86%
+    evidence hit, 75% abstained); these floors keep what is reached from slipping back."""
+    path = QUESTIONS.parent / "questions_holdout.jsonl"
+    data = report(
+        run_eval(real_bot, load_questions(path)), real_bot.settings.answer.min_relevance, "h"
+    )
+    by = data["by_behaviour"]
+    summary = format_report(data, max_failures=0)
+    assert by["answer"]["answered_rate"] >= 0.88, summary
+    assert by["answer"]["evidence_hit"] >= 0.84, summary
+    assert by["abstain"]["abstain_rate"] >= 0.70, summary
+    assert by["emergency"]["emergency_recall"] == 1.0, summary
+    assert data["overall"]["false_emergency_rate"] == 0.0, summary
+    assert data["overall"]["quote_fidelity"] == 1.0, summary

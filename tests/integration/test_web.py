@@ -1,0 +1,40 @@
+"""The HTTP app in process (FastAPI TestClient), real bot behind it."""
+
+from __future__ import annotations
+
+from helpers import check_invariants
+
+
+def test_healthz(client, real_bot):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    body = r.json()
+    assert body == {
+        "status": "ok",
+        "articles": 5,
+        "chunks": len(real_bot.index.chunks),
+        "index": real_bot.index.hash,
+        "store": "none",  # this bot has no review store
+        "store_failures": 0,
+        "store_error": None,
+    }
+
+
+def test_api_ask_returns_the_answer_object(client):
+    r = client.post("/api/ask", json={"question": "What causes restless legs?", "history": []})
+    assert r.status_code == 200
+    check_invariants(r.json())
+
+
+def test_api_ask_bad_input_is_a_json_error(client):
+    r = client.post("/api/ask", json={"question": "   "})
+    assert r.status_code == 400 and "empty" in r.json()["error"]
+    r = client.post("/api/ask", json={"nope": 1})
+    assert r.status_code == 422
+
+
+def test_chat_page_is_served_without_analytics(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "<html" in r.text.lower()
+    config = client.get("/config").json()
+    assert config.get("analytics_enabled") is False

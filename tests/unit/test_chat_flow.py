@@ -1,0 +1,130 @@
+"""The chat's event handlers driven with a stand-in bot and store (no browser, no model)."""
+
+from __future__ import annotations
+
+import copy
+import html
+from typing import Any
+
+import gradio as gr
+import pytest
+from helpers import StandInBot, StandInStore
+from helpers import stand_in_answer as _answer
+
+from chatbot.errors import BadInputError
+from chatbot.web.chat import FAILED, create_chat
+
+
+def handler(demo: gr.Blocks, name: str) -> Any:
+    return next(f.fn for f in demo.fns.values() if f.name == name)
+
+
+def run(demo: gr.Blocks, message: str, history=None, turns=None, ids=None, conversation=None):
+    """Every step the page is sent, as sent (copied: the handler reuses its lists)."""
+    steps = handler(demo, "respond")(message, history or [], turns or [], ids or {}, conversation)
+    return [copy.deepcopy(step) for step in steps]
+
+
+def like(index: int, liked: Any) -> gr.LikeData:
+    return gr.LikeData(None, {"index": index, "value": "", "liked": liked})
+
+
+def test_answer_is_shown_in_stages_then_with_sources():
+    bot = StandInBot(_answer())
+    demo = create_chat(bot, StandInStore())
+    steps = run(demo, "Why worse at night?")
+    pending = steps[0][1][-1]["content"]
+    assert "answer-pending" in pending
+    partial = [s[1][-1]["content"] for s in steps[1:-1]]
+    assert len(partial) >= 2 and all("answer-partial" in c for c in partial)
+    assert all("<mark>" not in c for c in partial)
+    final = steps[-1]
+    box, history, turns, ids, conversation, notice, _banner = final
+    assert box == "" and "answer-done" in history[-1]["content"]
+    assert history[-1]["content"].count("<mark>") == 2
+    assert ids == {1: bot.reply.id}
+    assert turns == [
+        {"role": "user", "content": "Why worse at night?"},
+        {"role": "assistant", "content": bot.reply.answer},
+    ]
+    assert conversation and bot.calls[0]["conversation"] == conversation
+    assert bot.calls[0]["channel"] == "chat" and bot.calls[0]["history"] == []
+
+
+def test_follow_up_passes_plain_history_and_keeps_the_conversation():
+    bot = StandInBot(_answer())
+    demo = create_chat(bot, None)
+    *_, first = run(demo, "Why worse at night?")
+    _, history, turns, ids, conversation, _, _ = first
+    *_, second = run(demo, "and iron?", history, turns, ids, conversation)
+    call = bot.calls[1]
+    assert call["conversation"] == conversation
+    assert [(t.role, t.content) for t in call["history"]] == [
+        ("user", "Why worse at night?"),
+        ("assistant", bot.reply.answer),
+    ]
+    assert second[3] == {1: bot.reply.id, 3: bot.reply.id}  # each answer's message index
+
+
+def test_compact_chat_is_the_widget_channel_and_folds_the_banner():
+    bot = StandInBot(_answer())
+    demo = create_chat(bot, None, compact=True)
+    *_, final = run(demo, "Why worse at night?")
+    assert bot.calls[0]["channel"] == "widget"
+    assert "<details" in final[-1]["value"]
+
+
+def test_bad_input_and_failures_become_a_clear_reply_not_a_traceback():
+    demo = create_chat(StandInBot(BadInputError("the question is not text")), None)
+    *_, final = run(demo, "\x00\x01")
+    reply = html.unescape(final[1][-1]["content"])
+    assert "Sorry, I can't take that message: the question is not text." in reply
+    assert final[3] == {}  # nothing to rate
+
+    demo = create_chat(StandInBot(RuntimeError("index exploded")), None)
+    *_, final = run(demo, "why?")
+    reply = html.unescape(final[1][-1]["content"])
+    assert "index exploded" not in reply and FAILED in reply
+
+
+def test_empty_message_only_shows_a_notice():
+    bot = StandInBot(_answer())
+    steps = run(create_chat(bot, None), "   ")
+    assert len(steps) == 1 and steps[0][1] == [] and "Please type a question" in steps[0][5]
+    assert bot.calls == []
+
+
+def test_an_oversized_message_is_shown_shortened():
+    bot = StandInBot(BadInputError("the question is too long"))
+    *_, final = run(create_chat(bot, None), "x" * 9000)
+    assert len(final[1][0]["content"]) < 4200 and "too long" in final[1][-1]["content"]
+
+
+@pytest.mark.parametrize(("liked", "rating"), [(True, "up"), (False, "down")])
+def test_rating_goes_to_the_store_with_the_answer_id(liked, rating):
+    store = StandInStore()
+    demo = create_chat(StandInBot(_answer()), store)
+    group, _, pending, notice = handler(demo, "rate")({1: "abc"}, like(1, liked))
+    assert store.rows == [("abc", rating, "")]
+    assert pending == {"id": "abc", "rating": rating} and group["visible"] is True
+    assert "helpful" in notice
+    group, box, pending, notice = handler(demo, "send_comment")("  too short  ", pending)
+    assert store.rows[-1] == ("abc", rating, "too short") and pending is None
+    assert group["visible"] is False and "comment was sent" in notice
+
+
+def test_unrating_or_unknown_messages_store_nothing():
+    store = StandInStore()
+    demo = create_chat(StandInBot(_answer()), store)
+    rate = handler(demo, "rate")
+    rate({1: "abc"}, like(1, ""))  # Gradio sends "" when a thumb is clicked off again
+    rate({1: "abc"}, like(0, True))  # the patient's own message has no answer id
+    assert store.rows == []
+    _, _, pending, notice = handler(demo, "send_comment")("", {"id": "abc", "rating": "up"})
+    assert store.rows == [] and pending == {"id": "abc", "rating": "up"} and "empty" in notice
+
+
+def test_feedback_for_an_answer_the_store_does_not_know_says_so():
+    demo = create_chat(StandInBot(_answer()), StandInStore(known=False))
+    _, _, pending, notice = handler(demo, "rate")({1: "gone"}, like(1, True))
+    assert pending is None and "could not be saved" in notice
