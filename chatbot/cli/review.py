@@ -145,7 +145,10 @@ def cmd_cite(args: argparse.Namespace) -> int:
     verdict = args.verdict.replace("-", "_")
     store.set_citation_verdict(args.id, args.citation, verdict, args.note or "", _reviewer(args))
     store.record(
-        _reviewer(args), "citation_verdict", f"answer:{args.id}", citation=args.citation,
+        _reviewer(args),
+        "citation_verdict",
+        f"answer:{args.id}",
+        citation=args.citation,
         verdict=verdict,
     )
     print(f"citation [{args.citation}] of {args.id}: {verdict}")

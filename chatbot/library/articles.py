@@ -8,7 +8,7 @@ the command line write the same files.
 Every change (new text or new metadata) is a new version: the file is written whole to a
 temporary name and renamed over the old one, its previous content already kept as a version.
 An article that never changed has no history folder and is version 1. Writes from several
-processes are serialised by a lock file (``corpus/.library.lock``).
+processes are serialised by a lock on the corpus folder itself (``flock``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from chatbot.types import Article
 
 VERSIONS = "versions"
 RETIRED = "retired"
-LOCK = ".library.lock"
 EDITABLE = ("title", "date", "publisher", "source_url", "reviewed_by", "next_review", "note")
 
 
@@ -304,12 +303,12 @@ class Library:
     def _locked(self) -> Iterator[None]:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            fh = open(self.root / LOCK, "a+")  # noqa: SIM115 - held for the block
+            fd = os.open(self.root, os.O_RDONLY)  # the folder itself: no lock file left behind
         except OSError as exc:
             raise LibraryError(f"cannot write to the corpus folder {self.root}: {exc}") from exc
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

@@ -159,10 +159,10 @@ def _decode(data: bytes, name: str) -> str:
 
 def clean_text(text: str) -> str:
     """One way bodies look: Unix newlines, no invisible or control characters, no trailing
-    spaces, at most one blank line in a row, one final newline."""
+    spaces, at most one blank line in a row, one final newline; lines start at the margin."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = _CONTROL.sub("", strip_invisible(text)).replace("\t", " ")
-    lines = [ln.rstrip() for ln in text.split("\n")]
+    lines = [ln.strip() for ln in text.split("\n")]
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
     return body + "\n" if body else ""
 

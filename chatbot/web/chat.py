@@ -89,7 +89,6 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
     """
     settings = bot.settings
     channel = "widget" if compact else "chat"
-    articles = bot.index.articles
 
     # In the widget's small panel the conversation needs the room once it has started: the
     # banner folds to its first sentence (the rest one click away) and the chat grows.
@@ -142,6 +141,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             return
 
         stages = answer_stages(answer)
+        articles = bot.index.articles  # read per answer: a re-index may have swapped it
         for partial in stages[:-1]:
             history[-1] = {
                 "role": "assistant",

@@ -192,9 +192,7 @@ def test_review_workflow_verdicts_context_and_exclusion(site):
     shown_context = 0
     for c in answer.citations:
         before, quote, after = staff.context_of(bot.index.articles[c.article].body, c.start, c.end)
-        assert (
-            f"{escape(before)}<mark>{escape(quote)}</mark>{escape(after)}" in r.text
-        )
+        assert f"{escape(before)}<mark>{escape(quote)}</mark>{escape(after)}" in r.text
         shown_context += len((before + after).strip())
     assert shown_context, "the paragraph around the quotes is shown"
 

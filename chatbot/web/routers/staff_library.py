@@ -68,14 +68,16 @@ def _reindex(state: StaffState, staff: Staff) -> bool:
 
 def _articles_page(state: StaffState, staff: Staff, saved: str = "", status: int = 200) -> Any:
     library = _library(state)
+    problem = ""
     try:
         articles, retired = library.articles(), library.retired()
-    except ChatbotError as exc:
-        return message("The corpus cannot be read", str(exc), staff, 500)
+    except ChatbotError as exc:  # a file edited by hand went wrong: say so, keep the page
+        articles, retired, problem = [], [], str(exc)
     return render(
         "articles.html",
         staff,
         status,
+        problem=problem,
         articles=articles,
         retired=retired,
         job=state.reindexer.status(),
