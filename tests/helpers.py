@@ -360,7 +360,8 @@ class RecordedPage:
 # Files for the library: a web page with its furniture, a PDF with a running header and page
 # numbers, a Word document with a header and footer, a scan without text, a binary file.
 
-LIBRARY_HTML = """<!doctype html><html><head><title>Sleep and RLS | Truffles Vein Specialists</title>
+LIBRARY_HTML = """<!doctype html><html><head>
+<title>Sleep and RLS | Truffles Vein Specialists</title>
 <meta property="og:site_name" content="Truffles Vein Specialists">
 <meta name="date" content="2024-03-05"></head>
 <body><nav><ul><li><a href="/">Home</a></li><li><a href="/about">About us</a></li>

@@ -352,8 +352,9 @@ def test_two_processes_signing_out_at_once_lose_no_sign_out(world):
     import subprocess
     import sys
 
-    from chatbot.review.store import Store
     from helpers import ROOT
+
+    from chatbot.review.store import Store
 
     store = Store(world.store_path)
     nonces = [f"n{i}" for i in range(40)]

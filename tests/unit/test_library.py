@@ -60,11 +60,14 @@ def test_a_word_document_gives_its_body_without_header_and_footer(tmp_path):
 
 
 def test_markdown_and_plain_text():
-    md = "# Iron and RLS\n\nLow **iron** can make [restless legs](http://x.example) worse.\n\n* one\n* two\n"
+    md = (
+        "# Iron and RLS\n\nLow **iron** can make [restless legs](http://x.example) worse."
+        "\n\n* one\n* two\n"
+    )
     out = extract(md.encode(), "iron.md")
     assert out.title == "Iron and RLS"
     assert "Low iron can make restless legs worse." in out.body and "- one\n- two" in out.body
-    text = extract("Line one of the article, long enough.\r\n\r\n\r\nLine two.".encode(), "a.txt")
+    text = extract(b"Line one of the article, long enough.\r\n\r\n\r\nLine two.", "a.txt")
     assert text.body == "Line one of the article, long enough.\n\nLine two.\n"
     assert from_pasted("  Some pasted text about restless legs at night.  ").body.startswith("Some")
 
