@@ -3,7 +3,8 @@
 Subcommands: list, show, verdict, cite, exclude, exclusions, restore, export, stats, purge,
 user (add, list, role, on, off, password), audit, hash-password. Staff actions go into the
 audit log as ``cli:<user>`` (or ``--reviewer``). None of them loads the embedding model;
-they read the review store under ``CHATBOT_DATA_DIR`` and, where quotes are checked, the articles in ``CHATBOT_CORPUS_DIR``.
+they read the review store under ``CHATBOT_DATA_DIR`` and, where quotes are checked, the
+articles in ``CHATBOT_CORPUS_DIR``.
 """
 
 from __future__ import annotations
