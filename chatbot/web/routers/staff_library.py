@@ -159,7 +159,7 @@ async def articles_new(
         else:
             raise ExtractionError("choose a file or paste the article's text")
     except ExtractionError as exc:
-        _audit(state, staff, "article_refused", "article:", reason=str(exc)[:200])
+        _audit(state, staff, "article_refused", "upload", reason=str(exc)[:200])
         return message(
             "Not added", f"{exc}. Nothing was changed.", staff, 400, "/staff/articles#add"
         )
