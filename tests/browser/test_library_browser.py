@@ -91,8 +91,10 @@ def test_accounts_are_made_in_the_staff_area(browser, site):
     p.goto(site.url + "/staff/users")
     for name, password in (ALICE, BOB):
         p.fill("form[action='/staff/users'] input[name=name]", name)
-        p.select_option("form[action='/staff/users'] select[name=role]",
-                        "editor" if name == "alice" else "reviewer")
+        p.select_option(
+            "form[action='/staff/users'] select[name=role]",
+            "editor" if name == "alice" else "reviewer",
+        )
         p.fill("form[action='/staff/users'] input[name=password]", password)
         p.click("button:has-text('Add the account')")
         p.wait_for_selector(f"td:text-is('{name}')")
@@ -175,8 +177,11 @@ def test_a_reviewer_cannot_edit_articles_and_the_audit_log_shows_who_did_what(br
     assert p.locator("textarea[name=body]").count() == 0
     # Even a hand-made request with his valid token is refused.
     token = p.locator("input[name=csrf]").first.get_attribute("value")
-    r = context.request.post(site.url + "/staff/articles/cause-of-rls/retire",
-                             form={"csrf": token}, headers={"Origin": site.url})
+    r = context.request.post(
+        site.url + "/staff/articles/cause-of-rls/retire",
+        form={"csrf": token},
+        headers={"Origin": site.url},
+    )
     assert r.status == 403 and "needs the editor role" in r.text()
     assert tree_state(corpus) == before
     # Bob's verdict and Alice's articles show apart.
@@ -200,8 +205,9 @@ def test_a_reviewer_cannot_edit_articles_and_the_audit_log_shows_who_did_what(br
 def test_an_approved_answer_is_composed_and_given_to_paraphrases_only(browser, site):
     context, p = sign_in(browser, site, *BOB)
     p.goto(site.url + "/staff/approved/new?q=genetic")
-    p.fill("textarea[name=examples]",
-           "Is restless legs syndrome genetic?\nDoes RLS run in families?")
+    p.fill(
+        "textarea[name=examples]", "Is restless legs syndrome genetic?\nDoes RLS run in families?"
+    )
     first = p.locator("p.s", has_text="Research suggests that genetics may contribute")
     first.locator("input[type=checkbox]").check()
     first.locator("input[type=number]").fill("1")
@@ -230,8 +236,12 @@ def test_an_approved_answer_is_composed_and_given_to_paraphrases_only(browser, s
 
 
 def test_the_content_gap_view_lists_clustered_no_answer_questions(browser, site):
-    for q in ("How do I renew my passport?", "how can I renew my passport",
-              "passport renewal steps please", "what time does the post office open?"):
+    for q in (
+        "How do I renew my passport?",
+        "how can I renew my passport",
+        "passport renewal steps please",
+        "what time does the post office open?",
+    ):
         _, got = post_json(site.url + "/api/ask", {"question": q})
         assert got["status"] == "no_answer", q
     context, p = sign_in(browser, site, *BOB)

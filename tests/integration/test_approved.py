@@ -94,11 +94,15 @@ def test_a_quote_must_be_an_exact_span_and_an_example_is_needed(bot):
     with pytest.raises(StoreError, match="at least one example"):
         bot.store.create_approved([span("cause-of-rls", GENETIC[0])], ["  "], bot.index.articles)
     with pytest.raises(StoreError, match="not a passage"):
-        bot.store.create_approved([("cause-of-rls", 0, 1 + 0)], ["x?"], {
-            "cause-of-rls": BODIES["cause-of-rls"].__class__(
-                **{**BODIES["cause-of-rls"].__dict__, "body": " x"}
-            )
-        })
+        bot.store.create_approved(
+            [("cause-of-rls", 0, 1 + 0)],
+            ["x?"],
+            {
+                "cause-of-rls": BODIES["cause-of-rls"].__class__(
+                    **{**BODIES["cause-of-rls"].__dict__, "body": " x"}
+                )
+            },
+        )
     with pytest.raises(StoreError, match="pick at least one passage"):
         bot.store.create_approved([], ["x?"], bot.index.articles)
 
@@ -130,8 +134,11 @@ def test_content_gaps_and_most_asked_group_by_meaning(real_embedder, tmp_path):
         answer = Answer(status, "x", [], "d", reason=reason)  # type: ignore[arg-type]
         store.log_answer(question, answer, list(history), "api")
 
-    for q in ("What is the best diet for diabetes?", "which diet is good for diabetes",
-              "diabetes diet advice please"):
+    for q in (
+        "What is the best diet for diabetes?",
+        "which diet is good for diabetes",
+        "diabetes diet advice please",
+    ):
         log(q)
     log("How do I renew my passport?")
     log("can I take 600 mg of iron", reason="personal_advice")
@@ -140,8 +147,11 @@ def test_content_gaps_and_most_asked_group_by_meaning(real_embedder, tmp_path):
     assert "passport" in gaps[1]["question"] and gaps[1]["count"] == 1
     assert all("600 mg" not in g["question"] for g in gaps)  # personal advice is no gap
 
-    for q in ("Why are my legs worse at night?", "why do my legs get worse at night",
-              "Why are my legs worse at night?"):
+    for q in (
+        "Why are my legs worse at night?",
+        "why do my legs get worse at night",
+        "Why are my legs worse at night?",
+    ):
         log(q, "answered", reason="")
     log("what about tea?", "answered", [Turn("user", "does coffee make rls worse?")], "")
     top = store.stats(30, embed=real_embedder.encode).top_questions
