@@ -25,6 +25,7 @@ Embed = Callable[[list[str]], np.ndarray]
 CLUSTER_COSINE = 0.62  # two questions this close (all-MiniLM-L6-v2) ask the same thing
 WORDS_RATIO = 80.0  # without a model: rapidfuzz token-set ratio (0-100) for the same question
 MAX_GROUPS = 500  # distinct questions embedded at most for one view
+EMBED_STEP = 16
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,14 @@ def _join(into: Group, g: Group) -> None:
 
 
 def _by_meaning(groups: list[Group], embed: Embed, threshold: float) -> list[Group]:
-    vectors = np.asarray(embed([g.question for g in groups]), dtype=np.float32)
+    texts = [g.question for g in groups]
+    # In small calls: served, they go through the model's own worker thread (and its cache).
+    vectors = np.concatenate(
+        [
+            np.asarray(embed(texts[i : i + EMBED_STEP]), dtype=np.float32)
+            for i in range(0, len(texts), EMBED_STEP)
+        ]
+    )
     clusters: list[Group] = []
     sums: list[np.ndarray] = []
     for g, v in zip(groups, vectors, strict=True):

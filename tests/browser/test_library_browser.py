@@ -191,6 +191,8 @@ def test_a_reviewer_cannot_edit_articles_and_the_audit_log_shows_who_did_what(br
     p.click("#verdict button:has-text('Save verdict')")
     p.get_by_role("status").wait_for()
     assert "bob" in p.locator("#audit").inner_text()
+    assert "still stands" in p.locator("main").inner_text()
+    shot(p, "staff-answer-detail.png")
     p.goto(site.url + "/staff/audit")
     rows = p.locator("table.audit tbody tr").all_inner_texts()
     assert any("bob" in r and "verdict" in r for r in rows)
