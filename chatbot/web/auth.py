@@ -87,7 +87,7 @@ class StaffAuth:
         # Without a review store (a server started without one): sessions in memory.
         self._memory: dict[str, dict[str, Any]] = {}
         self._memory_lock = threading.Lock()
-        self._kdf_limiter: Any = None
+        self._kdf_limiters: dict[int, Any] = {}
 
     # -- is it on, and who is who --------------------------------------------------------------
 
@@ -148,13 +148,17 @@ class StaffAuth:
     async def login(self, username: str, password: str) -> str | None:
         """``check_password`` in the KDF thread pool (never on the event loop)."""
         import anyio
+        from anyio.lowlevel import current_token
 
-        if self._kdf_limiter is None:
-            self._kdf_limiter = anyio.CapacityLimiter(KDF_THREADS)
+        # One limiter per event loop (a served app has one; each test client has its own).
+        loop = id(current_token())
+        limiter = self._kdf_limiters.get(loop)
+        if limiter is None:
+            limiter = self._kdf_limiters[loop] = anyio.CapacityLimiter(KDF_THREADS)
         if not self.enabled:
             return None
         return await anyio.to_thread.run_sync(
-            self.check_password, username[:100], password[:1000], limiter=self._kdf_limiter
+            self.check_password, username[:100], password[:1000], limiter=limiter
         )
 
     # -- sessions ---------------------------------------------------------------------------
