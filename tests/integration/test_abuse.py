@@ -233,3 +233,56 @@ def test_refusals_carry_the_security_headers(live_server):
         assert err.value.code in (404, 413)
         assert err.value.headers["X-Content-Type-Options"] == "nosniff"
         assert "frame-ancestors" in err.value.headers["Content-Security-Policy"]
+
+
+# --- spoofed proxy headers ----------------------------------------------------------------------
+
+
+def _spoofed_posts(url: str, n: int, forwarded_for=lambda i: f"198.51.100.{i}") -> list[int]:
+    codes = []
+    for i in range(n):
+        req = urllib.request.Request(
+            url + "/api/ask",
+            json.dumps({"question": QUESTION}).encode(),
+            {
+                "Content-Type": "application/json",
+                "X-Forwarded-For": forwarded_for(i),
+                "Forwarded": f"for=192.0.2.{i}",
+                "X-Real-IP": f"203.0.113.{i}",
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                body = json.loads(resp.read())
+                assert body["status"] == "answered"
+                codes.append(resp.status)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 429 and int(exc.headers["Retry-After"]) >= 1
+            codes.append(exc.code)
+    return codes
+
+
+def test_rotating_forwarded_for_from_one_client_is_rate_limited(real_index_dir, tmp_path):
+    """60 requests from one client on loopback, each claiming another address: 30 answered,
+    then 429 (uvicorn used to believe any X-Forwarded-For from 127.0.0.1)."""
+    env = live_server_env(real_index_dir, tmp_path / "data", CHATBOT_RATE_LIMIT_PER_MINUTE="30")
+    with LiveServer(env).wait() as server:
+        codes = _spoofed_posts(server.url, 60)
+        assert codes[:30] == [200] * 30
+        assert codes[30:] == [429] * 30
+
+
+def test_behind_a_trusted_proxy_patients_have_their_own_allowance(real_index_dir, tmp_path):
+    """The same requests through a proxy on 127.0.0.1 that is trusted: each patient named by
+    the proxy counts apart, and an address forged in front of the proxy's entry is ignored."""
+    env = live_server_env(
+        real_index_dir,
+        tmp_path / "data",
+        CHATBOT_RATE_LIMIT_PER_MINUTE="3",
+        CHATBOT_TRUSTED_PROXIES="127.0.0.1, ::1",
+    )
+    with LiveServer(env).wait() as server:
+        assert _spoofed_posts(server.url, 6) == [200] * 6  # six patients, one request each
+        one_patient = _spoofed_posts(server.url, 5, lambda i: f"10.{i}.0.1, 198.51.100.200")
+        assert one_patient == [200, 200, 200, 429, 429]

@@ -239,10 +239,15 @@ def test_rate_limit_counts_the_chat_pages_calls_too(real_bot):
         assert "too many questions" in r.json()["error"]
 
 
-def test_rate_limiter_window_slides():
+def test_rate_limiter_window_slides(monkeypatch):
+    from types import SimpleNamespace
+
+    import limits.storage.memory
+
     from chatbot.web.limits import RateLimiter
 
     now = [1000.0]
+    monkeypatch.setattr(limits.storage.memory, "time", SimpleNamespace(time=lambda: now[0]))
     limiter = RateLimiter(2, clock=lambda: now[0])
     assert limiter.check("a") == 0 and limiter.check("a") == 0
     assert limiter.check("a") == pytest.approx(60.0)
@@ -251,6 +256,39 @@ def test_rate_limiter_window_slides():
     assert limiter.check("a") == pytest.approx(30.0)
     now[0] += 30.5
     assert limiter.check("a") == 0
+
+
+def test_rotating_forwarded_for_from_one_client_is_rate_limited(real_bot):
+    """60 requests, each claiming another address: one client, one allowance."""
+    with make_client(real_bot, rate_limit_per_minute=30) as c:
+        codes = [
+            c.post(
+                "/api/feedback",
+                json={"id": "x", "rating": "up"},
+                headers={"X-Forwarded-For": f"198.51.100.{i}", "Forwarded": f"for=192.0.2.{i}"},
+            ).status_code
+            for i in range(60)
+        ]
+    assert codes[:30] == [503] * 30 and codes[30:] == [429] * 30
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_allowance(real_bot):
+    proxy = ("10.0.0.2", 443)
+    with make_client(
+        real_bot, rate_limit_per_minute=2, client=proxy, trusted_proxies=["10.0.0.0/24"]
+    ) as c:
+
+        def ask(forwarded_for: str) -> int:
+            return c.post(
+                "/api/feedback",
+                json={"id": "x", "rating": "up"},
+                headers={"X-Forwarded-For": forwarded_for},
+            ).status_code
+
+        assert [ask("198.51.100.1") for _ in range(3)] == [503, 503, 429]
+        assert ask("198.51.100.2") == 503  # another patient behind the same proxy
+        # The limited patient forging an address in front of the one the proxy added.
+        assert ask("203.0.113.99, 198.51.100.1") == 429
 
 
 # --- CORS and framing -----------------------------------------------------------------------
