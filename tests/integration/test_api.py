@@ -416,3 +416,65 @@ def test_an_emergency_in_an_overlong_question_is_still_answered_as_one(client):
     assert r.json()["status"] == "emergency"
     r = client.post("/api/ask", json={"question": "My legs are restless. " * 200})
     assert r.status_code == 413
+
+
+# --- an emergency in a message far over the limit -------------------------------------------
+
+STORY = "My legs have been restless every night for years and nothing helps at all. "
+
+
+@pytest.mark.parametrize("where", ["end", "start"])
+def test_an_emergency_in_a_message_over_four_times_the_limit_gets_the_reply(client, where):
+    limit = client.app.state.ctx.settings.safety.max_question_chars
+    story = STORY * (5 * limit // len(STORY))
+    emergency = "Now my chest is crushing and I can't breathe."
+    question = story + emergency if where == "end" else emergency + " " + story
+    assert len(question) > 4 * limit
+    r = client.post("/api/ask", json={"question": question})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "emergency" and body["citations"] == []
+    assert "emergency" in body["answer"].lower()
+
+
+def test_a_message_far_over_the_limit_without_one_gets_413_with_guidance(client):
+    limit = client.app.state.ctx.settings.safety.max_question_chars
+    r = client.post("/api/ask", json={"question": STORY * (5 * limit // len(STORY))})
+    assert r.status_code == 413
+    message = error_of(r)
+    assert "too long" in message and "urgent help, call" in message
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+# --- a 500 carries the same headers as every reply -------------------------------------------
+
+
+def test_an_unexpected_error_carries_the_security_and_cors_headers(real_bot, monkeypatch):
+    from chatbot.pipeline import Bot
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    with make_client(real_bot, rate_limit_per_minute=100, allowed_origins=[CLINIC]) as c:
+        monkeypatch.setattr(Bot, "ask", boom)
+        r = c.post("/api/ask", json={"question": "iron?"}, headers={"Origin": CLINIC})
+    assert r.status_code == 500 and "try again" in error_of(r)
+    assert "secret" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "SAMEORIGIN"
+    assert "frame-ancestors" in r.headers["content-security-policy"]
+    assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert r.headers["access-control-allow-origin"] == CLINIC  # the site can read the message
+
+
+def test_feedback_comments_lose_bidi_and_control_characters(client):
+    store = client.app.state.ctx.store
+    answer_id = client.post("/api/ask", json={"question": "Can iron help?"}).json()["id"]
+    comment = "good\u202e txet desrever\u2066 \u200bhidden\x07\x1b[31m red\u2028next\ufeff"
+    r = client.post("/api/feedback", json={"id": answer_id, "rating": "down", "comment": comment})
+    assert r.status_code == 200
+    stored = store.get_answer(answer_id)["feedback"][-1]["comment"]
+    assert stored == "good txet desrever hidden [31m red next"
+    import unicodedata
+
+    assert all(unicodedata.category(ch)[0] != "C" for ch in stored)
