@@ -9,6 +9,7 @@ question set (see README, "Answer quality"), in one place so a sweep can vary th
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -139,11 +140,16 @@ class WebSettings(_Group):
         'comma-separated ("https://a.example, https://b.example") or a JSON list',
     )
     rate_limit_per_minute: int = Field(30, ge=1, description="questions per client per minute")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="reverse proxies (addresses or networks: 127.0.0.1, 10.0.0.0/8, ::1) whose "
+        "X-Forwarded-For / Forwarded headers name the client; empty trusts none",
+    )
     query_cache_size: int = Field(
         2048, ge=0, description="query embeddings kept in memory when serving; 0 turns it off"
     )
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _origins_list(cls, value: Any) -> Any:
         """A comma-separated string or a JSON list (the env var is read as text)."""
@@ -156,6 +162,20 @@ class WebSettings(_Group):
                     raise ValueError(f"not a JSON list ({exc})") from exc
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each entry an IP address or network, kept in its normal form."""
+        out = []
+        for entry in value:
+            try:
+                out.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8, ::1)"
+                ) from None
+        return out
 
 
 class StaffSettings(_Group):

@@ -48,9 +48,10 @@ def open_index(settings: Settings, embedder: Embedder, rebuild: bool) -> LoadedI
     size = (chunking.chunk_tokens, chunking.overlap_tokens)
     try:
         return load_index(paths.index_dir, articles, embedder, *size)
-    except (IndexMissingError, IndexStaleError, IndexCorruptError):
+    except (IndexMissingError, IndexStaleError, IndexCorruptError) as exc:
         if not rebuild:
             raise
+        logging.getLogger("chatbot.index").warning("%s: rebuilding it now", exc)
     build_index(articles, embedder, paths.index_dir, *size)
     return load_index(paths.index_dir, articles, embedder, *size)
 

@@ -52,4 +52,6 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
     app = build(settings)
     print(f"Serving on http://{host}:{port}/", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # uvicorn's own proxy handling would believe X-Forwarded-For from 127.0.0.1 whatever the
+    # settings say; ClientAddressMiddleware reads it, from CHATBOT_TRUSTED_PROXIES only.
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
