@@ -77,7 +77,8 @@ def test_without_the_field_an_emergency_falls_back_to_the_settings():
         {"label": "Emergency services", "number": "112", "tel": "112"},
         {"label": "Emergency services", "number": "999", "tel": "999"},
     ]
-    suicide = contacts_for(_answer(reason=messages.SUICIDE_CATEGORY), "999", "Samaritans on 116 123")
+    crisis = "Samaritans on 116 123"
+    suicide = contacts_for(_answer(reason=messages.SUICIDE_CATEGORY), "999", crisis)
     assert suicide[-1] == {"label": "Samaritans", "number": "116 123", "tel": "116123"}
     # The field without contacts (e.g. a kind the safety helper has no number for) falls back too.
     kind = {"tier": "emergency", "kind": "suicide", "contacts": []}
