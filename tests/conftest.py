@@ -159,8 +159,8 @@ def clinic_sites(real_index_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     """The chat app and, on other ports, the example clinic's site (allowed to use the widget),
     the same site with options on the widget's tag, and a stranger's site (not allowed).
 
-    Yields a namespace: ``app`` (no final "/"), ``clinic``, ``options``, ``stranger`` (ending in "/"),
-    ``data`` (the app's data folder, holding its review store) and ``OPTIONS``.
+    Yields a namespace: ``app`` (no final "/"), ``clinic``, ``options``, ``stranger`` (each
+    ending in "/"), ``data`` (the app's data folder, holding its review store) and ``OPTIONS``.
     """
     import importlib.util
     import json
