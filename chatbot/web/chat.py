@@ -291,10 +291,8 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             feedback_options=("Like", "Dislike") if store is not None else (),
             sanitize_html=True,
             latex_delimiters=[],
-            placeholder=(
-                "**Ask a question below, or pick an example.** Every answer quotes the clinic's "
-                "articles and shows where each quote comes from."
-            ),
+            # No placeholder text: on a phone the banner leaves room for the examples only.
+            placeholder=None,
             layout="bubble",
             buttons=[],
             autoscroll=False,  # chat.js scrolls to the start of each new answer instead
@@ -370,8 +368,6 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             send_comment, [comment, pending_state], feedback_out, api_visibility="private"
         )
         new_btn.click(new_conversation, None, [chatbot, *reset_out, box], api_visibility="private")
-        # The conversation's own clear (bin) button forgets the history too.
-        chatbot.clear(lambda: new_conversation()[1:9], None, reset_out, api_visibility="private")
     return demo
 
 

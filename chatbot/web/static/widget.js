@@ -224,6 +224,7 @@
         wrap.querySelectorAll(".qs").forEach(function (q) { q.hidden = true; });
         chip.setAttribute("aria-expanded", String(open));
         qs.hidden = !open;
+        if (open) qs.scrollIntoView({ block: "nearest" });
       });
       row.appendChild(chip);
       wrap.appendChild(qs);
