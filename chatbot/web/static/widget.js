@@ -31,7 +31,13 @@
   function load() {
     try {
       var v = JSON.parse(sessionStorage.getItem(KEY));
-      if (v && Date.now() - v.t < TTL && Array.isArray(v.msgs)) return v;
+      if (v && Date.now() - v.t < TTL && Array.isArray(v.msgs) && typeof v.id === "string") {
+        v.msgs = v.msgs.filter(function (m) {
+          return m && (typeof m.q === "string" || typeof m.e === "string" || (m.a && typeof m.a.answer === "string"));
+        });
+        v.fb = v.fb || {};
+        return v;
+      }
     } catch (e) { /* no storage here: the conversation lasts as long as the page */ }
     return fresh();
   }
@@ -318,17 +324,18 @@
     st.t = Date.now();
     box.value = "";
     grow();
-    var wait = { e: "Looking in the clinic's articles\u2026", wait: true };
+    var wait = { e: "Looking in the clinic's articles\u2026", wait: true }, mine = st;
     render();
     log.appendChild(msgEl(wait));
     reveal();
     post("api/ask", { question: text, history: history.slice(-TURNS * 2), conversation: st.id, channel: "widget" }).then(function (a) {
-      st.msgs.push({ a: { status: a.status, answer: a.answer, citations: a.citations || [], id: a.id, safety: a.safety || null, reason: a.reason || "", reviewed: !!a.reviewed } });
+      mine.msgs.push({ a: { status: a.status, answer: a.answer, citations: a.citations || [], id: a.id, safety: a.safety || null, reason: a.reason || "", reviewed: !!a.reviewed } });
     }, function (err) {
-      st.msgs.push({ e: (err && err.msg) || "Sorry, the chat could not be reached. Please try again in a moment." });
+      mine.msgs.push({ e: (err && err.msg) || "Sorry, the chat could not be reached. Please try again in a moment." });
     }).then(function () {
       busy = false;
       ask.disabled = false;
+      if (mine !== st) return; // "New conversation" was pressed meanwhile: this reply is dropped
       save();
       render();
       reveal();
