@@ -41,10 +41,10 @@ EXAMPLES = (
 )
 SEARCHING = "Looking in the clinic's articles…"
 PRIVACY = "Please leave out your name and other personal details."
-STAGE_PAUSE_S = 0.05
+STAGE_PAUSE_S = 0.05  # between lines of a long answer, so it visibly builds up
 # Gradio runs one event of a kind at a time unless told otherwise; patients must not queue
 # behind each other (Bot.ask is already called from many threads by the HTTP API).
-ANSWERS_AT_ONCE = 16  # between lines of a long answer, so it visibly builds up
+ANSWERS_AT_ONCE = 16
 FAILED = (
     "Sorry, something went wrong on our side and I could not answer. Please try again in a "
     "moment, or contact the clinic."
