@@ -52,6 +52,9 @@ class AskRequest(BaseModel):
     conversation: str | None = Field(
         None, max_length=200, description="an id grouping one conversation's turns"
     )
+    channel: Literal["api", "widget"] = Field(
+        "api", description='where it was asked, for the review log ("widget": the website widget)'
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -161,7 +164,7 @@ def ask(req: AskRequest, ctx: Ctx) -> Any:
         answer = ctx.bot.ask(
             question,
             [Turn(h.role, h.content) for h in req.history],
-            channel="api",
+            channel=req.channel,
             conversation=req.conversation,
         )
     except BadInputError as exc:
