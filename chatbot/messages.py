@@ -133,14 +133,26 @@ _NET_LINES = {
 _NET_DEFAULT = "If this is happening now and feels serious, call {number} now."
 
 
-def safety_net_line(number: str, crisis_line: str, category: str, poison: str = "") -> str:
-    """The bold line that starts a safety-net answer (Markdown)."""
+def safety_net_line(
+    number: str,
+    crisis_line: str,
+    category: str,
+    poison: str = "",
+    also: frozenset[str] = frozenset(),
+) -> str:
+    """The bold line that starts a safety-net answer (Markdown); ``also`` adds the crisis line
+    or poison help when the message speaks of self-harm or of something swallowed."""
     template = _NET_LINES.get(category, _NET_DEFAULT)
-    line = template.format(
-        number=number or "your local emergency number",
-        crisis=crisis_line or "a crisis line in your country",
-        poison=poison or GENERIC_POISON_HELP,
-    )
+    values = {
+        "number": number or "your local emergency number",
+        "crisis": crisis_line or "a crisis line in your country",
+        "poison": poison or GENERIC_POISON_HELP,
+    }
+    line = template.format(**values)
+    if SUICIDE_CATEGORY in also and category != SUICIDE_CATEGORY:
+        line += " If you are thinking of harming yourself, you can reach {crisis}.".format(**values)
+    if POISONING_CATEGORY in also and category != POISONING_CATEGORY:
+        line += " If something harmful was swallowed, call {poison}.".format(**values)
     return f"**{line}**"
 
 

@@ -98,10 +98,13 @@ def _personal(sentence: str, start: int, end: int) -> bool:
 def _why_not_now(sentence: str, start: int, end: int, happening_now: bool) -> str:
     """Why a match at ``start:end`` is a reminder rather than an emergency, or "" for none."""
     cues = rulebook().cues
-    if end <= start:  # a rule of signs that come together (lookaheads): read the whole unit
+    whole = end <= start  # a rule of signs that come together (lookaheads): the whole message
+    if whole:
         start, end = 0, len(sentence)
     if in_the_past(sentence):
         return "past"
+    if whole and not happening_now and cues["resolved"].search(sentence):
+        return "past"  # "...had surgery on my back for it and I've recovered. Now I get RLS"
     if cues["hypothetical"].search(sentence[:end]):
         return "hypothetical"
     topic = cues["topic_question"].search(sentence)

@@ -35,7 +35,13 @@ from chatbot.safety.features import LONG_WORDS, TAIL_WORDS, cue_features, triage
 from chatbot.safety.rules import RULES_FILE
 
 DATA_DIR = Path(__file__).with_name("data")
-TRAINING_FILES = ("train_t1.jsonl", "train_t2.jsonl", "safety_set.jsonl", "questions_dev.jsonl")
+TRAINING_FILES = (
+    "train_t1.jsonl",
+    "train_t2.jsonl",
+    "safety_set.jsonl",
+    "questions_dev.jsonl",
+    "wave1.jsonl",
+)
 MODEL_FILE, MANIFEST_FILE = "triage.npz", "triage.json"
 TRAINER_VERSION = 1
 # The learned layers run only over the embedding model they were validated with; another (the

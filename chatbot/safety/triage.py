@@ -79,6 +79,22 @@ def _swallowed(text: str) -> bool:
     return bool(text) and bool(rulebook().cues["swallowed"].search(normalise(text)))
 
 
+def _self_harm(text: str) -> bool:
+    """Does the message speak of a method or of not caring whether one lives (then the crisis
+    line too)?"""
+    return bool(text) and bool(rulebook().cues["self_harm"].search(normalise(text)))
+
+
+def _also_said(kind: str, text: str) -> frozenset[str]:
+    """The poisoning / suicide lines the message's own words call for, beside its kind."""
+    also = set()
+    if kind != POISONING and _swallowed(text):
+        also.add(POISONING)
+    if kind != SUICIDE and _self_harm(text):
+        also.add(SUICIDE)
+    return frozenset(also)
+
+
 class RideAlong:
     """An ``Embedder`` that adds this thread's pending triage texts to its next ``encode`` call,
     so the message is embedded for triage in the same model call as the retrieval readings.
@@ -196,10 +212,10 @@ class Triage:
             verdict = self._from_rule(net, layer, "safety_net", text)
             also = verdict.also | (self._also(scores, kind) if scores is not None else frozenset())
             return Verdict("safety_net", kind, also, layer, verdict.matched)
-        also = self._also(scores, kind) if scores is not None else frozenset()
-        if tier == "emergency" and kind != POISONING and _swallowed(text):
-            also |= {POISONING}
-        return Verdict(tier, kind, also if tier == "emergency" else frozenset(), layer)
+        also = (self._also(scores, kind) if scores is not None else frozenset()) | _also_said(
+            kind, text
+        )
+        return Verdict(tier, kind, also, layer)
 
     def _also(self, scores: Scores, kind: str) -> frozenset[str]:
         return frozenset(
@@ -214,7 +230,7 @@ class Triage:
         self, match: EmergencyMatch, layer: str, tier: Tier, text: str = ""
     ) -> Verdict:
         kind = kind_of(match.category)
-        also = frozenset([POISONING]) if kind != POISONING and _swallowed(text) else frozenset()
+        also = _also_said(kind, text)
         return Verdict(tier, kind, also, layer, match.matched)
 
     # -- what the patient is told -------------------------------------------------------------
@@ -252,4 +268,5 @@ class Triage:
     def net_line(self, verdict: Verdict) -> str:
         """The bold line above a safety-net answer."""
         number, crisis, poison = self._spoken()
-        return messages.safety_net_line(number, crisis, verdict.category, poison)
+        also = frozenset(KIND_CATEGORY[k] for k in verdict.also)
+        return messages.safety_net_line(number, crisis, verdict.category, poison, also)

@@ -131,9 +131,9 @@ def fixed_wording(settings) -> list[str]:
     for category in (*EMERGENCY_CATEGORIES, "possible emergency"):
         for n in ("", settings.safety.emergency_number):
             for c in ("", settings.safety.crisis_line):
-                texts.append(messages.safety_net_line(n, c, category))
                 for also in (frozenset(), *(frozenset([o]) for o in others), frozenset(others)):
                     texts.append(messages.emergency_text(n, c, category, also=also))
+                    texts.append(messages.safety_net_line(n, c, category, also=also))
     return texts
 
 
