@@ -68,8 +68,8 @@ def _not_about_a_person(sentence: str, start: int, end: int) -> bool:
 
 
 _ONSET = re.compile(
-    r"\b(?:after|since|following) (?:\w+ ){0,3}?(?:last \w+|yesterday|(?:\d+|a|an|one|two|three|few)"
-    r" (?:days?|weeks?|months?) ago)"
+    r"\b(?:after|since|following) (?:\w+ ){0,6}?(?:last \w+|yesterday|(?:(?:\d+|a|an|one|two|three|few"
+    r"|some|several|many) )?(?:days?|weeks?|months?|years?) ago)"
 )
 
 
@@ -168,7 +168,8 @@ def read_rules(text: str) -> RuleReading:
                     if rule.about_a_person and _not_about_a_person(unit, m.start(), m.end()):
                         continue
                     why = "negated" if _negated(unit, m.start()) else ""
-                    why = why or _why_not_now(unit, m.start(), m.end(), happening_now)
+                    if not rule.always_now:
+                        why = why or _why_not_now(unit, m.start(), m.end(), happening_now)
                     match = EmergencyMatch(rule.category, m.group(0), rule.name, why)
                     if not why:
                         return RuleReading(match, net)
@@ -191,10 +192,16 @@ def detect_emergency(text: str) -> EmergencyMatch | None:
 def detect_emergency_followup(text: str, previous: str) -> EmergencyMatch | None:
     """An emergency told over two messages: "my calf has been swollen since the flight", then
     "now it's red, hot and really painful". ``previous`` is the user's last message; when that
-    was an emergency already, the reply to it has been given and it is not read again."""
+    was an emergency already, the reply to it has been given: it counts again only when this
+    short message says it goes on or is worse ("it's worse, I can barely type")."""
     previous = previous[-4000:]  # history comes from the client; read only its end
-    if not previous.strip() or detect_emergency(previous) is not None:
+    if not previous.strip():
         return None
+    before = detect_emergency(previous)
+    if before is not None:
+        # Said again and worse ("I can barely type this out now"): the emergency stands.
+        worse = rulebook().cues["worse"].search(normalise(text))
+        return before if worse and len(text.split()) <= 40 else None
     return detect_emergency(f"{previous.rstrip(' .!?;')}, {text}")
 
 

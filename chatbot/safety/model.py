@@ -41,6 +41,7 @@ TRAINING_FILES = (
     "safety_set.jsonl",
     "questions_dev.jsonl",
     "wave1.jsonl",
+    "wave2.jsonl",
 )
 MODEL_FILE, MANIFEST_FILE = "triage.npz", "triage.json"
 TRAINER_VERSION = 1

@@ -35,6 +35,7 @@ class EmergencyRule:
     unless: re.Pattern[str] | None = None
     about_a_person: bool = False
     whole_message: bool = False
+    always_now: bool = False  # never a reminder for a past, hypothetical or general framing
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def rulebook(path: Path = RULES_FILE) -> RuleBook:
                 unless=compile_(r["unless"]) if "unless" in r else None,
                 about_a_person=bool(r.get("about_a_person", False)),
                 whole_message=r.get("scope", "sentence") == "message",
+                always_now=bool(r.get("always_now", False)),
             )
             for r in data["emergency"]
         ),
