@@ -189,8 +189,12 @@ class Bot:
                 finally:
                     timings["embed_ms"] = (time.perf_counter() - t) * 1000
 
+            def own(reading: tuple[Any, Any]) -> Any:
+                # The message's own vector: the query's, or for a follow-up its last part.
+                return reading[0] if query == text else reading[1].parts[-1]
+
             t = time.perf_counter()
-            verdict = self.triage.assess(text, previous, read)
+            verdict = self.triage.assess(text, previous, read, own)
             triage_ms = (time.perf_counter() - t) * 1000 - timings.get("embed_ms", 0.0)
             timings["triage_ms"] = triage_ms
 

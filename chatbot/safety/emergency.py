@@ -144,12 +144,13 @@ class RuleReading:
 EMERGENCY_CATEGORIES = tuple(dict.fromkeys(r.category for r in rulebook().emergency))
 
 
-def read_rules(text: str) -> RuleReading:
+def read_rules(text: str, only: frozenset[str] | None = None) -> RuleReading:
     """Read a message with the rules: the emergency it describes (the first found) and the
     first safety-net hit.
 
     Args:
         text: The user's message (raw or cleaned; it is normalised here).
+        only: Read with the rules of these categories alone (default: every rule).
     """
     book = rulebook()
     full = normalise(text)
@@ -160,7 +161,7 @@ def read_rules(text: str) -> RuleReading:
         units = [(s, False) for s in sentences(variant)] + [(variant, True)]
         for unit, whole in units:
             for rule in book.emergency:
-                if rule.whole_message != whole:
+                if rule.whole_message != whole or (only is not None and rule.category not in only):
                     continue
                 if rule.unless is not None and rule.unless.search(unit):
                     continue

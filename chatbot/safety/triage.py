@@ -4,9 +4,12 @@
    that could fail or wait: what they take for an emergency is one, whatever the other layers say
    (an emergency told over two messages too: the last user turn is read with this one).
 2. **The learned layers** (``model``: an exemplar bank and a small classifier) read the message's
-   embedding. It is computed in the same model call as the retrieval readings: ``RideAlong``
-   carries the message's triage texts into the retriever's next ``encode`` (one batch, one call;
-   served, one micro-batch of the ``QueryEmbedder``), so triage adds no model call of its own.
+   embedding: the vector the retriever computes for the message anyway (trained on the
+   normalised text, read on the retriever's form of it: cross-validated, the same but for one
+   message in 48 the rules miss). Only the tail of a long message is embedded for triage, in the
+   same model call as the retrieval readings: ``RideAlong`` carries it into the retriever's next
+   ``encode`` (one batch; served, one micro-batch of the ``QueryEmbedder``). Triage never adds a
+   model call of its own.
 
 Two tiers. **Emergency** (the emergency-only reply): the rules match, or a learned layer is
 confident. **Safety net** (the normal answer under one bold line): the rules matched but the
@@ -85,13 +88,21 @@ def _self_harm(text: str) -> bool:
     return bool(text) and bool(rulebook().cues["self_harm"].search(normalise(text)))
 
 
+_ALSO_CATEGORIES = {POISONING: KIND_CATEGORY[POISONING], SUICIDE: KIND_CATEGORY[SUICIDE]}
+
+
 def _also_said(kind: str, text: str) -> frozenset[str]:
-    """The poisoning / suicide lines the message's own words call for, beside its kind."""
+    """The poisoning / suicide lines the message's own words call for, beside its kind: their
+    cues, or a rule of theirs that matches too ("hard to rouse" came first, "her tramadol and
+    the codeine" too)."""
     also = set()
     if kind != POISONING and _swallowed(text):
         also.add(POISONING)
     if kind != SUICIDE and _self_harm(text):
         also.add(SUICIDE)
+    wanted = frozenset(c for k, c in _ALSO_CATEGORIES.items() if k != kind and k not in also)
+    if text and wanted and (match := read_rules(text, wanted).emergency) is not None:
+        also.add(kind_of(match.category))
     return frozenset(also)
 
 
@@ -160,16 +171,24 @@ class Triage:
     # -- deciding ----------------------------------------------------------------------------
 
     def assess(
-        self, text: str, previous: str = "", read: Callable[[], Any] | None = None
+        self,
+        text: str,
+        previous: str = "",
+        read: Callable[[], Any] | None = None,
+        message_vector: Callable[[Any], np.ndarray | None] | None = None,
     ) -> Verdict:
         """Triage one (cleaned) message.
 
         Args:
             text: The message.
             previous: The user's last message (an emergency told over two messages).
-            read: The retrieval reading to run when the rules find no emergency (its model call
-                carries the triage texts); its result comes back as ``Verdict.reading``. Errors
-                it raises pass through: without the model there is no answer either.
+            read: The retrieval reading, run when the rules find no emergency; its result comes
+                back as ``Verdict.reading``. Errors it raises pass through: without the model
+                there is no answer either.
+            message_vector: Picks the message's own vector out of the reading (the retriever
+                embeds the message anyway): then triage adds no text to the model call, except
+                the tail of a long message. Without it, the triage texts ride along in the
+                reading's model call (``RideAlong``).
         """
         rules = read_rules(text)
         if rules.emergency is not None:
@@ -180,22 +199,38 @@ class Triage:
         reading, vectors = None, None
         texts = triage_texts(text)
         if read is not None:
+            reuse = message_vector is not None
             if self.model is not None:
-                self.embedder.carry(texts)
+                self.embedder.carry(texts[1:] if reuse else texts)
             try:
                 reading = read()
             finally:
-                vectors = self.embedder.take()
+                carried = self.embedder.take()
+            if self.model is not None:
+                vectors = carried if not reuse else self._with_own(reading, message_vector, carried)
         scores = self._scores(texts, vectors) if self.model is not None else None
         verdict = self._decide(rules.net, scores, text)
         return Verdict(
             verdict.tier, verdict.kind, verdict.also, verdict.layer, verdict.matched, scores, reading
         )
 
+    @staticmethod
+    def _with_own(reading: Any, pick: Any, carried: np.ndarray | None) -> np.ndarray | None:
+        """The message's vector from the reading, then the carried ones (a long message's tail);
+        None (triage embeds its texts itself) when the reading has no usable vector."""
+        try:
+            own = pick(reading)
+        except (IndexError, TypeError, AttributeError):
+            own = None
+        if own is None:
+            return None
+        own = np.asarray(own, dtype=np.float32).reshape(1, -1)
+        return own if carried is None else np.vstack([own, carried])
+
     def _scores(self, texts: list[str], vectors: np.ndarray | None) -> Scores | None:
         assert self.model is not None
         try:
-            if vectors is None:
+            if vectors is None or len(vectors) != len(texts):
                 vectors = self.embedder.inner.encode(texts)
             cues = np.stack([cue_features(t) for t in texts])
             return self.model.score(np.asarray(vectors, dtype=np.float32), cues)
