@@ -46,7 +46,12 @@ def messages(every: int) -> list[str]:
 
 
 def row(name: str, values: list[float]) -> list[str]:
-    return [name, f"{statistics.median(values):.2f}", f"{pct(values, 95):.2f}", f"{max(values):.2f}"]
+    return [
+        name,
+        f"{statistics.median(values):.2f}",
+        f"{pct(values, 95):.2f}",
+        f"{max(values):.2f}",
+    ]
 
 
 def main() -> None:
@@ -58,9 +63,9 @@ def main() -> None:
     from chatbot.config import Settings
     from chatbot.embedding import limit_model_threads
     from chatbot.pipeline import build_bot
+    from chatbot.retrieval import retrieval_query
     from chatbot.safety.emergency import read_rules
     from chatbot.safety.features import triage_texts
-    from chatbot.retrieval import retrieval_query
 
     t = time.perf_counter()
     bot = build_bot(Settings(), rebuild=True, log=False)

@@ -80,7 +80,9 @@ def check_invariants(obj: dict) -> None:
         safety["tier"] in ("emergency", "safety_net") and isinstance(safety["contacts"], list)
     )
     if "safety" in obj:  # the answer object's triage field (issue 13)
-        assert (obj["status"] == "emergency") == (safety is not None and safety["tier"] == "emergency")
+        assert (obj["status"] == "emergency") == (
+            safety is not None and safety["tier"] == "emergency"
+        )
     body = obj["answer"]
     if safety is not None and safety["tier"] == "safety_net":
         # A safety-net answer starts with one bold line of fixed wording (messages.py).

@@ -18,7 +18,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from chatbot.corpus import load_corpus
     from chatbot.embedding import SentenceTransformerEmbedder
     from chatbot.index import build_index, read_manifest
-
     from chatbot.safety.model import triage_model
 
     settings = settings_of(args)

@@ -89,9 +89,7 @@ COUNTRIES: dict[str, CountryLines] = {
     "FR": CountryLines(
         (_e("15", "SAMU"), _e("112")), Line("the suicide prevention line", "3114", "3114")
     ),
-    "NL": CountryLines(
-        (_e("112"),), Line("113 Zelfmoordpreventie", "113 or 0800 0113", "113")
-    ),
+    "NL": CountryLines((_e("112"),), Line("113 Zelfmoordpreventie", "113 or 0800 0113", "113")),
     "ES": CountryLines(
         (_e("112"),),
         Line("the 024 suicide prevention line", "024", "024"),

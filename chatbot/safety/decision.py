@@ -4,12 +4,13 @@ cross-validated report, so the report measures what patients get."""
 from __future__ import annotations
 
 from chatbot.safety.emergency import EmergencyMatch
+from chatbot.safety.kinds import Tier
 from chatbot.safety.model import Scores
 
 
 def decide(
     net: EmergencyMatch | None, scores: Scores | None, thresholds: dict[str, float]
-) -> tuple[str | None, str, str]:
+) -> tuple[Tier | None, str, str]:
     """(tier, kind, layer) for a message the rules did not take for an emergency.
 
     Args:
@@ -28,7 +29,11 @@ def decide(
             layer = "classifier"
         elif scores.knn > thresholds["knn"]:
             layer = "exemplars"
-        if layer and net is not None and (net.why in ("negated", "past") or net.kind == scores.kind):
+        if (
+            layer
+            and net is not None
+            and (net.why in ("negated", "past") or net.kind == scores.kind)
+        ):
             layer = ""
         if layer:
             return "emergency", scores.kind, layer

@@ -68,8 +68,8 @@ def _not_about_a_person(sentence: str, start: int, end: int) -> bool:
 
 
 _ONSET = re.compile(
-    r"\b(?:after|since|following) (?:\w+ ){0,6}?(?:last \w+|yesterday|(?:(?:\d+|a|an|one|two|three|few"
-    r"|some|several|many) )?(?:days?|weeks?|months?|years?) ago)"
+    r"\b(?:after|since|following) (?:\w+ ){0,6}?(?:last \w+|yesterday|"
+    r"(?:(?:\d+|a|an|one|two|three|few|some|several|many) )?(?:days?|weeks?|months?|years?) ago)"
 )
 
 
@@ -108,7 +108,11 @@ def _why_not_now(sentence: str, start: int, end: int, happening_now: bool) -> st
     if cues["hypothetical"].search(sentence[:end]):
         return "hypothetical"
     topic = cues["topic_question"].search(sentence)
-    if topic and not happening_now and (end == len(sentence) or not _personal(sentence, start, end)):
+    if (
+        topic
+        and not happening_now
+        and (end == len(sentence) or not _personal(sentence, start, end))
+    ):
         return "question"
     if cues["figurative"].search(sentence):
         return "figurative"

@@ -193,7 +193,7 @@ class TriageModel:
             "neighbours": self.neighbours,
             "report": self.report,
         }
-        _atomic(directory / MODEL_FILE, lambda f: np.savez(f, **arrays))
+        _atomic(directory / MODEL_FILE, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
         _atomic(directory / MANIFEST_FILE, lambda f: f.write(json.dumps(meta, indent=2).encode()))
 
     @classmethod
@@ -360,7 +360,8 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
         if reading.emergency is not None:
             tiers.append("emergency")
             continue
-        scores = Scores(*oof[i], kinds={})  # the kind is not cross-validated
+        # The kind is not cross-validated.
+        scores = Scores(float(oof[i, 0]), float(oof[i, 1]), float(oof[i, 2]), kinds={})
         tiers.append(decide(reading.net, scores, thresholds)[0] or "none")
     got = np.array(tiers)
     caught, netted = got == "emergency", got == "safety_net"
@@ -425,8 +426,10 @@ def triage_model(
     if key in _LOADED:
         model = _LOADED[key]
     else:
-        model = TriageModel.load(directory, key) if directory is not None else None
-        if model is None:
+        stored = TriageModel.load(directory, key) if directory is not None else None
+        if stored is not None:
+            model = stored
+        else:
             log.info("training the triage model (%d messages)", len(examples))
             model = train(examples, embedder, targets)
             model.key = key

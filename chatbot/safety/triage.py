@@ -211,7 +211,13 @@ class Triage:
         scores = self._scores(texts, vectors) if self.model is not None else None
         verdict = self._decide(rules.net, scores, text)
         return Verdict(
-            verdict.tier, verdict.kind, verdict.also, verdict.layer, verdict.matched, scores, reading
+            verdict.tier,
+            verdict.kind,
+            verdict.also,
+            verdict.layer,
+            verdict.matched,
+            scores,
+            reading,
         )
 
     @staticmethod
@@ -254,16 +260,16 @@ class Triage:
 
     def _also(self, scores: Scores, kind: str) -> frozenset[str]:
         return frozenset(
-            k for k in (POISONING, SUICIDE) if k != kind and scores.kinds.get(k, 0.0) >= self.also_kind
+            k
+            for k in (POISONING, SUICIDE)
+            if k != kind and scores.kinds.get(k, 0.0) >= self.also_kind
         )
 
     def from_rules(self, match: EmergencyMatch) -> Verdict:
         """The emergency verdict for a match of the rules (a message too long to answer)."""
         return self._from_rule(match, "rules", "emergency", match.matched)
 
-    def _from_rule(
-        self, match: EmergencyMatch, layer: str, tier: Tier, text: str = ""
-    ) -> Verdict:
+    def _from_rule(self, match: EmergencyMatch, layer: str, tier: Tier, text: str = "") -> Verdict:
         kind = kind_of(match.category)
         also = _also_said(kind, text)
         return Verdict(tier, kind, also, layer, match.matched)

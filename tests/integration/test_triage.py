@@ -134,7 +134,9 @@ def test_a_safety_net_answer_keeps_its_answer_under_the_line(real_bot, monkeypat
     assert answer.safety == {
         "tier": "safety_net",
         "kind": "chest_pain",
-        "contacts": [{"label": "Emergency services", "number": "911", "tel": "911", "role": "emergency"}],
+        "contacts": [
+            {"label": "Emergency services", "number": "911", "tel": "911", "role": "emergency"}
+        ],
     }
     suicide = bot.ask("i've got all my pills saved up and tonight is the night")
     assert suicide.status == "emergency" and suicide.safety["tier"] == "emergency"

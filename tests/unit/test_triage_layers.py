@@ -70,8 +70,14 @@ def test_a_question_or_history_about_what_happens_now_stays_an_emergency(text):
 @pytest.mark.parametrize(
     ("text", "kind"),
     [
-        ("my toddler has a fever and a rash that doesn't fade when I press a glass on it", "sepsis"),
-        ("bad back pain since yesterday and now I can't feel anything between my legs", "cauda_equina"),
+        (
+            "my toddler has a fever and a rash that doesn't fade when I press a glass on it",
+            "sepsis",
+        ),
+        (
+            "bad back pain since yesterday and now I can't feel anything between my legs",
+            "cauda_equina",
+        ),
         ("the varicose vein on my ankle burst and it won't stop bleeding", "bleeding"),
         ("I've been vomiting blood this evening", "bleeding"),
         ("if someone stopped eating, how long would it take to die", "suicide"),  # a method: now
@@ -123,7 +129,9 @@ def test_every_country_has_an_emergency_number_and_a_crisis_line_with_tel_links(
 
 
 def test_settings_override_the_country_lines():
-    lines = country_lines("US", number="112", crisis_line="Line on 0800 1", poison_line="Tox 0800 2")
+    lines = country_lines(
+        "US", number="112", crisis_line="Line on 0800 1", poison_line="Tox 0800 2"
+    )
     assert lines.emergency_number == "112" and lines.emergency[0].tel == "112"
     assert lines.crisis.tel == "08001" and lines.poison.tel == "08002"
     assert emergency_contacts("US") == ("911", COUNTRIES["US"].crisis.spoken)
@@ -150,7 +158,9 @@ def test_the_safety_net_line_is_one_bold_line_naming_the_number():
         assert line.startswith("**") and line.endswith("**") and "\n" not in line
         assert "911" in line
     assert "988" in messages.safety_net_line("911", "988", "suicide or self-harm")
-    assert "Poison Help" in messages.safety_net_line("911", "", "overdose or poisoning", "Poison Help")
+    assert "Poison Help" in messages.safety_net_line(
+        "911", "", "overdose or poisoning", "Poison Help"
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -332,7 +342,9 @@ def test_the_learned_layers_read_the_retrievers_vector_or_embed_themselves(fake_
     triage = Triage(fake_model, inner, country_lines(""))
     vec = inner.encode(["what helps restless legs at night"])
     inner.calls.clear()
-    verdict = triage.assess("what helps restless legs at night", "", lambda: (vec[0],), lambda r: r[0])
+    verdict = triage.assess(
+        "what helps restless legs at night", "", lambda: (vec[0],), lambda r: r[0]
+    )
     assert verdict.scores is not None and inner.calls == []  # no model call of its own
     triage.assess("what helps restless legs at night", "", lambda: None, lambda r: None)
     assert len(inner.calls) == 1  # no usable vector: embedded once, itself
