@@ -64,6 +64,11 @@ class SafetySettings(_Group):
     crisis_line: str = Field(
         "", description="crisis line, e.g. 'Samaritans on 116 123'; overrides the country's"
     )
+    poison_line: str = Field(
+        "",
+        description="poison help named when something was swallowed, e.g. 'Poison Help on "
+        "1-800-222-1222'; overrides the country's",
+    )
     max_question_chars: int = Field(2000, ge=50, description="longest accepted message")
 
 

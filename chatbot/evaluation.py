@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chatbot.errors import BadInputError
+from chatbot.safety.scoring import format_tier_report, tier_report
 from chatbot.text.normalise import fold
 from chatbot.text.spans import locate
 from chatbot.types import Article, Turn
@@ -53,6 +54,8 @@ class EvalItem:
     history: tuple[tuple[str, str], ...] = ()
     split: str = ""
     line: int = 0
+    tier: str = ""  # expected_tier of a safety set: emergency | safety_net | none
+    kind: str = ""
 
 
 @dataclass
@@ -159,6 +162,8 @@ def _parse_item(obj: Any, where: str, line: int) -> EvalItem:
         history=tuple(history),
         split=str(obj.get("split") or ""),
         line=line,
+        tier=str(obj.get("expected_tier") or ""),
+        kind=str(obj.get("kind") or ""),
     )
 
 
@@ -381,6 +386,7 @@ def report(results: Sequence[ItemResult], threshold: float, source: str) -> dict
         "by_split": {s: summarise([r for r in results if r.item.split == s]) for s in splits},
         "targets": TARGETS,
         "tradeoff": tradeoff(results),
+        "triage": tier_report((r.item.id, r.item.tier, r.item.kind, r.answer) for r in results),
         "failures": [
             {
                 "id": r.item.id,
@@ -493,6 +499,8 @@ def format_report(data: dict[str, Any], max_failures: int = 60) -> str:
             f"  threshold {point['threshold']:.3f}: answered {point['answered_rate'] * 100:5.1f}%"
             f"   abstained {point['abstain_rate'] * 100:5.1f}%{mark}"
         )
+    if data.get("triage", {}).get("emergencies") or data.get("triage", {}).get("near_misses"):
+        lines += ["", *format_tier_report(data["triage"])]
     failures = data["failures"]
     lines += ["", f"failures ({len(failures)}):"]
     for f in failures[:max_failures]:

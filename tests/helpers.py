@@ -75,12 +75,25 @@ def check_invariants(obj: dict) -> None:
     assert markers == set(ids), "markers and citations differ"
     if obj["status"] == "emergency":
         assert obj["citations"] == []
+    safety = obj.get("safety")
+    assert safety is None or (
+        safety["tier"] in ("emergency", "safety_net") and isinstance(safety["contacts"], list)
+    )
+    if "safety" in obj:  # the answer object's triage field (issue 13)
+        assert (obj["status"] == "emergency") == (
+            safety is not None and safety["tier"] == "emergency"
+        )
+    body = obj["answer"]
+    if safety is not None and safety["tier"] == "safety_net":
+        # A safety-net answer starts with one bold line of fixed wording (messages.py).
+        head, _, body = body.partition("\n\n")
+        assert head.startswith("**") and head.endswith("**") and "\n" not in head, head
     if obj["status"] in ("no_answer", "emergency"):
         # Nothing but the bot's fixed wording and cited quotes: no made-up medical content.
-        text = obj["answer"]
+        text = body
         for c in obj["citations"]:
             text = text.replace(c["quote"], "")
-        text = re.sub(r"\[\d+\]|^- ", "", text, flags=re.M)
+        text = re.sub(r"\[\d+\]|^\s*- ", "", text, flags=re.M)
         allowed = [
             messages.no_answer_text(".*?"),
             messages.personal_advice_text(".*?"),

@@ -18,13 +18,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from chatbot.corpus import load_corpus
     from chatbot.embedding import SentenceTransformerEmbedder
     from chatbot.index import build_index, read_manifest
+    from chatbot.safety.model import triage_model
 
     settings = settings_of(args)
     paths, chunking = settings.paths, settings.chunking
     articles = load_corpus(Path(paths.corpus_dir))
+    embedder = SentenceTransformerEmbedder()
     build_index(
         articles,
-        SentenceTransformerEmbedder(),
+        embedder,
         paths.index_dir,
         chunking.chunk_tokens,
         chunking.overlap_tokens,
@@ -34,6 +36,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"indexed {manifest['articles']} articles into {manifest['chunks']} chunks "
         f"({manifest['sentences']} sentences) in {paths.index_dir} [{manifest['hash']}]"
     )
+    # Triage's learned layers, beside the index (rebuilt only when their training data changed).
+    model = triage_model(Path(paths.index_dir), embedder)
+    if model is not None:
+        cv = model.report.get("cross_validated", {})
+        print(
+            f"triage model: {model.report.get('examples')} messages, cross-validated recall "
+            f"{cv.get('recall', 0):.1%}, near-misses emergency-only "
+            f"{cv.get('near_miss_emergency_rate', 0):.1%} [{model.key}]"
+        )
     return EXIT_OK
 
 
