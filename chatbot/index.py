@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,21 @@ from chatbot.chunking import TOKENIZER_NAME, chunk_article, embed_text
 from chatbot.corpus import corpus_hash
 from chatbot.embedding import Embedder
 from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from chatbot.structure import Facts, analyse
 from chatbot.text.sentences import split_sentences
 from chatbot.types import Article, Chunk, Sentence
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: structure.json and facets.npy (chatbot/structure.py)
 MANIFEST = "manifest.json"
-FILES = ("manifest.json", "chunks.faiss", "chunks.json", "sentences.json", "sentences.npy")
+FILES = (
+    "manifest.json",
+    "chunks.faiss",
+    "chunks.json",
+    "sentences.json",
+    "sentences.npy",
+    "structure.json",
+    "facets.npy",
+)
 
 # Up to this many chunks an exact (flat) search costs well under a millisecond or two; above it
 # an HNSW graph keeps a question's search far below that with recall near 1 against flat
@@ -66,6 +75,9 @@ class LoadedIndex:
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
     articles: dict[str, Article]
+    # Each sentence's place and facet (``structure.Facts``), and the facet vectors read at ingest.
+    structure: list[Facts] = field(default_factory=list)
+    facet_vectors: np.ndarray | None = None
 
     @property
     def hash(self) -> str:
@@ -115,6 +127,7 @@ def build_index(
     chunk_vecs = embedder.encode([embed_text(c, titles[c.article_id]) for c in chunks])
     sent_vecs = embedder.encode([s.text for s in sentences])
     faiss_index = make_faiss_index(chunk_vecs, embedder.dim)
+    facts, facet_vecs = analyse(articles, sentences, sent_vecs, embedder)
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +142,10 @@ def build_index(
             json.dumps([asdict(s) for s in sentences], ensure_ascii=False), encoding="utf-8"
         )
         np.save(tmp / "sentences.npy", sent_vecs)
+        (tmp / "structure.json").write_text(
+            json.dumps([f.to_json() for f in facts], ensure_ascii=False), encoding="utf-8"
+        )
+        np.save(tmp / "facets.npy", facet_vecs)
         manifest = {
             **asdict(settings),
             "hash": settings.key(),
@@ -245,6 +262,11 @@ def load_index(
             Sentence(**s) for s in json.loads((directory / "sentences.json").read_text("utf-8"))
         ]
         sent_vecs = np.load(directory / "sentences.npy", allow_pickle=False)
+        facts = [
+            Facts.from_json(f)
+            for f in json.loads((directory / "structure.json").read_text("utf-8"))
+        ]
+        facet_vecs = np.load(directory / "facets.npy", allow_pickle=False)
     except Exception as exc:  # faiss raises RuntimeError, json ValueError, numpy many
         raise IndexCorruptError(
             f"the index in {directory} is damaged ({type(exc).__name__}: {str(exc)[:120]}); "
@@ -256,6 +278,8 @@ def load_index(
         problems.append("vector count or dimension does not match the chunk table")
     if sent_vecs.shape != (len(sentences), expected.dim):
         problems.append("sentence vectors do not match the sentence table")
+    if len(facts) != len(sentences) or facet_vecs.ndim != 2 or facet_vecs.shape[1] != expected.dim:
+        problems.append("the structure does not match the sentence table")
     for c in chunks:
         art = by_id.get(c.article_id)
         if art is None or art.body[c.start : c.end] != c.text:
@@ -274,4 +298,6 @@ def load_index(
         sentences=sentences,
         sentence_vectors=sent_vecs.astype(np.float32),
         articles=by_id,
+        structure=facts,
+        facet_vectors=facet_vecs.astype(np.float32),
     )
