@@ -98,6 +98,7 @@ class RetrievalWeights(_Group):
     subject_df: float = 0.3
     subject_blend: float = 0.5
     promotion_penalty: float = 0.06  # off a sentence that advertises the clinic
+    broad_topic_floor: float = 0.45  # a bare topic this close to a facet asks for the facet
     part_min_words: int = 2  # a long message's sentence read alone needs this many topic words
     max_parts: int = 4
     # Above this many chunks, FAISS's own top-k and a candidate-limited fusion are used.
@@ -111,16 +112,35 @@ class RetrievalSettings(_Group):
 
 
 class AnswerWeights(_Group):
-    """How quotes are chosen among the scored candidates."""
+    """How quotes are chosen among the scored candidates (``answer/select.py``: coverage by
+    greedy submodular selection under a word budget) and how many words an answer may hold."""
 
     near_duplicate: float = 0.85  # cosine above which two quotes say the same thing
-    relative_window: float = 0.15  # quotes must score within this of the best one
     list_whole_items: int = 4  # a lead-in brings all the items of a list this short...
     list_best_items: int = 3  # ...and the best few of a longer one
+    pool: int = 40  # the candidates nearest the question that selection reads
+    temperature: float = 0.05  # relevance weight exp((score - best) / temperature)...
+    broad_temperature: float = 0.10  # ...flatter for a broad question: the whole facet counts
+    facet_temperature: float = 0.05  # how sharply a broad question's facets are read
+    facet_boost: float = 1.0  # a sentence of the facet a broad question asks for weighs this more
+    dubious_share: float = 0.3  # a dubious claim's relevance weight is this share
+    relevance: float = 1.0  # weight of what the chosen sentences say themselves
+    diversity: float = 0.3  # weight of the spread over articles and facets
+    cost_power: float = 0.5  # gain per word ** this
+    stop_share: float = 0.1  # stop when a unit's gain is under this share of the first's
+    broad_words: int = 150  # words of quotes for a broad question...
+    narrow_words: int = 80  # ...and for a narrow one
+    max_words: int = 250  # never more words in an answer's text than this
 
 
 class AnswerSettings(_Group):
-    max_quotes: int = Field(4, ge=1, le=10, description="most quotes in one answer")
+    max_quotes: int = Field(
+        8,
+        ge=1,
+        le=20,
+        description="most quotes in one answer (each with what it needs to be read alone: a "
+        "list item's lead-in, a lead-in's items)",
+    )
     min_relevance: float = Field(
         0.475,
         description="relevance (see README 'Answer quality': best sentence cosine and lexical "

@@ -21,6 +21,7 @@ from chatbot.embedding import Embedder, QueryEmbedder, limit_model_threads
 from chatbot.errors import BadInputError, IndexCorruptError, IndexMissingError, IndexStaleError
 from chatbot.index import LoadedIndex, build_index, load_index
 from chatbot.retrieval import Retriever, retrieval_query
+from chatbot.retrieval.intent import as_oneself
 from chatbot.review.guard import AnswerLog, GuardedLog
 from chatbot.safety.advice import is_personal_advice
 from chatbot.safety.contacts import emergency_contacts
@@ -30,6 +31,7 @@ from chatbot.safety.emergency import (
     overlong_emergency,
 )
 from chatbot.safety.hygiene import clean_question
+from chatbot.structure import apply_inputs, read_inputs
 from chatbot.types import Answer, Turn
 
 
@@ -125,7 +127,12 @@ class Bot:
         self.settings = settings
         self.index = index
         self.embedder = embedder
-        self.retriever = Retriever(index, embedder, settings.retrieval.weights)
+        # Staff's corrections to the articles' structure (facet overrides in a header, dubious
+        # claims in corpus/README.md), read at start: an edit needs no re-ingest.
+        facts = apply_inputs(
+            index.structure, index.sentences, read_inputs(settings.paths.corpus_dir)
+        )
+        self.retriever = Retriever(index, embedder, settings.retrieval.weights, facts)
         # Answering never depends on the log: every call to it goes through the guard.
         self.log = log if log is None or isinstance(log, GuardedLog) else GuardedLog(log)
         safety = settings.safety
@@ -187,25 +194,40 @@ class Bot:
         elif (reviewed := self._reviewed_answer(text, history)) is not None:
             answer = reviewed
         else:
-            query = retrieval_query(text, history, self.retriever.knows)
+            # -- the question read (issue 15): someone else's question as one's own, a
+            # follow-up with the earlier turn, what it asks for (breadth, facets, clinic).
+            asked = as_oneself(text)
+            query = retrieval_query(asked, history, self.retriever.knows)
             t = time.perf_counter()
-            qvec, side = self.retriever.read(query, own=text)
+            qvec, side = self.retriever.read(query, own=asked)
             timings["embed_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             passages = self.retriever.search(query, qvec, s.retrieval.top_k)
             excluded = self.log.excluded_spans(self.index.articles) if self.log else set()
             candidates = self.retriever.candidate_sentences(
-                passages, qvec, excluded, query=query, side=side, own=text
+                passages, qvec, excluded, query=query, side=side, own=asked
             )
+            intent = self.retriever.intent(asked, qvec, side)
+            facts = self.retriever.facts
+            # -- end of the question read
             timings["search_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             a = s.answer
             chosen = select_sentences(
-                candidates, self.index, a.max_quotes, a.min_relevance, a.weights
+                candidates, self.index, a.max_quotes, a.min_relevance, a.weights, intent, facts
             )
             confidence = candidates[0].relevance if candidates else 0.0
             contact = s.clinic.clinic_contact
-            answer = compose(chosen, self.index, self.disclaimer, contact, confidence)
+            answer = compose(
+                chosen,
+                self.index,
+                self.disclaimer,
+                contact,
+                confidence,
+                intent,
+                facts,
+                a.weights.max_words,
+            )
             if is_personal_advice(text):
                 answer = _personal_advice(answer, contact)
             timings["compose_ms"] = (time.perf_counter() - t) * 1000

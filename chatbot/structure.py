@@ -222,18 +222,14 @@ def _lists(
             lead_pos = -1
             if lb.lead is not None:
                 lead_pos = next(
-                    (
-                        p
-                        for p in positions
-                        if lb.lead[0] <= sentences[p].start < lb.lead[1]
-                    ),
+                    (p for p in positions if lb.lead[0] <= sentences[p].start < lb.lead[1]),
                     -1,
                 )
                 if lead_pos >= 0:
                     block[lead_pos] = b
-            for s, e in lb.items:
+            for item_start, item_end in lb.items:
                 for p in positions:
-                    if s <= sentences[p].start < e:
+                    if item_start <= sentences[p].start < item_end:
                         block[p] = b
                         lead[p] = lead_pos
     return block, lead
@@ -267,7 +263,7 @@ def analyse(
         tell = np.sort(vecs @ telling.T, axis=1)[:, -k:].mean(axis=1)
         promotional = {i for i, a, b in zip(voiced, sell, tell, strict=True) if a > b}
     out = []
-    for i, rec in enumerate(sentences):
+    for i in range(n):
         promotion = i in promotional
         facet = "clinic" if promotion else names[int(np.argmax(scores[i][:clinic_at]))]
         out.append(
@@ -303,8 +299,10 @@ def facet_scores(
 def _speaks_for_clinic(rec: Sentence, articles: Mapping[str, Article]) -> bool:
     art = articles.get(rec.article_id)
     publisher = art.publisher.strip() if art is not None else ""
-    names_it = bool(publisher) and "unknown" not in publisher.lower() and (
-        fold(publisher) in fold(rec.text)
+    names_it = (
+        bool(publisher)
+        and "unknown" not in publisher.lower()
+        and (fold(publisher) in fold(rec.text))
     )
     return not rec.heading and (names_it or bool(_CLINIC_VOICE.search(rec.text)))
 
@@ -365,7 +363,9 @@ def read_inputs(corpus_dir: Path) -> Inputs:
                 heading, sep, facet = pair.rpartition("=")
                 facet = facet.strip()
                 if not sep or not heading.strip() or facet not in FACETS:
-                    problems.append(f"{path.name}: facets entry {pair.strip()!r} is not heading=facet")
+                    problems.append(
+                        f"{path.name}: facets entry {pair.strip()!r} is not heading=facet"
+                    )
                     continue
                 overrides.setdefault(path.stem, {})[fold(heading)] = facet
     dubious: list[str] = []

@@ -105,7 +105,9 @@ def _nuggets(obj: Mapping[str, Any], where: str) -> tuple[Nugget, ...]:
         if not phrases and not n.get("quote"):
             raise BadInputError(f'{where}: a nugget needs "phrases" or a "quote"')
         out.append(
-            Nugget(str(n.get("fact", "")), str(n.get("quote", "")), tuple(p.lower() for p in phrases))
+            Nugget(
+                str(n.get("fact", "")), str(n.get("quote", "")), tuple(p.lower() for p in phrases)
+            )
         )
     return tuple(out)
 

@@ -186,9 +186,7 @@ def report(
     if baseline is not None:
         data["baseline"] = {
             "headline": headline(baseline),
-            "by_split": {
-                s: headline([r for r in baseline if r.item.split == s]) for s in splits
-            },
+            "by_split": {s: headline([r for r in baseline if r.item.split == s]) for s in splits},
         }
     return data
 
@@ -236,7 +234,9 @@ _HEADLINE = [
 ]
 
 
-def _table(rows: list[tuple[str, dict[str, Any]]], columns: list[tuple[str, str, bool]]) -> list[str]:
+def _table(
+    rows: list[tuple[str, dict[str, Any]]], columns: list[tuple[str, str, bool]]
+) -> list[str]:
     header = ["", *[c[1] for c in columns]]
     body = [[name, *[_fmt(m.get(k), pct) for k, _, pct in columns]] for name, m in rows]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]

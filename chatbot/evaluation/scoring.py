@@ -238,7 +238,8 @@ def score_item(
             result.problems.append(f"nuggets missing: {'; '.join(missing)}")
     first = _first_citation(text, citations) if citations else None
     if first is not None and promotional is not None and is_medical(item.question):
-        if promotional(str(first.get("article")), int(first.get("start", 0))):
-            result.opens_with_promotion = True
+        opening = (str(first.get("article")), int(first.get("start", 0)))
+        result.opens_with_promotion = promotional(*opening)
+        if result.opens_with_promotion:
             result.problems.append("a medical answer opens with the clinic's promotion")
     return result

@@ -1,0 +1,281 @@
+"""Which sentences an answer quotes: greedy query-focused submodular selection under a budget.
+
+The objective (Lin & Bilmes, "A Class of Submodular Functions for Document Summarization",
+ACL 2011), over the ``pool`` candidates nearest the question, each with a relevance weight
+``r_i`` (its retrieval score relative to the best, raised for a sentence of the facet a broad
+question asks about, lowered for one of the articles' dubious claims)::
+
+    F(S) = sum_i r_i * max_{j in S} sim(i, j)                  coverage (facility location)
+         + relevance * sum_{j in S} r_j                         what S says itself
+         + diversity * sum_P sqrt(sum_{j in S & P} r_j)         spread over articles, over facets
+
+is monotone submodular, so adding, one *unit* at a time, the unit with the best gain per word
+(``gain / words ** cost_power``) is within a constant of the best set under the word budget. A
+unit is a sentence with what it needs to be read alone: a list item with its lead-in, a lead-in
+with its items (all of a short list, the best of a long one), a "This..." sentence with the one
+before it. The best candidate is always taken first (a narrow question's direct answer leads);
+selection stops at the budget, or when a unit's gain falls under ``stop_share`` of the first's.
+
+Never quoted for a medical question: a sentence that advertises the clinic (``structure``). A
+dubious claim is never the first quote.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chatbot.config import AnswerWeights
+from chatbot.index import LoadedIndex
+from chatbot.retrieval.intent import Intent
+from chatbot.structure import FACETS, Facts
+from chatbot.types import ScoredSentence
+
+# An item that restates what the previous sentence was about needs that sentence to make sense.
+ANAPHORA = re.compile(
+    r"^(this|these|they|their|them|it|its|such|therefore|thus|but|however|that|those|so|"
+    r"at the same time|as a result|in such cases)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
+_FACET_AT = {name: i for i, name in enumerate(FACETS)}
+
+
+def words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+@dataclass
+class _Pool:
+    """The candidates selection reads, by position in the sentence table."""
+
+    cands: dict[int, ScoredSentence]
+    facts: Sequence[Facts]
+    index: LoadedIndex
+
+    def fact(self, pos: int) -> Facts:
+        return self.facts[pos] if pos < len(self.facts) else Facts()
+
+
+def budget(intent: Intent | None, w: AnswerWeights) -> int:
+    """Words of quotes an answer may hold: more for a broad question, never past the cap."""
+    wanted = w.broad_words if intent is not None and intent.broad else w.narrow_words
+    return min(wanted, w.max_words)
+
+
+def select_sentences(
+    candidates: list[ScoredSentence],
+    index: LoadedIndex,
+    max_quotes: int,
+    min_relevance: float,
+    weights: AnswerWeights | None = None,
+    intent: Intent | None = None,
+    facts: Sequence[Facts] | None = None,
+) -> list[ScoredSentence]:
+    """The evidence for an answer, or [] when the best candidate is under ``min_relevance``.
+
+    Args:
+        candidates: Every citable sentence, scored, best first (``Retriever``).
+        index: The loaded index.
+        max_quotes: The most units (a sentence with its companions) an answer holds.
+        min_relevance: The gate's threshold.
+        weights: ``config.AnswerWeights``.
+        intent: What the question asks for (``retrieval.intent``); None reads it as narrow
+            and medical.
+        facts: Each sentence's structure (staff's corrections applied); default the index's.
+    """
+    if not candidates or candidates[0].relevance < min_relevance:
+        return []
+    w = weights or AnswerWeights()
+    facts = facts if facts is not None else index.structure
+    medical = intent is None or not intent.about_clinic
+    allowed = [
+        c
+        for c in candidates
+        if not (medical and c.position < len(facts) and facts[c.position].promotion)
+    ]
+    if not allowed:
+        return []
+    pool = allowed[: w.pool]
+    p = _Pool({c.position: c for c in allowed}, facts, index)
+    r = _weights(pool, p, intent, w)
+    units = [_unit(c, p, r, pool, w, medical) for c in pool]
+    # A line that introduces what follows ("This may involve:") says nothing without its items.
+    units = [u if _reads_alone(u, p) else [] for u in units]
+    chosen = _greedy(pool, units, r, p, intent, w, max_quotes)
+    return [p.cands[pos] for pos in chosen]
+
+
+def _weights(
+    pool: list[ScoredSentence], p: _Pool, intent: Intent | None, w: AnswerWeights
+) -> np.ndarray:
+    """Each pool sentence's relevance weight (see the module docstring)."""
+    top = pool[0].score
+    broad = intent is not None and intent.broad
+    tau = w.broad_temperature if broad else w.temperature
+    r = np.array([math.exp((c.score - top) / tau) for c in pool])
+    if broad and intent is not None and intent.facets is not None and len(intent.facets):
+        q = np.exp((intent.facets - intent.facets.max()) / w.facet_temperature)
+        q /= q.sum()
+        match = np.array([q[_FACET_AT.get(p.fact(c.position).facet, 0)] for c in pool])
+        r *= 1.0 + w.facet_boost * match / max(float(q.max()), 1e-9)
+    dubious = np.array([p.fact(c.position).dubious for c in pool])
+    r[dubious] *= w.dubious_share
+    return r
+
+
+def _unit(
+    cand: ScoredSentence,
+    p: _Pool,
+    r: np.ndarray,
+    pool: list[ScoredSentence],
+    w: AnswerWeights,
+    medical: bool,
+) -> list[int]:
+    """``cand`` and the sentences it needs to be read alone (only from the candidates, so a
+    passage staff excluded never comes back; a promotional lead-in stays out)."""
+    pos = cand.position
+    f = p.fact(pos)
+    out = [pos]
+    rank = {c.position: r[i] for i, c in enumerate(pool)}
+
+    def ok(q: int) -> bool:
+        return q in p.cands and not (medical and p.fact(q).promotion)
+
+    art = cand.record.article_id
+    same_block = [
+        q
+        for q in p.cands
+        if f.block >= 0
+        and p.cands[q].record.article_id == art
+        and p.fact(q).block == f.block
+        and q != pos
+    ]
+    if f.lead >= 0:  # a list item: its lead-in, and its other sentences
+        if ok(f.lead):
+            out.append(f.lead)
+    elif f.block >= 0:  # a lead-in: its items
+        items = sorted(q for q in same_block if p.fact(q).lead == pos)
+        if len(items) > w.list_whole_items:
+            items = sorted(items, key=lambda q: -rank.get(q, 0.0))[: w.list_best_items]
+        out.extend(q for q in items if ok(q))
+    if ANAPHORA.match(cand.record.text):
+        prev = _previous_on_line(cand, p)
+        if prev is not None and ok(prev):
+            out.append(prev)
+    return sorted(set(out))
+
+
+def _reads_alone(unit: list[int], p: _Pool) -> bool:
+    return len(unit) > 1 or not p.cands[unit[0]].record.text.rstrip().endswith(":")
+
+
+def _previous_on_line(cand: ScoredSentence, p: _Pool) -> int | None:
+    body = p.index.articles[cand.record.article_id].body
+    line_start = body.rfind("\n", 0, cand.record.start) + 1
+    before = [
+        q
+        for q, c in p.cands.items()
+        if c.record.article_id == cand.record.article_id
+        and line_start <= c.record.start < cand.record.start
+    ]
+    return max(before, key=lambda q: p.cands[q].record.start) if before else None
+
+
+def _greedy(
+    pool: list[ScoredSentence],
+    units: list[list[int]],
+    r: np.ndarray,
+    p: _Pool,
+    intent: Intent | None,
+    w: AnswerWeights,
+    max_quotes: int,
+) -> list[int]:
+    """Greedy cost-scaled maximisation of the objective (module docstring) under the budget."""
+    n = len(pool)
+    at = {c.position: i for i, c in enumerate(pool)}
+    vecs = p.index.sentence_vectors[[c.position for c in pool]]
+    sim = np.clip(vecs @ vecs.T, 0.0, None)
+    limit = budget(intent, w)
+
+    def r_of(pos: int) -> float:
+        i = at.get(pos)
+        return float(r[i]) if i is not None else 0.0
+
+    covered = np.zeros(n)
+    mass_article: dict[str, float] = {}
+    mass_facet: dict[str, float] = {}
+    chosen: list[int] = []
+    taken: set[int] = set()
+    used = 0
+
+    def gain_of(unit: list[int]) -> float:
+        new = [q for q in unit if q not in taken]
+        if not new:
+            return 0.0
+        rows = [at[q] for q in new if q in at]
+        cover = np.maximum(covered, sim[:, rows].max(axis=1)) if rows else covered
+        g = float(r @ (cover - covered)) + w.relevance * sum(r_of(q) for q in new)
+        for masses, parts in (
+            (mass_article, [p.cands[q].record.article_id for q in new]),
+            (mass_facet, [p.fact(q).facet for q in new]),
+        ):
+            add: dict[str, float] = {}
+            for q, part in zip(new, parts, strict=True):
+                add[part] = add.get(part, 0.0) + r_of(q)
+            g += w.diversity * sum(
+                math.sqrt(masses.get(k, 0.0) + v) - math.sqrt(masses.get(k, 0.0))
+                for k, v in add.items()
+            )
+        return g
+
+    def take(unit: list[int]) -> None:
+        nonlocal covered, used
+        for q in unit:
+            if q in taken:
+                continue
+            taken.add(q)
+            chosen.append(q)
+            used += words(p.cands[q].record.text)
+            if q in at:
+                covered = np.maximum(covered, sim[:, at[q]])
+            art, fac = p.cands[q].record.article_id, p.fact(q).facet
+            mass_article[art] = mass_article.get(art, 0.0) + r_of(q)
+            mass_facet[fac] = mass_facet.get(fac, 0.0) + r_of(q)
+
+    def near_duplicate(i: int) -> bool:
+        return any(
+            q in at
+            and float(sim[i, at[q]]) > w.near_duplicate
+            or p.cands[q].record.text == pool[i].record.text
+            for q in taken
+        )
+
+    # The direct answer first: the best candidate that is not a dubious claim.
+    first = next((i for i in range(n) if units[i] and not p.fact(pool[i].position).dubious), None)
+    if first is None:
+        return []
+    first_gain = gain_of(units[first])
+    take(units[first])
+    picks = 1
+    while picks < max_quotes:
+        best, best_ratio, best_gain = -1, 0.0, 0.0
+        for i in range(n):
+            if not units[i] or pool[i].position in taken or near_duplicate(i):
+                continue
+            cost = sum(words(p.cands[q].record.text) for q in units[i] if q not in taken)
+            if cost == 0 or used + cost > limit:
+                continue
+            g = gain_of(units[i])
+            ratio = g / cost**w.cost_power
+            if ratio > best_ratio:
+                best, best_ratio, best_gain = i, ratio, g
+        if best < 0 or best_gain < w.stop_share * first_gain:
+            break
+        take(units[best])
+        picks += 1
+    return chosen
