@@ -20,7 +20,7 @@ from chatbot.chunking import TOKENIZER_NAME, chunk_article, embed_text
 from chatbot.corpus import corpus_hash
 from chatbot.embedding import Embedder
 from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
-from chatbot.structure import Facts, analyse
+from chatbot.structure import STRUCTURE_KEY, Facts, analyse
 from chatbot.text.sentences import split_sentences
 from chatbot.types import Article, Chunk, Sentence
 
@@ -56,6 +56,7 @@ class IndexSettings:
     corpus_hash: str
     tokenizer: str = TOKENIZER_NAME
     schema: int = SCHEMA_VERSION
+    structure: str = STRUCTURE_KEY  # the facet descriptions and exemplars read at ingest
 
     def key(self) -> str:
         import hashlib

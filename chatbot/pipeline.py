@@ -214,7 +214,14 @@ class Bot:
             t = time.perf_counter()
             a = s.answer
             chosen = select_sentences(
-                candidates, self.index, a.max_quotes, a.min_relevance, a.weights, intent, facts
+                candidates,
+                self.index,
+                a.max_quotes,
+                a.min_relevance,
+                a.weights,
+                intent,
+                facts,
+                self.retriever.facet_scores,
             )
             confidence = candidates[0].relevance if candidates else 0.0
             contact = s.clinic.clinic_contact
@@ -226,7 +233,7 @@ class Bot:
                 confidence,
                 intent,
                 facts,
-                a.weights.max_words,
+                a.weights,
             )
             if is_personal_advice(text):
                 answer = _personal_advice(answer, contact)

@@ -21,6 +21,8 @@ regular exercise, ... avoiding caffeine and alcohol" still says what helps, and 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -56,15 +58,16 @@ FACETS: dict[str, tuple[str, ...]] = {
         "How restless legs is diagnosed: medical history, physical examination, blood tests.",
     ),
     "medicine": (
-        "Medicines used to treat restless legs: dopaminergic drugs, anticonvulsants, opioids.",
+        "Treatment with medicines: dopaminergic drugs, anticonvulsants, opioids, benzodiazepines.",
         "Side effects and risks of the drugs prescribed for restless legs.",
     ),
     "lifestyle": (
-        "Self-care and lifestyle changes that help restless legs: exercise, walking, sleep habits.",
+        "Treatment without medicines: non-drug measures, self-care and lifestyle changes.",
+        "Exercise, an evening walk, sleep habits, a balanced diet, quitting smoking.",
         "Home remedies for restless legs: warm baths, massage, a cool quiet bedroom.",
     ),
     "procedure": (
-        "Procedures and therapies for restless legs: mesotherapy, acupuncture, vein treatment.",
+        "Treatment by procedures and therapies: mesotherapy, acupuncture, vein treatment.",
     ),
     "worse": (
         "Things that make restless legs worse: caffeine, alcohol, stress, certain medicines.",
@@ -119,6 +122,21 @@ CLINIC_FACT_EXEMPLARS = (
     "We may prescribe dopamine agonists, which can cause nausea and dizziness.",
 )
 NEAREST_EXEMPLARS = 3
+
+# What the structure read at ingest depends on, beyond the corpus and the model: a change to
+# these makes the index stale (``index.IndexSettings``), so ``ingest`` reads it anew.
+STRUCTURE_KEY = hashlib.sha256(
+    json.dumps(
+        [
+            FACETS,
+            FACET_BLEND,
+            ITEM_BLEND,
+            PROMOTION_EXEMPLARS,
+            CLINIC_FACT_EXEMPLARS,
+            NEAREST_EXEMPLARS,
+        ]
+    ).encode()
+).hexdigest()[:12]
 
 _CLINIC_VOICE = re.compile(
     r"\b(our (team|clinic|doctors|specialists|experts|dedicated|experienced|skilled)|"
@@ -294,6 +312,19 @@ def facet_scores(
         led = own[lead[i]] if lead[i] >= 0 else own[i]
         out[i] = w_own * own[i] + w_head * head + w_lead * led
     return out
+
+
+def sentence_facets(
+    sentences: Sequence[Sentence],
+    sentence_vectors: np.ndarray,
+    facets: np.ndarray | None,
+    facts: Sequence[Facts],
+) -> np.ndarray:
+    """Each sentence's blended facet cosines (as ``analyse`` read them), from a loaded index."""
+    if not len(sentences) or facets is None or not len(facets):
+        return np.zeros((len(sentences), len(FACETS)), dtype=np.float32)
+    lead = [f.lead for f in facts] if len(facts) == len(sentences) else [-1] * len(sentences)
+    return facet_scores(sentence_vectors, facets, _heading_paths(sentences), lead)
 
 
 def _speaks_for_clinic(rec: Sentence, articles: Mapping[str, Article]) -> bool:

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chatbot import messages
-from chatbot.answer.select import words
+from chatbot.answer.select import asked_weights, words
+from chatbot.config import AnswerWeights
 from chatbot.index import LoadedIndex
 from chatbot.retrieval.intent import Intent
 from chatbot.safety.advice import needs_medication_caution
-from chatbot.structure import Facts
+from chatbot.structure import FACETS, Facts
 from chatbot.text.sentences import ListBlock, list_blocks
 from chatbot.types import Answer, Citation, ScoredSentence
 
@@ -110,12 +111,16 @@ def compose(
     confidence: float = 0.0,
     intent: Intent | None = None,
     facts: Sequence[Facts] | None = None,
-    max_words: int = 250,
+    weights: AnswerWeights | None = None,
 ) -> Answer:
     """Build the answer text and citations from the chosen sentences (module docstring).
 
-    The text never holds more than ``max_words`` words: past it, the weakest bullets go.
+    The text never holds more than ``weights.max_words`` words: past it, the weakest bullets
+    go. A broad answer's groups have the fixed heading of their facet when the question asks
+    for that facet (at least ``heading_share`` of its top facet), else "Also in the articles".
     """
+    w = weights or AnswerWeights()
+    max_words = w.max_words
     if not chosen:
         return Answer(
             status="no_answer",
@@ -127,9 +132,12 @@ def compose(
         )
     facts = facts if facts is not None else index.structure
     units = _units(_group(chosen, index), index)
-    broad = intent is not None and intent.broad
+    asked: set[str] | None = None
+    if intent is not None and intent.broad and intent.facets is not None:
+        q = asked_weights(intent, w.facet_temperature)
+        asked = {f for f, v in zip(FACETS, q, strict=True) if v >= w.heading_share * q.max()}
     while True:
-        lines, citations = _render(units, index, facts, broad)
+        lines, citations = _render(units, index, facts, asked)
         text = "\n".join(lines)
         if words(text) <= max_words or len(units) <= 1:
             break
@@ -157,7 +165,7 @@ def _unit_facet(unit: Unit, facts: Sequence[Facts]) -> str:
 
 
 def _render(
-    units: list[Unit], index: LoadedIndex, facts: Sequence[Facts], broad: bool
+    units: list[Unit], index: LoadedIndex, facts: Sequence[Facts], asked: set[str] | None
 ) -> tuple[list[str], list[Citation]]:
     """The answer's lines and citations for ``units`` (in order of strength)."""
 
@@ -168,9 +176,12 @@ def _render(
     ordered = [units[i] for i in order]
     groups: dict[str, list[Unit]] = {}
     for unit in ordered:
-        heading = messages.FACET_HEADINGS.get(_unit_facet(unit, facts), "")
+        facet = _unit_facet(unit, facts)
+        heading = messages.FACET_HEADINGS.get(facet, "") if asked and facet in asked else ""
         groups.setdefault(heading, []).append(unit)
-    show_headings = broad and len(groups) > 1
+    if "" in groups:  # what the question did not ask for comes last
+        groups[""] = groups.pop("")
+    show_headings = asked is not None and len(groups) > 1
     citations: list[Citation] = []
     lines = [messages.ANSWER_INTRO, ""]
 

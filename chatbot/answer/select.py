@@ -75,6 +75,7 @@ def select_sentences(
     weights: AnswerWeights | None = None,
     intent: Intent | None = None,
     facts: Sequence[Facts] | None = None,
+    facet_scores: np.ndarray | None = None,
 ) -> list[ScoredSentence]:
     """The evidence for an answer, or [] when the best candidate is under ``min_relevance``.
 
@@ -87,6 +88,8 @@ def select_sentences(
         intent: What the question asks for (``retrieval.intent``); None reads it as narrow
             and medical.
         facts: Each sentence's structure (staff's corrections applied); default the index's.
+        facet_scores: Each sentence's cosine to each facet (``structure.sentence_facets``);
+            a broad question's weights lean on the facets it asks for.
     """
     if not candidates or candidates[0].relevance < min_relevance:
         return []
@@ -101,9 +104,20 @@ def select_sentences(
     if not allowed:
         return []
     pool = allowed[: w.pool]
+    broad = intent is not None and intent.broad
+    if broad and intent is not None and intent.facets is not None and facet_scores is not None:
+        # A broad question's answer is the facet it asks for, wherever the articles say it:
+        # the pool also holds the sentences closest to that facet, whatever their words.
+        q = asked_weights(intent, w.facet_temperature)
+        rows = facet_scores[[c.position for c in allowed]]
+        affinity = rows @ q - rows.mean(axis=1)
+        seen = {c.position for c in pool}
+        for i in np.argsort(-affinity)[: w.pool]:
+            if allowed[int(i)].position not in seen:
+                pool.append(allowed[int(i)])
     p = _Pool({c.position: c for c in allowed}, facts, index)
-    r = _weights(pool, p, intent, w)
-    units = [_unit(c, p, r, pool, w, medical) for c in pool]
+    r = _weights(pool, p, intent, w, facet_scores)
+    units = [_unit(c, p, pool, w, medical, broad) for c in pool]
     # A line that introduces what follows ("This may involve:") says nothing without its items.
     units = [u if _reads_alone(u, p) else [] for u in units]
     chosen = _greedy(pool, units, r, p, intent, w, max_quotes)
@@ -111,37 +125,58 @@ def select_sentences(
 
 
 def _weights(
-    pool: list[ScoredSentence], p: _Pool, intent: Intent | None, w: AnswerWeights
+    pool: list[ScoredSentence],
+    p: _Pool,
+    intent: Intent | None,
+    w: AnswerWeights,
+    facet_scores: np.ndarray | None,
 ) -> np.ndarray:
-    """Each pool sentence's relevance weight (see the module docstring)."""
-    top = pool[0].score
+    """Each pool sentence's relevance weight (see the module docstring).
+
+    A broad question weighs a sentence by its score plus ``facet_weight`` x its closeness to
+    the facets the question asks for (the question's facet cosines, softened by
+    ``facet_temperature``), so the facet's specific sentences ("Dopaminergic drugs are very
+    effective...") count, not only those that share the question's words ("treatment").
+    """
+    scores = np.array([c.score for c in pool])
     broad = intent is not None and intent.broad
+    if broad and intent is not None and intent.facets is not None and facet_scores is not None:
+        q = asked_weights(intent, w.facet_temperature)
+        rows = facet_scores[[c.position for c in pool]]
+        # Every sentence is about RLS, so every facet is close to it: what counts is how much
+        # closer it is to the facets asked than to its own mean facet.
+        scores = scores + w.facet_weight * (rows @ q - rows.mean(axis=1))
     tau = w.broad_temperature if broad else w.temperature
-    r = np.array([math.exp((c.score - top) / tau) for c in pool])
-    if broad and intent is not None and intent.facets is not None and len(intent.facets):
-        q = np.exp((intent.facets - intent.facets.max()) / w.facet_temperature)
-        q /= q.sum()
-        match = np.array([q[_FACET_AT.get(p.fact(c.position).facet, 0)] for c in pool])
-        r *= 1.0 + w.facet_boost * match / max(float(q.max()), 1e-9)
+    r = np.exp((scores - scores.max()) / tau)
     dubious = np.array([p.fact(c.position).dubious for c in pool])
     r[dubious] *= w.dubious_share
     return r
 
 
+def asked_weights(intent: Intent, temperature: float) -> np.ndarray:
+    """How much a question asks for each facet: a softmax of its facet cosines ("clinic",
+    the last, only for a question about the clinic)."""
+    assert intent.facets is not None
+    cos = np.array(intent.facets, dtype=float)
+    if not intent.about_clinic:
+        cos[-1] = -1.0
+    q = np.exp((cos - cos.max()) / temperature)
+    return np.asarray(q / q.sum())
+
+
 def _unit(
     cand: ScoredSentence,
     p: _Pool,
-    r: np.ndarray,
     pool: list[ScoredSentence],
     w: AnswerWeights,
     medical: bool,
+    broad: bool,
 ) -> list[int]:
     """``cand`` and the sentences it needs to be read alone (only from the candidates, so a
     passage staff excluded never comes back; a promotional lead-in stays out)."""
     pos = cand.position
     f = p.fact(pos)
     out = [pos]
-    rank = {c.position: r[i] for i, c in enumerate(pool)}
 
     def ok(q: int) -> bool:
         return q in p.cands and not (medical and p.fact(q).promotion)
@@ -155,14 +190,13 @@ def _unit(
         and p.fact(q).block == f.block
         and q != pos
     ]
-    if f.lead >= 0:  # a list item: its lead-in, and its other sentences
+    if f.lead >= 0:  # a list item: its lead-in
         if ok(f.lead):
             out.append(f.lead)
-    elif f.block >= 0:  # a lead-in: its items
+    elif f.block >= 0:  # a lead-in: the items of a short list; a long one's come one by one
         items = sorted(q for q in same_block if p.fact(q).lead == pos)
-        if len(items) > w.list_whole_items:
-            items = sorted(items, key=lambda q: -rank.get(q, 0.0))[: w.list_best_items]
-        out.extend(q for q in items if ok(q))
+        if len(items) <= (w.list_broad_items if broad else w.list_whole_items):
+            out.extend(q for q in items if ok(q))
     if ANAPHORA.match(cand.record.text):
         prev = _previous_on_line(cand, p)
         if prev is not None and ok(prev):
@@ -259,13 +293,16 @@ def _greedy(
     first = next((i for i in range(n) if units[i] and not p.fact(pool[i].position).dubious), None)
     if first is None:
         return []
-    first_gain = gain_of(units[first])
     take(units[first])
+    narrow = intent is None or not intent.broad
     picks = 1
     while picks < max_quotes:
-        best, best_ratio, best_gain = -1, 0.0, 0.0
+        best, best_ratio = -1, 0.0
         for i in range(n):
             if not units[i] or pool[i].position in taken or near_duplicate(i):
+                continue
+            # A narrow question quotes only what answers it nearly as well as the best.
+            if narrow and pool[i].score < pool[first].score - w.narrow_window:
                 continue
             cost = sum(words(p.cands[q].record.text) for q in units[i] if q not in taken)
             if cost == 0 or used + cost > limit:
@@ -273,8 +310,8 @@ def _greedy(
             g = gain_of(units[i])
             ratio = g / cost**w.cost_power
             if ratio > best_ratio:
-                best, best_ratio, best_gain = i, ratio, g
-        if best < 0 or best_gain < w.stop_share * first_gain:
+                best, best_ratio = i, ratio
+        if best < 0:
             break
         take(units[best])
         picks += 1

@@ -24,11 +24,11 @@ from chatbot.config import RetrievalWeights
 from chatbot.embedding import Embedder
 from chatbot.index import LoadedIndex
 from chatbot.retrieval.fusion import fused_search, positive_ranking, rrf
-from chatbot.retrieval.intent import Intent, about_clinic, is_broad
+from chatbot.retrieval.intent import Intent, about_clinic, asking_sentence, is_broad
 from chatbot.retrieval.lexicon import Lexicon
 from chatbot.retrieval.query import QueryAnalysis, QueryReader, SideVectors
 from chatbot.retrieval.scoring import relevance, sentence_scores
-from chatbot.structure import Facts
+from chatbot.structure import Facts, sentence_facets
 from chatbot.text.spans import overlaps_any
 from chatbot.types import ArticleSpan, Chunk, Passage, ScoredSentence
 
@@ -70,6 +70,10 @@ class Retriever:
 
         self.index = index
         self.facts = facts if facts is not None else index.structure
+        # Each sentence's cosine to each facet (heading and lead-in blended), for selection.
+        self.facet_scores = sentence_facets(
+            index.sentences, index.sentence_vectors, index.facet_vectors, self.facts
+        )
         self.embedder = embedder
         self.weights = weights = weights or RetrievalWeights()
         n_chunks = len(index.chunks)
@@ -151,9 +155,13 @@ class Retriever:
         facets: np.ndarray | None = None
         closeness = 0.0
         if vectors is not None and len(vectors):
-            facets = vectors @ qvec
+            # Read past the subject: "what are the treatments for RLS" asks for treatments.
             plain = side.plain if side.plain is not None else qvec
-            closeness = float((vectors[:-1] @ plain).max())  # the medical facets ("clinic" last)
+            asking = asking_sentence(message)
+            if asking != message.strip():  # a story around the question: what it asks
+                plain = self.embedder.encode([self.reader.without_subject(asking) or asking])[0]
+            facets = vectors @ plain
+            closeness = float(facets[:-1].max())  # the medical facets ("clinic" is last)
         subject = self.lexicon.subject
         topic = [t for t in self.analyse(message).content if t not in subject]
         broad = is_broad(message, len(topic), closeness, w.broad_topic_floor)
