@@ -144,7 +144,7 @@ class AnswerSettings(_Group):
         "list item's lead-in, a lead-in's items)",
     )
     min_relevance: float = Field(
-        0.475,
+        0.50,
         description="relevance (see README 'Answer quality': best sentence cosine and lexical "
         "match, lowered for words the articles never use) under which the bot abstains; "
         "chosen on the dev half of tests/questions.jsonl",
