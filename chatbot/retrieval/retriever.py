@@ -296,6 +296,23 @@ class Retriever:
             analysis.coverage,
             self.reader.semantic_coverage(analysis, qvec, side.kept),
         )
+        # A story around a question ("it's 2am, third night in a row ... what can I do?"): the
+        # sentence that asks is judged alone too, so the story's words never refuse it.
+        message = own or query or ""
+        asking = asking_sentence(message)
+        if asking != message.strip() and len(asking.split()) >= w.part_min_words + 1:
+            alone = self.analyse(asking)
+            avec = self.embed_query(asking)
+            gate = max(
+                gate,
+                relevance(
+                    w,
+                    float((vectors[at] @ avec).max()),
+                    float(self.lexicon.lexical(alone.terms, rows)[at].max()),
+                    alone.coverage,
+                    self.reader.semantic_coverage(alone, avec),
+                ),
+            )
         given = {p.chunk.chunk_id: p for p in passages}
         out = []
         for j, (i, ci) in enumerate(zip(kept, best_chunk, strict=True)):
