@@ -57,6 +57,14 @@ class _Pool:
     facts: Sequence[Facts]
     index: LoadedIndex
 
+    def __post_init__(self) -> None:
+        self.words = {q: words(c.record.text) for q, c in self.cands.items()}
+        self.blocks: dict[tuple[str, int], list[int]] = {}
+        for q, c in self.cands.items():
+            b = self.fact(q).block
+            if b >= 0:
+                self.blocks.setdefault((c.record.article_id, b), []).append(q)
+
     def fact(self, pos: int) -> Facts:
         return self.facts[pos] if pos < len(self.facts) else Facts()
 
@@ -182,14 +190,7 @@ def _unit(
         return q in p.cands and not (medical and p.fact(q).promotion)
 
     art = cand.record.article_id
-    same_block = [
-        q
-        for q in p.cands
-        if f.block >= 0
-        and p.cands[q].record.article_id == art
-        and p.fact(q).block == f.block
-        and q != pos
-    ]
+    same_block = [q for q in p.blocks.get((art, f.block), []) if q != pos]
     if f.lead >= 0:  # a list item: its lead-in
         if ok(f.lead):
             out.append(f.lead)
@@ -247,13 +248,20 @@ def _greedy(
     taken: set[int] = set()
     used = 0
 
+    single: np.ndarray = np.zeros(n)  # coverage gain of each pool sentence alone, this round
+    closest = np.zeros(n)  # each pool sentence's cosine to the nearest one taken
+
     def gain_of(unit: list[int]) -> float:
         new = [q for q in unit if q not in taken]
         if not new:
             return 0.0
         rows = [at[q] for q in new if q in at]
-        cover = np.maximum(covered, sim[:, rows].max(axis=1)) if rows else covered
-        g = float(r @ (cover - covered)) + w.relevance * sum(r_of(q) for q in new)
+        if len(rows) == 1:
+            g = float(single[rows[0]])
+        else:
+            cover = np.maximum(covered, sim[:, rows].max(axis=1)) if rows else covered
+            g = float(r @ (cover - covered))
+        g += w.relevance * sum(r_of(q) for q in new)
         for masses, parts in (
             (mass_article, [p.cands[q].record.article_id for q in new]),
             (mass_facet, [p.fact(q).facet for q in new]),
@@ -268,26 +276,25 @@ def _greedy(
         return g
 
     def take(unit: list[int]) -> None:
-        nonlocal covered, used
+        nonlocal covered, used, closest
         for q in unit:
             if q in taken:
                 continue
             taken.add(q)
             chosen.append(q)
-            used += words(p.cands[q].record.text)
+            texts.add(p.cands[q].record.text)
+            used += p.words[q]
             if q in at:
                 covered = np.maximum(covered, sim[:, at[q]])
+                closest = np.maximum(closest, sim[:, at[q]])
             art, fac = p.cands[q].record.article_id, p.fact(q).facet
             mass_article[art] = mass_article.get(art, 0.0) + r_of(q)
             mass_facet[fac] = mass_facet.get(fac, 0.0) + r_of(q)
 
+    texts: set[str] = set()
+
     def near_duplicate(i: int) -> bool:
-        return any(
-            q in at
-            and float(sim[i, at[q]]) > w.near_duplicate
-            or p.cands[q].record.text == pool[i].record.text
-            for q in taken
-        )
+        return bool(closest[i] > w.near_duplicate) or pool[i].record.text in texts
 
     # The direct answer first: the best candidate that is not a dubious claim.
     first = next((i for i in range(n) if units[i] and not p.fact(pool[i].position).dubious), None)
@@ -297,6 +304,7 @@ def _greedy(
     narrow = intent is None or not intent.broad
     picks = 1
     while picks < max_quotes:
+        single = r @ (np.maximum(sim, covered[:, None]) - covered[:, None])
         best, best_ratio = -1, 0.0
         for i in range(n):
             if not units[i] or pool[i].position in taken or near_duplicate(i):
@@ -304,7 +312,7 @@ def _greedy(
             # A narrow question quotes only what answers it nearly as well as the best.
             if narrow and pool[i].score < pool[first].score - w.narrow_window:
                 continue
-            cost = sum(words(p.cands[q].record.text) for q in units[i] if q not in taken)
+            cost = sum(p.words[q] for q in units[i] if q not in taken)
             if cost == 0 or used + cost > limit:
                 continue
             g = gain_of(units[i])
