@@ -21,7 +21,7 @@ import io
 import json
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,24 @@ from chatbot.index_files import (
     swap_in,
     sync_files,
 )
+from chatbot.structure import STRUCTURE_KEY, Facts, analyse
 from chatbot.text.sentences import split_sentences
 from chatbot.types import Article, Chunk, Sentence
 
-SCHEMA_VERSION = 2  # 2: the manifest holds every file's SHA-256
+# 2: the manifest holds every file's SHA-256; 3: structure.json and facets.npy (structure.py)
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
 # Every file of an index. The manifest (written last) lists the checksum of each other one, and
 # a load checks them all, whatever files are added here.
-FILES = ("manifest.json", "chunks.faiss", "chunks.json", "sentences.json", "sentences.npy")
+FILES = (
+    "manifest.json",
+    "chunks.faiss",
+    "chunks.json",
+    "sentences.json",
+    "sentences.npy",
+    "structure.json",
+    "facets.npy",
+)
 UNIT_TOLERANCE = 1e-3  # a stored vector's length may differ from 1 by float rounding only
 
 # Up to this many chunks an exact (flat) search costs well under a millisecond or two; above it
@@ -68,6 +78,7 @@ class IndexSettings:
     corpus_hash: str
     tokenizer: str = TOKENIZER_NAME
     schema: int = SCHEMA_VERSION
+    structure: str = STRUCTURE_KEY  # the facet descriptions and exemplars read at ingest
 
     def key(self) -> str:
         raw = json.dumps(asdict(self), sort_keys=True).encode()
@@ -85,6 +96,9 @@ class LoadedIndex:
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
     articles: dict[str, Article]
+    # Each sentence's place and facet (``structure.Facts``), and the facet vectors read at ingest.
+    structure: list[Facts] = field(default_factory=list)
+    facet_vectors: np.ndarray | None = None
 
     @property
     def hash(self) -> str:
@@ -134,6 +148,7 @@ def build_index(
     chunk_vecs = embedder.encode([embed_text(c, titles[c.article_id]) for c in chunks])
     sent_vecs = embedder.encode([s.text for s in sentences])
     faiss_index = make_faiss_index(chunk_vecs, embedder.dim)
+    facts, facet_vecs = analyse(articles, sentences, sent_vecs, embedder)
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +163,10 @@ def build_index(
             json.dumps([asdict(s) for s in sentences], ensure_ascii=False), encoding="utf-8"
         )
         np.save(tmp / "sentences.npy", sent_vecs)
+        (tmp / "structure.json").write_text(
+            json.dumps([f.to_json() for f in facts], ensure_ascii=False), encoding="utf-8"
+        )
+        np.save(tmp / "facets.npy", facet_vecs)
         manifest = {
             **asdict(settings),
             "hash": settings.key(),
@@ -352,10 +371,16 @@ def _parse_and_check(
         chunks = [Chunk(**c) for c in json.loads(blobs["chunks.json"].decode("utf-8"))]
         sentences = [Sentence(**s) for s in json.loads(blobs["sentences.json"].decode("utf-8"))]
         sent_vecs = np.load(io.BytesIO(blobs["sentences.npy"]), allow_pickle=False)
+        facts = [Facts.from_json(f) for f in json.loads(blobs["structure.json"].decode("utf-8"))]
+        facet_vecs = np.load(io.BytesIO(blobs["facets.npy"]), allow_pickle=False)
     except Exception as exc:  # faiss raises RuntimeError, json ValueError, numpy many
         raise _corrupt(directory, f"{type(exc).__name__}: {str(exc)[:120]}") from exc
     by_id = {a.id: a for a in articles}
     problem = _first_problem(faiss_index, chunks, sentences, sent_vecs, by_id, expected.dim)
+    if problem is None and (
+        len(facts) != len(sentences) or facet_vecs.ndim != 2 or facet_vecs.shape[1] != expected.dim
+    ):
+        problem = "the structure does not match the sentence table"
     if problem:
         raise IndexCorruptError(
             f"the index in {directory} is inconsistent: {problem}; "
@@ -369,6 +394,8 @@ def _parse_and_check(
         sentences=sentences,
         sentence_vectors=sent_vecs.astype(np.float32),
         articles=by_id,
+        structure=facts,
+        facet_vectors=facet_vecs.astype(np.float32),
     )
 
 

@@ -4,6 +4,29 @@ from __future__ import annotations
 
 ANSWER_INTRO = "Here is what the clinic's articles say about this:"
 
+# The fixed headings a broad answer's quotes are grouped under, by the facet of the articles'
+# structure they belong to (``chatbot/structure.py``); several facets may share a heading.
+FACET_HEADINGS: dict[str, str] = {
+    "about": "About restless legs syndrome",
+    "cause": "Causes",
+    "risk": "Who gets it, and what it comes with",
+    "symptom": "Symptoms",
+    "diagnosis": "How it is diagnosed",
+    "medicine": "Medicines",
+    "lifestyle": "What the articles say can help",
+    "procedure": "What the articles say can help",
+    "worse": "Things that can make it worse",
+    "prevention": "Prevention",
+    "outlook": "How it goes over time",
+    "complication": "How it can affect health and daily life",
+    "children": "In children",
+    "pregnancy": "In pregnancy",
+    "older": "In older people",
+    "see_doctor": "When to see a doctor",
+    "clinic": "About the clinic",
+}
+OTHER_HEADING = "Also in the articles"
+
 
 def no_answer_text(contact: str) -> str:
     return (

@@ -23,6 +23,7 @@ from chatbot.embedding import Embedder, QueryEmbedder, limit_model_threads
 from chatbot.errors import BadInputError, IndexCorruptError, IndexMissingError, IndexStaleError
 from chatbot.index import LoadedIndex, build_index, load_index
 from chatbot.retrieval import Retriever, retrieval_query
+from chatbot.retrieval.intent import as_oneself
 from chatbot.review.guard import AnswerLog, GuardedLog
 from chatbot.safety.advice import is_personal_advice
 from chatbot.safety.contacts import country_lines, emergency_contacts
@@ -30,6 +31,7 @@ from chatbot.safety.emergency import overlong_emergency
 from chatbot.safety.hygiene import clean_question
 from chatbot.safety.model import triage_model
 from chatbot.safety.triage import Triage
+from chatbot.structure import apply_inputs, read_inputs
 from chatbot.types import Answer, Turn
 
 
@@ -133,7 +135,12 @@ class Bot:
         # Triage's learned layers read the message's vectors from the retriever's own model call.
         model = triage_model(Path(settings.paths.index_dir), embedder)
         self.triage = Triage(model, embedder, lines)
-        self.retriever = Retriever(index, self.triage.embedder, settings.retrieval.weights)
+        # Staff's corrections to the articles' structure (facet overrides in a header, dubious
+        # claims in corpus/README.md), read at start: an edit needs no re-ingest.
+        facts = apply_inputs(
+            index.structure, index.sentences, read_inputs(settings.paths.corpus_dir)
+        )
+        self.retriever = Retriever(index, self.triage.embedder, settings.retrieval.weights, facts)
         # Answering never depends on the log: every call to it goes through the guard.
         self.log = log if log is None or isinstance(log, GuardedLog) else GuardedLog(log)
         safety = settings.safety
@@ -181,17 +188,23 @@ class Bot:
             # Triage first: the rules read the text before anything else (an emergency told over
             # two messages too); the learned layers read the vectors of the retrieval reading.
             previous = next((t.content for t in reversed(history) if t.role == "user"), "")
-            query = retrieval_query(text, history, self.retriever.knows)
+            # The question read (issue 15): someone else's question as one's own, a follow-up
+            # with the earlier turn.
+            asked = as_oneself(text)
+            query = retrieval_query(asked, history, self.retriever.knows)
 
             def read() -> tuple[Any, Any]:
                 t = time.perf_counter()
                 try:
-                    return self.retriever.read(query, own=text)
+                    return self.retriever.read(query, own=asked)
                 finally:
                     timings["embed_ms"] = (time.perf_counter() - t) * 1000
 
             def own(reading: tuple[Any, Any]) -> Any:
-                # The message's own vector: the query's, or for a follow-up its last part.
+                # The message's own vector: the query's, or for a follow-up its last part; a
+                # question read as one's own is not the message, so triage embeds that itself.
+                if asked != text:
+                    return None
                 return reading[0] if query == text else reading[1].parts[-1]
 
             t = time.perf_counter()
@@ -216,17 +229,36 @@ class Bot:
             passages = self.retriever.search(query, qvec, s.retrieval.top_k)
             excluded = self.log.excluded_spans(self.index.articles) if self.log else set()
             candidates = self.retriever.candidate_sentences(
-                passages, qvec, excluded, query=query, side=side, own=text
+                passages, qvec, excluded, query=query, side=side, own=asked
             )
+            intent = self.retriever.intent(asked, qvec, side)
+            facts = self.retriever.facts
+            # -- end of the question read
             timings["search_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             a = s.answer
             chosen = select_sentences(
-                candidates, self.index, a.max_quotes, a.min_relevance, a.weights
+                candidates,
+                self.index,
+                a.max_quotes,
+                a.min_relevance,
+                a.weights,
+                intent,
+                facts,
+                self.retriever.facet_scores,
             )
             confidence = candidates[0].relevance if candidates else 0.0
             contact = s.clinic.clinic_contact
-            answer = compose(chosen, self.index, self.disclaimer, contact, confidence)
+            answer = compose(
+                chosen,
+                self.index,
+                self.disclaimer,
+                contact,
+                confidence,
+                intent,
+                facts,
+                a.weights,
+            )
             if is_personal_advice(text):
                 answer = _personal_advice(answer, contact)
             timings["compose_ms"] = (time.perf_counter() - t) * 1000
