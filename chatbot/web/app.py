@@ -25,7 +25,7 @@ def create_app(bot: Bot, store: Any = None) -> Any:
     from fastapi import FastAPI
 
     from chatbot.web import chat, middleware
-    from chatbot.web.routers import api, embed, staff
+    from chatbot.web.routers import api, articles, embed, staff
 
     ctx = AppContext(bot=bot, settings=bot.settings, given_store=store)
     # FastAPI's own /docs and /redoc load Swagger/ReDoc from a CDN; api.py serves local docs.
@@ -37,6 +37,7 @@ def create_app(bot: Bot, store: Any = None) -> Any:
     api.install(app)
     embed.install(app, ctx)
     staff.register(app, ctx)
+    articles.install(app)
     return gr.mount_gradio_app(
         app, chat.create_chat(bot, ctx.store), path="/", **chat.mount_options()
     )
@@ -52,4 +53,6 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
     app = build(settings)
     print(f"Serving on http://{host}:{port}/", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # uvicorn's own proxy handling would believe X-Forwarded-For from 127.0.0.1 whatever the
+    # settings say; ClientAddressMiddleware reads it, from CHATBOT_TRUSTED_PROXIES only.
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
