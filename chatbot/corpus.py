@@ -11,7 +11,20 @@ from pathlib import Path
 from chatbot.errors import CorpusError
 from chatbot.types import Article
 
-HEADER_FIELDS = ("id", "title", "date", "publisher", "source_file", "note")
+HEADER_FIELDS = (
+    "id",
+    "title",
+    "date",
+    "publisher",
+    "source_file",
+    "source_url",
+    "reviewed_by",
+    "next_review",
+    "version",
+    "note",
+)
+# Written only when set, so an article that never had them keeps its header as it was.
+OPTIONAL_FIELDS = ("source_url", "reviewed_by", "next_review", "version")
 
 
 def parse_article(text: str, stem: str) -> Article:
@@ -37,6 +50,9 @@ def parse_article(text: str, stem: str) -> Article:
         raise CorpusError(f"corpus/{stem}: the header needs a title")
     if not body.strip():
         raise CorpusError(f"corpus/{stem}: the article body is empty")
+    version = meta.get("version", "1") or "1"
+    if not version.isdigit() or int(version) < 1:
+        raise CorpusError(f"corpus/{stem}: version {version!r} is not a number from 1 up")
     return Article(
         id=stem,
         title=meta["title"],
@@ -45,7 +61,38 @@ def parse_article(text: str, stem: str) -> Article:
         source_file=meta.get("source_file", ""),
         note=meta.get("note", ""),
         body=body,
+        source_url=meta.get("source_url", ""),
+        reviewed_by=meta.get("reviewed_by", ""),
+        next_review=meta.get("next_review", ""),
+        version=int(version),
     )
+
+
+def header_of(text: str) -> dict[str, str]:
+    """The ``key: value`` header of a corpus file's text (empty when it has none)."""
+    text = text.replace("\r\n", "\n")
+    end = text.find("\n---\n", 4) if text.startswith("---\n") else -1
+    meta: dict[str, str] = {}
+    for line in text[4:end].split("\n") if end > 0 else []:
+        key, sep, value = line.partition(":")
+        if sep:
+            meta[key.strip()] = value.strip()
+    return meta
+
+
+def format_article(article: Article, extra: dict[str, str] | None = None) -> str:
+    """The text of ``article``'s file: its header (one line a field, ``extra`` fields after
+    it) and its body exactly as it is."""
+    lines = ["---"]
+    for key in HEADER_FIELDS:
+        value = str(getattr(article, key))
+        if key in OPTIONAL_FIELDS and value in ("", "1"):
+            continue
+        lines.append(f"{key}: {' '.join(value.split())}")
+    for key, value in (extra or {}).items():
+        lines.append(f"{key}: {' '.join(str(value).split())}".rstrip())
+    lines.append("---")
+    return "\n".join(lines) + "\n" + article.body
 
 
 def load_corpus(directory: Path) -> list[Article]:

@@ -10,6 +10,7 @@ from it (model, index, serving wrapper, review store).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -126,7 +127,6 @@ class Bot:
         log: AnswerLog | None = None,
     ) -> None:
         self.settings = settings
-        self.index = index
         self.embedder = embedder
         safety = settings.safety
         lines = country_lines(
@@ -135,12 +135,10 @@ class Bot:
         # Triage's learned layers read the message's vectors from the retriever's own model call.
         model = triage_model(Path(settings.paths.index_dir), embedder)
         self.triage = Triage(model, embedder, lines)
-        # Staff's corrections to the articles' structure (facet overrides in a header, dubious
-        # claims in corpus/README.md), read at start: an edit needs no re-ingest.
-        facts = apply_inputs(
-            index.structure, index.sentences, read_inputs(settings.paths.corpus_dir)
-        )
-        self.retriever = Retriever(index, self.triage.embedder, settings.retrieval.weights, facts)
+        # The index and its retriever are swapped together (``swap_index``); a question in
+        # progress keeps the pair it started with (``_pinned``), so none fails during a swap.
+        self._served = (index, self._retriever_for(index))
+        self._pinned = threading.local()
         # Answering never depends on the log: every call to it goes through the guard.
         self.log = log if log is None or isinstance(log, GuardedLog) else GuardedLog(log)
         safety = settings.safety
@@ -150,11 +148,48 @@ class Bot:
         self.disclaimer = disclaimer_of(settings)
 
     @property
+    def index(self) -> LoadedIndex:
+        return (getattr(self._pinned, "served", None) or self._served)[0]
+
+    @property
+    def retriever(self) -> Retriever:
+        return (getattr(self._pinned, "served", None) or self._served)[1]
+
+    def swap_index(self, index: LoadedIndex) -> None:
+        """Serve ``index`` from now on (a background re-index): its retriever is built first,
+        then both replace the old pair in one assignment."""
+        self._served = (index, self._retriever_for(index))
+
+    def _retriever_for(self, index: LoadedIndex) -> Retriever:
+        """A retriever over ``index`` with staff's corrections to the articles' structure (facet
+        overrides in a header, dubious claims in corpus/README.md), read now: an edit needs no
+        re-ingest, and a re-index reads them again."""
+        facts = apply_inputs(
+            index.structure, index.sentences, read_inputs(self.settings.paths.corpus_dir)
+        )
+        return Retriever(index, self.triage.embedder, self.settings.retrieval.weights, facts)
+
+    def ask(
+        self,
+        question: object,
+        history: Sequence[Turn] = (),
+        channel: str = "api",
+        conversation: str | None = None,
+    ) -> Answer:
+        """Answer one message and log it (see ``_ask``), with one index throughout."""
+        outer = getattr(self._pinned, "served", None)
+        self._pinned.served = outer or self._served
+        try:
+            return self._ask(question, history, channel, conversation)
+        finally:
+            self._pinned.served = outer
+
+    @property
     def store(self) -> AnswerLog | None:
         """The review store itself (staff tools read and write it), or None."""
         return self.log.store if self.log is not None else None
 
-    def ask(
+    def _ask(
         self,
         question: object,
         history: Sequence[Turn] = (),
@@ -280,7 +315,9 @@ class Bot:
         follow_up = retrieval_query(text, history, self.retriever.knows) != text
         if follow_up or is_personal_advice(text):
             return None
-        return self.log.reviewed_answer(text, self.index.articles, self.disclaimer)
+        return self.log.staff_answer(
+            text, self.index.articles, self.disclaimer, self.embedder.encode
+        )
 
 
 def _personal_advice(answer: Answer, contact: str) -> Answer:

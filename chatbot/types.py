@@ -35,6 +35,10 @@ class Article:
         source_file: The seed file the body was taken from.
         note: What was left out of the page and why.
         body: The article text; citation offsets index into it.
+        source_url: Where the article is published (a link staff and patients can follow).
+        reviewed_by: Who at the clinic last checked it.
+        next_review: When it is next due for a check (ISO ``YYYY-MM-DD``).
+        version: Its version in the library (1 for an article with no history yet).
     """
 
     id: str
@@ -44,6 +48,10 @@ class Article:
     source_file: str
     note: str
     body: str
+    source_url: str = ""
+    reviewed_by: str = ""
+    next_review: str = ""
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,7 @@ class Answer:
     reason: str = ""  # why: "", "not_in_articles", "personal_advice", or the emergency category
     timings: dict[str, float] = field(default_factory=dict)
     reviewed: bool = False  # an answer clinic staff checked and marked correct, given again
+    approved: int | None = None  # the id of the staff-approved answer given, if one was
     # The relevance the gate compared with the threshold (the best candidate's score); the
     # eval uses it to draw the answered/abstained trade-off without asking again.
     confidence: float = 0.0

@@ -370,6 +370,105 @@ class RecordedPage:
 
 
 # ---------------------------------------------------------------------------------------------
+# Files for the library: a web page with its furniture, a PDF with a running header and page
+# numbers, a Word document with a header and footer, a scan without text, a binary file.
+
+LIBRARY_HTML = """<!doctype html><html><head>
+<title>Sleep and RLS | Truffles Vein Specialists</title>
+<meta property="og:site_name" content="Truffles Vein Specialists">
+<meta name="date" content="2024-03-05"></head>
+<body><nav><ul><li><a href="/">Home</a></li><li><a href="/about">About us</a></li>
+<li><a href="/book">Book a consultation</a></li></ul></nav>
+<div class="cookie-banner">We use cookies to improve your experience. Accept all cookies?</div>
+<main><article><h1>Sleep hygiene for restless legs</h1>
+<p>Good sleep hygiene can ease restless legs. Going to bed at the same time every night helps
+the body keep a steady rhythm.</p>
+<h2>Warm baths and stretching</h2>
+<p>A warm bath before bed relaxes the muscles of the legs. Some patients find that gentle
+stretching in the evening reduces the urge to move.</p>
+<ul><li>Keep the bedroom cool and dark.</li><li>Avoid screens for an hour before bed.</li></ul>
+<p>Walking in the late afternoon is often recommended by sleep specialists for people with
+restless legs.</p></article></main>
+<aside>Related posts: Ten tips for healthy veins</aside>
+<footer>Copyright 2024 Truffles Vein Specialists. All rights reserved. Privacy policy | Terms
+</footer></body></html>"""
+HTML_FURNITURE = ("Book a consultation", "cookies", "Related posts", "All rights reserved")
+HTML_QUOTE = "A warm bath before bed relaxes the muscles of the legs."
+PDF_QUOTE = "A leg cramp is a sudden painful tightening of a muscle, usually in the calf."
+PDF_FURNITURE = ("Clinic newsletter - spring edition", "Page 1 of 2", "Page 2 of 2")
+
+
+def make_pdf(path: Path) -> Path:
+    """Two pages of text with a running header and "Page n of 2" footers."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title("Leg cramps versus restless legs")
+    texts = [
+        (
+            "Cramps or restless legs?",
+            PDF_QUOTE + " Unlike restless legs, a cramp makes the muscle hard and sore, and "
+            "stretching the calf relieves it within minutes. Restless legs cause an urge to move "
+            "rather than pain.",
+        ),
+        (
+            "When to see a doctor",
+            "Quinine tonic water is no longer advised for night cramps because of its side "
+            "effects. Cramps that wake you every night deserve a visit to your doctor, who may "
+            "check your magnesium and kidney function.",
+        ),
+    ]
+    for n, (heading, text) in enumerate(texts, start=1):
+        pdf.add_page()
+        pdf.set_font("helvetica", size=9)
+        pdf.cell(0, 8, PDF_FURNITURE[0], new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", "B", 14)
+        pdf.cell(0, 10, heading, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("helvetica", size=11)
+        pdf.multi_cell(0, 6, text)
+        pdf.set_y(-15)
+        pdf.set_font("helvetica", size=8)
+        pdf.cell(0, 10, f"Page {n} of 2", align="C")
+    pdf.output(str(path))
+    return path
+
+
+def make_scan_pdf(path: Path) -> Path:
+    """A PDF page with only a picture on it (no text layer), as a scanner makes."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.rect(10, 10, 120, 160, style="F")
+    pdf.output(str(path))
+    return path
+
+
+def make_docx(path: Path) -> Path:
+    import docx
+
+    d = docx.Document()
+    d.add_paragraph("Travelling with restless legs", style="Title")
+    d.sections[0].header.paragraphs[0].text = "Clinic leaflet 12"
+    d.sections[0].footer.paragraphs[0].text = "Page 1"
+    d.add_heading("Long flights", level=1)
+    d.add_paragraph(
+        "Sitting still for hours on a plane often brings on restless legs. Book an aisle seat "
+        "so you can walk up and down the cabin."
+    )
+    d.add_paragraph("Flex your ankles every half hour.", style="List Bullet")
+    d.add_paragraph("Drink water rather than alcohol.", style="List Bullet")
+    d.save(str(path))
+    return path
+
+
+def tree_state(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes (to show that nothing changed)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
 # Browser tests: an in-process server, axe-core, and what the patient sees of chat and widget
 
 

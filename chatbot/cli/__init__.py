@@ -1,6 +1,7 @@
 """The command line of CONTRACT.md; errors become one clean line on stderr.
 
-One module a group of commands: ``ask`` (ingest, ask, batch, serve), ``eval``, ``review``.
+One module a group of commands: ``ask`` (ingest, ask, batch, serve), ``eval``, ``review``,
+``articles``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from chatbot.cli import ask, eval, review
+from chatbot.cli import articles, ask, eval, review
 from chatbot.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, UsageError, quiet_libraries
 from chatbot.errors import ChatbotError
 
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answers questions on Restless Legs Syndrome from the clinic's articles.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (ask, eval, review):
+    for group in (ask, eval, review, articles):
         group.register(sub)
     return parser
 

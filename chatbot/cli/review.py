@@ -1,8 +1,10 @@
 """``python -m chatbot review ...``: the staff review from the command line.
 
 Subcommands: list, show, verdict, cite, exclude, exclusions, restore, export, stats, purge,
-hash-password. None of them loads the embedding model; they read the review store under
-``CHATBOT_DATA_DIR`` and, where quotes are checked, the articles in ``CHATBOT_CORPUS_DIR``.
+user (add, list, role, on, off, password), audit, hash-password. Staff actions go into the
+audit log as ``cli:<user>`` (or ``--reviewer``). None of them loads the embedding model;
+they read the review store under ``CHATBOT_DATA_DIR`` and, where quotes are checked, the
+articles in ``CHATBOT_CORPUS_DIR``.
 """
 
 from __future__ import annotations
@@ -132,7 +134,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verdict(args: argparse.Namespace) -> int:
-    _store(args).set_verdict(args.id, args.verdict, args.note or "", _reviewer(args))
+    store = _store(args)
+    store.set_verdict(args.id, args.verdict, args.note or "", _reviewer(args))
+    store.record(_reviewer(args), "verdict", f"answer:{args.id}", verdict=args.verdict)
     print(f"answer {args.id} marked {args.verdict}")
     return 0
 
@@ -141,6 +145,13 @@ def cmd_cite(args: argparse.Namespace) -> int:
     store = _store(args)
     verdict = args.verdict.replace("-", "_")
     store.set_citation_verdict(args.id, args.citation, verdict, args.note or "", _reviewer(args))
+    store.record(
+        _reviewer(args),
+        "citation_verdict",
+        f"answer:{args.id}",
+        citation=args.citation,
+        verdict=verdict,
+    )
     print(f"citation [{args.citation}] of {args.id}: {verdict}")
     if args.exclude:
         ex = store.exclude_citation(
@@ -175,6 +186,7 @@ def cmd_exclude(args: argparse.Namespace) -> int:
         if args.id is None or args.citation is None:
             raise _usage("exclude takes either ANSWER_ID CITATION or --article A --quote TEXT")
         ex = store.exclude_citation(args.id, args.citation, reason, _reviewer(args))
+    store.record(_reviewer(args), "exclude", f"exclusion:{ex}", reason=reason[:200])
     print(f"excluded from future answers (exclusion {ex})")
     return 0
 
@@ -197,8 +209,10 @@ def cmd_exclusions(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    if not _store(args).restore_passage(args.exclusion):
+    store = _store(args)
+    if not store.restore_passage(args.exclusion):
         raise ChatbotError(f"there is no active exclusion {args.exclusion}")
+    store.record(_reviewer(args), "restore", f"exclusion:{args.exclusion}")
     print(f"exclusion {args.exclusion} lifted: the passage may be quoted again")
     return 0
 
@@ -289,6 +303,117 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def _password_from_stdin(prompt: str) -> str:
+    if sys.stdin.isatty():
+        password = getpass.getpass(prompt)
+        if getpass.getpass("Again: ") != password:
+            raise ChatbotError("the two passwords differ; nothing was changed")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    store = _store(args)
+    password = _password_from_stdin(f"Password for {args.name}: ")
+    store.add_user(args.name, args.role, password, created_by=_reviewer(args))
+    store.record(_reviewer(args), "account_added", f"account:{args.name}", role=args.role)
+    print(f"account {args.name} ({args.role}) added; they sign in at /staff")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from chatbot.review.db import iso_time
+
+    users = _store(args).users()
+    if args.json:
+        _print_json(users)
+        return 0
+    for u in users:
+        state = "" if u["active"] else "  (switched off)"
+        print(f"{u['name']:<24} {u['role']:<9} since {iso_time(u['created'])}{state}")
+    if not users:
+        print("no stored account (only CHATBOT_STAFF_* may sign in)", file=sys.stderr)
+    return 0
+
+
+def cmd_user_role(args: argparse.Namespace) -> int:
+    store = _store(args)
+    store.set_role(args.name, args.role)
+    store.record(_reviewer(args), "account_role", f"account:{args.name}", role=args.role)
+    print(f"{args.name} is now {args.role}")
+    return 0
+
+
+def cmd_user_active(args: argparse.Namespace) -> int:
+    store = _store(args)
+    on = args.user_command == "on"
+    store.set_active(args.name, on)
+    store.record(_reviewer(args), "account_on" if on else "account_off", f"account:{args.name}")
+    print(f"{args.name} switched {'on' if on else 'off'}")
+    return 0
+
+
+def cmd_user_password(args: argparse.Namespace) -> int:
+    store = _store(args)
+    store.set_password(args.name, _password_from_stdin(f"New password for {args.name}: "))
+    store.record(_reviewer(args), "account_password", f"account:{args.name}")
+    print(f"new password set for {args.name}; their sessions ended")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from chatbot.review.db import iso_time
+
+    store = _store(args)
+    if args.csv:
+        n = store.export_audit_csv(sys.stdout)
+        print(f"{n} audit rows exported", file=sys.stderr)
+        return 0
+    rows = store.audit(target=args.target or "", actor=args.actor or "", limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return 0
+    for r in rows:
+        detail = ", ".join(f"{k}={v}" for k, v in r["detail"].items())
+        print(f"{iso_time(r['ts'])}  {r['actor']:<16} {r['action']:<18} {r['target']}  {detail}")
+    return 0
+
+
+def _register_users(sub: Any, common: Any) -> None:
+    users = sub.add_parser("user", help="staff accounts: add, list, role, on, off, password")
+    usub = users.add_subparsers(dest="user_command", required=True)
+    p = common(usub.add_parser("add", help="a new account (the password is read from stdin)"))
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=["reviewer", "editor", "admin"])
+    p.add_argument("--reviewer", help="who adds it (default cli:<user>)")
+    p.set_defaults(func=cmd_user_add)
+    p = common(usub.add_parser("list", help="the accounts"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_user_list)
+    p = common(usub.add_parser("role", help="change an account's role"))
+    p.add_argument("name")
+    p.add_argument("role", choices=["reviewer", "editor", "admin"])
+    p.add_argument("--reviewer")
+    p.set_defaults(func=cmd_user_role)
+    for name, text in (("on", "switch an account on"), ("off", "switch an account off")):
+        p = common(usub.add_parser(name, help=text))
+        p.add_argument("name")
+        p.add_argument("--reviewer")
+        p.set_defaults(func=cmd_user_active)
+    p = common(usub.add_parser("password", help="a new password (from stdin)"))
+    p.add_argument("name")
+    p.add_argument("--reviewer")
+    p.set_defaults(func=cmd_user_password)
+
+    p = common(sub.add_parser("audit", help="the audit log of staff actions"))
+    p.add_argument("--actor")
+    p.add_argument("--target", help="e.g. answer:ID, article:ID, account:NAME")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--csv", action="store_true", help="the whole log as CSV")
+    p.set_defaults(func=cmd_audit)
+
+
 def register(subparsers: Any) -> None:
     """Add ``review`` and its subcommands to the main parser."""
     review = subparsers.add_parser(
@@ -364,6 +489,8 @@ def register(subparsers: Any) -> None:
     p = common(sub.add_parser("purge", help="delete conversations older than N days"))
     p.add_argument("--days", type=int, help="default: CHATBOT_RETENTION_DAYS")
     p.set_defaults(func=cmd_purge)
+
+    _register_users(sub, common)
 
     p = sub.add_parser("hash-password", help="make CHATBOT_STAFF_PASSWORD_HASH for /staff")
     p.add_argument("--stdin", action="store_true", help="read the password from stdin")

@@ -94,6 +94,59 @@ MIGRATIONS: list[Migration] = [
     """,
     # 3: answers logged before version 2 get their normalised question.
     _backfill_question_norm,
+    # 4: one account per person (the bootstrap admin of CHATBOT_STAFF_* is not stored), their
+    # sessions (a sign-out holds in every process: no file rewritten without a lock), and the
+    # audit log of every staff action.
+    """
+    CREATE TABLE staff_users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('reviewer', 'editor', 'admin')),
+        password_hash TEXT NOT NULL,
+        created REAL NOT NULL,
+        created_by TEXT NOT NULL DEFAULT '',
+        active INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE staff_sessions (
+        nonce TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        created REAL NOT NULL,
+        expires REAL NOT NULL,
+        signed_out REAL
+    );
+    CREATE INDEX staff_sessions_expires ON staff_sessions(expires);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX audit_target ON audit(target);
+    CREATE INDEX audit_actor ON audit(actor);
+    """,
+    # 5: approved answers (composed by staff from the articles' sentences, with example
+    # questions), and which one an answer reused.
+    """
+    CREATE TABLE approved_answers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        created_by TEXT NOT NULL DEFAULT '',
+        answer TEXT NOT NULL,
+        citations TEXT NOT NULL,
+        examples TEXT NOT NULL,
+        source_answer TEXT,
+        active INTEGER NOT NULL DEFAULT 1
+    );
+    ALTER TABLE answers ADD COLUMN approved_id INTEGER;
+    """,
+    # 6: the safety information of an answer (``answer.safety``: tier and kind), for filtering.
+    """
+    ALTER TABLE answers ADD COLUMN safety_tier TEXT NOT NULL DEFAULT '';
+    ALTER TABLE answers ADD COLUMN safety_kind TEXT NOT NULL DEFAULT '';
+    CREATE INDEX answers_safety ON answers(safety_tier, safety_kind);
+    """,
 ]
 
 

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from chatbot.types import Answer, Article, ArticleSpan, Turn
 
@@ -18,6 +18,14 @@ class AnswerLog(Protocol):
 
     def reviewed_answer(
         self, question: str, articles: Mapping[str, Article], disclaimer: str
+    ) -> Answer | None: ...
+
+    def approved_answer(
+        self,
+        question: str,
+        articles: Mapping[str, Article],
+        disclaimer: str,
+        encode: Callable[[list[str]], Any],
     ) -> Answer | None: ...
 
     def log_answer(
@@ -137,6 +145,34 @@ class GuardedLog:
             return store.reviewed_answer(question, articles, disclaimer)
         except Exception as exc:
             self._failed("look up a reviewed answer", exc)
+            return None
+
+    def staff_answer(
+        self,
+        question: str,
+        articles: Mapping[str, Article],
+        disclaimer: str,
+        encode: Callable[[list[str]], Any],
+    ) -> Answer | None:
+        """What staff approved for this question: an approved answer matched by meaning
+        (``approved.py``), else the answer marked correct for the same words (``loop.py``)."""
+        found = self.approved_answer(question, articles, disclaimer, encode)
+        return found if found is not None else self.reviewed_answer(question, articles, disclaimer)
+
+    def approved_answer(
+        self,
+        question: str,
+        articles: Mapping[str, Article],
+        disclaimer: str,
+        encode: Callable[[list[str]], Any],
+    ) -> Answer | None:
+        store = self._current()
+        if store is None:
+            return None
+        try:
+            return store.approved_answer(question, articles, disclaimer, encode)
+        except Exception as exc:
+            self._failed("look up an approved answer", exc)
             return None
 
     def health(self) -> dict[str, object]:

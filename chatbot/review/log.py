@@ -23,6 +23,12 @@ from chatbot.types import Answer
 
 PURGE_EVERY_S = 3600.0  # with a retention setting, old conversations go at most an hour late
 ANSWER_VERDICTS = ("correct", "wrong")
+SAFETY_TIERS = ("emergency", "safety_net")
+MAX_OFFSET = 2**62  # SQLite's integers are 64-bit: a larger offset would overflow
+# An answer's patient rating: the latest one (one vote per rated answer).
+LATEST_RATING = (
+    "(SELECT f.rating FROM feedback f WHERE f.answer_id = a.id ORDER BY f.id DESC LIMIT 1)"
+)
 STATUSES = ("answered", "no_answer", "emergency")
 
 
@@ -37,6 +43,8 @@ class AnswerFilter:
     until: str = ""  # YYYY-MM-DD (UTC), inclusive
     text: str = ""  # words in the question or the answer
     channel: str = ""
+    safety_tier: str = ""  # emergency | safety_net | none (answers without safety information)
+    safety_kind: str = ""  # chest_pain, breathing, ... (``answer.safety["kind"]``)
     limit: int = 50
     offset: int = 0
 
@@ -62,10 +70,12 @@ class Log(Database):
         """Record one question and its answer; what the patient typed is redacted first."""
         question = redact(question)
         turns = [{"role": t.role, "content": redact(t.content)} for t in history]
+        safety = getattr(answer, "safety", None)
+        safety = safety if isinstance(safety, dict) else {}
         self._conn().execute(
             "INSERT INTO answers (id, created, conversation, channel, question, history, status,"
-            " reason, answer, citations, latency_ms, question_norm, reviewed)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " reason, answer, citations, latency_ms, question_norm, reviewed, approved_id,"
+            " safety_tier, safety_kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 answer.id,
                 time.time(),
@@ -80,6 +90,9 @@ class Log(Database):
                 answer.timings.get("total_ms"),
                 question_key(question),
                 int(bool(getattr(answer, "reviewed", False))),
+                getattr(answer, "approved", None),
+                str(safety.get("tier") or "")[:40],
+                str(safety.get("kind") or "")[:40],
             ),
         )
         self._maybe_purge()
@@ -153,11 +166,20 @@ class Log(Database):
         if flt.channel:
             where.append("a.channel = ?")
             args.append(flt.channel)
+        if flt.safety_tier == "none":
+            where.append("a.safety_tier = ''")
+        elif flt.safety_tier:
+            if flt.safety_tier not in SAFETY_TIERS:
+                raise StoreError("safety tier must be emergency, safety_net or none")
+            where.append("a.safety_tier = ?")
+            args.append(flt.safety_tier)
+        if flt.safety_kind:
+            where.append("a.safety_kind = ?")
+            args.append(flt.safety_kind[:40])
         fb = "EXISTS (SELECT 1 FROM feedback f WHERE f.answer_id = a.id{})"
-        if flt.feedback == "up":
-            where.append(fb.format(" AND f.rating = 'up'"))
-        elif flt.feedback == "down":
-            where.append(fb.format(" AND f.rating = 'down'"))
+        if flt.feedback in ("up", "down"):
+            where.append(f"{LATEST_RATING} = ?")
+            args.append(flt.feedback)
         elif flt.feedback == "any":
             where.append(fb.format(""))
         elif flt.feedback == "none":
@@ -189,16 +211,19 @@ class Log(Database):
         total = int(conn.execute(f"SELECT COUNT(*) {base}", args).fetchone()[0])
         rows = conn.execute(
             "SELECT a.id, a.created, a.conversation, a.channel, a.question, a.status, a.reason,"
-            " a.latency_ms, a.reviewed, a.citations, v.verdict, v.note,"
-            " (SELECT COUNT(*) FROM feedback f WHERE f.answer_id = a.id AND f.rating='up') AS up,"
-            " (SELECT COUNT(*) FROM feedback f WHERE f.answer_id = a.id AND f.rating='down')"
-            f" AS down {base} ORDER BY a.created DESC, a.id LIMIT ? OFFSET ?",
-            [*args, max(1, min(int(flt.limit), 1000)), max(0, int(flt.offset))],
+            " a.latency_ms, a.reviewed, a.citations, a.safety_tier, a.safety_kind, v.verdict,"
+            f" v.note, v.reviewer, {LATEST_RATING} AS rating"
+            f" {base} ORDER BY a.created DESC, a.id LIMIT ? OFFSET ?",
+            [*args, max(1, min(int(flt.limit), 1000)), max(0, min(int(flt.offset), MAX_OFFSET))],
         ).fetchall()
         out = []
         for r in rows:
             item = dict(r)
             item["citations"] = len(json.loads(item["citations"]))
+            # One vote per rated answer, everywhere: its latest rating (a comment after a
+            # rating is another row with the same rating, not a second vote).
+            item["up"] = int(item["rating"] == "up")
+            item["down"] = int(item["rating"] == "down")
             out.append(item)
         return out, total
 

@@ -129,6 +129,8 @@ class Loop(Log):
 
     def restore_passage(self, exclusion_id: int) -> bool:
         """Let an excluded passage be quoted again; False when there is no such exclusion."""
+        if not 0 < int(exclusion_id) < 2**63:  # SQLite's integers: a larger one is no id
+            return False
         cur = self._conn().execute(
             "UPDATE excluded_passages SET active=0 WHERE id=? AND active=1", (int(exclusion_id),)
         )

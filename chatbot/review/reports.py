@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-from chatbot.review.db import Database, iso_time
+from chatbot.review.audit import Audit
+from chatbot.review.db import iso_time
+from chatbot.review.gaps import Asked, Embed, group_questions, is_follow_up
 from chatbot.review.log import STATUSES
 
 
@@ -48,7 +50,7 @@ class Stats:
         return data
 
 
-class Reports(Database):
+class Reports(Audit):
     """The export and the figures."""
 
     def export_csv(self, out: IO[str], reviewed_only: bool = True) -> int:
@@ -82,6 +84,7 @@ class Reports(Database):
             fb = conn.execute(
                 "SELECT rating, comment FROM feedback WHERE answer_id=? ORDER BY id", (r["id"],)
             ).fetchall()
+            latest = fb[-1]["rating"] if fb else ""
             writer.writerow(
                 _csv_safe(
                     [
@@ -106,18 +109,27 @@ class Reports(Database):
                         r["verdict_note"] or "",
                         r["reviewer"] or "",
                         iso_time(r["reviewed_at"]) if r["reviewed_at"] else "",
-                        sum(1 for f in fb if f["rating"] == "up"),
-                        sum(1 for f in fb if f["rating"] == "down"),
+                        # One vote per rated answer: its latest rating.
+                        int(latest == "up"),
+                        int(latest == "down"),
                         " | ".join(f["comment"] for f in fb if f["comment"]),
                         "" if r["latency_ms"] is None else round(r["latency_ms"], 1),
+                        r["safety_tier"],
+                        r["safety_kind"],
+                        self.audit_actions_of(f"answer:{r['id']}"),
                     ]
                 )
             )
             n += 1
         return n
 
-    def stats(self, days: int = 30, now: float | None = None) -> Stats:
-        """Figures over the last ``days`` days (UTC): volume, no-answer/unhelpful rates, topics."""
+    def stats(self, days: int = 30, now: float | None = None, embed: Embed | None = None) -> Stats:
+        """Figures over the last ``days`` days (UTC): volume, no-answer/unhelpful rates, topics.
+
+        "Most asked" groups paraphrases (by meaning with ``embed``, the model's ``encode``;
+        by shared words without it) and leaves out follow-ups ("what about tea?"), which mean
+        nothing without the turn before them.
+        """
         now = now if now is not None else time.time()
         today = datetime.fromtimestamp(now, UTC).date()
         first = today - timedelta(days=max(1, days) - 1)
@@ -130,10 +142,10 @@ class Reports(Database):
             per_day[d] = {"day": d, "answered": 0, "no_answer": 0, "emergency": 0}
         latencies: list[float] = []
         articles: dict[str, dict[str, Any]] = {}
-        questions: dict[str, dict[str, Any]] = {}
+        asked: list[Asked] = []
         for r in conn.execute(
-            "SELECT created, status, reviewed, latency_ms, citations, question, question_norm"
-            " FROM answers WHERE created >= ?",
+            "SELECT id, created, status, reviewed, latency_ms, citations, question, question_norm,"
+            " history FROM answers WHERE created >= ?",
             (since,),
         ):
             st.total += 1
@@ -152,11 +164,12 @@ class Reports(Database):
                         {"article": c["article"], "title": c.get("title", ""), "count": 0},
                     )
                     a["count"] += 1
-            if status != "emergency" and r["question_norm"]:
-                q = questions.setdefault(
-                    r["question_norm"], {"question": r["question"], "count": 0}
-                )
-                q["count"] += 1
+            if (
+                status != "emergency"
+                and r["question_norm"]
+                and not is_follow_up(r["question"], json.loads(r["history"]))
+            ):
+                asked.append(Asked(r["id"], r["question"], r["question_norm"]))
         # One vote per rated answer: its latest rating (a patient may change their mind; a
         # comment after a rating is another row with the same rating).
         fb = conn.execute(
@@ -176,11 +189,38 @@ class Reports(Database):
             st.median_latency_ms = round(statistics.median(latencies), 1)
         st.per_day = list(per_day.values())
         st.top_articles = sorted(articles.values(), key=lambda a: (-a["count"], a["article"]))[:10]
-        st.top_questions = sorted(questions.values(), key=lambda q: (-q["count"], q["question"]))[
-            :10
+        st.top_questions = [
+            {"question": g.question, "count": g.count, "variants": g.variants, "ids": g.ids[:20]}
+            for g in group_questions(asked, embed)[:10]
         ]
         return st
 
+    def content_gaps(
+        self, days: int = 30, embed: Embed | None = None, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """The questions of the last ``days`` days the articles could not answer (no answer,
+        not a request for personal advice), clustered by meaning, biggest cluster first."""
+        now = now if now is not None else time.time()
+        rows = self._conn().execute(
+            "SELECT id, question, question_norm FROM answers WHERE created >= ?"
+            " AND status = 'no_answer' AND reason != 'personal_advice' AND question_norm != ''"
+            " ORDER BY created DESC LIMIT ?",
+            (now - max(1, days) * 86400, GAP_ROWS),
+        )
+        asked = [Asked(r["id"], r["question"], r["question_norm"]) for r in rows]
+        return [
+            {
+                "question": g.question,
+                "count": g.count,
+                "variants": g.variants,
+                "ids": g.ids[:50],
+                "examples": g.examples[:8],
+            }
+            for g in group_questions(asked, embed)
+        ]
+
+
+GAP_ROWS = 2000  # the newest no-answer questions clustered at most (the page stays quick)
 
 EXPORT_COLUMNS = [
     "id",
@@ -202,6 +242,9 @@ EXPORT_COLUMNS = [
     "feedback_down",
     "feedback_comments",
     "latency_ms",
+    "safety_tier",
+    "safety_kind",
+    "staff_actions",
 ]
 
 

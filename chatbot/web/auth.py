@@ -1,14 +1,22 @@
-"""Staff sign-in: sessions in signed cookies, sign-outs that end them everywhere, CSRF tokens,
-and a brake on repeated wrong passwords.
+"""Staff sign-in: one account per person, sessions kept in the review store, CSRF tokens, and a
+brake on wrong passwords that counts per account and per client address.
 
-- the password is configured only as a scrypt hash (``python -m chatbot review hash-password``);
-  without one the staff pages stay off and say why: there is no default password;
-- the session is a cookie signed with HMAC-SHA256 (``Secure``, ``HttpOnly``,
-  ``SameSite=Strict``), expiring after ``SESSION_HOURS``; signing out ends that session on the
-  server too (a copied cookie stops working); changing the password hash ends every session;
-- every form carries a CSRF token bound to the session (or, for the login form, to a pre-login
-  cookie);
-- repeated wrong passwords from one client are slowed down (``LoginThrottle``).
+- Accounts live in the review store (``review user add NAME --role ...`` or the staff area's
+  Accounts page). The old single login (``CHATBOT_STAFF_USERNAME`` and
+  ``CHATBOT_STAFF_PASSWORD_HASH``) still works: it is a bootstrap admin, not stored, so existing
+  deployments sign in as before and can create the real accounts.
+- A password is kept only as a scrypt hash; checking one runs in a thread pool with its own
+  limit (``KDF_THREADS``), never on the event loop, so sign-ins cannot stall patients' answers.
+- The session is a cookie signed with HMAC-SHA256 (``Secure``, ``HttpOnly``,
+  ``SameSite=Strict``), expiring after ``SESSION_HOURS``; it names its account and a
+  fingerprint of that account's password hash (a new password ends every session), and it is
+  valid only while its row in the store's ``staff_sessions`` table is open: signing out holds
+  in every server process and after a restart.
+- Every form carries a CSRF token bound to the session (or, for the sign-in form, to a
+  pre-login cookie).
+- Wrong passwords (``LoginLimiter``, the ``limits`` library): 5 in 15 minutes for one account
+  from one address block that account from that address; 20 from one address block it for
+  every account. A wrong password from one place never locks anyone out elsewhere.
 """
 
 from __future__ import annotations
@@ -18,17 +26,20 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import threading
 import time
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from chatbot.review.passwords import PasswordHashError, parse_hash, verify_password
+from chatbot.review.accounts import ROLES
+from chatbot.review.passwords import PasswordHashError, hash_password, parse_hash, verify_password
 
 SESSION_HOURS = 8
+KDF_THREADS = 2  # scrypt checks at once (each takes ~50-100 ms of a core and 32 MiB)
+BOOTSTRAP_ROLE = "admin"
 
 
 def _b64(data: bytes) -> str:
@@ -39,67 +50,148 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def client_key(request: Any) -> str:
+    """The client address the sign-in brake counts by. (To become ``middleware.client_address``
+    with ``CHATBOT_TRUSTED_PROXIES`` once that lands: this is the one place to change.)"""
+    client = getattr(request, "client", None)
+    return str(client.host) if client else "unknown"
+
+
 class StaffAuth:
-    """Login state: whether the page is on, the signing key, sessions and CSRF tokens.
+    """Who may sign in, sessions and CSRF tokens.
 
     Args:
-        settings: The configuration (``staff_username``, ``staff_password_hash``, ``data_dir``).
+        settings: The configuration (``staff.staff_username``, ``staff.staff_password_hash``,
+            ``paths.data_dir``).
+        store: Returns the review store (or None while there is none): accounts and sessions.
     """
 
-    def __init__(self, settings: Any) -> None:
-        self.username = str(settings.staff.staff_username)
+    def __init__(self, settings: Any, store: Callable[[], Any] | None = None) -> None:
+        self.username = str(settings.staff.staff_username).strip()
         self.password_hash = str(settings.staff.staff_password_hash or "").strip()
-        self.problem = ""
-        if not self.password_hash:
-            self.problem = (
-                "Staff review is switched off: no staff password is configured. There is no "
-                "default password. Run `python -m chatbot review hash-password`, put the hash in "
-                "CHATBOT_STAFF_PASSWORD_HASH (and the login name in CHATBOT_STAFF_USERNAME, "
-                "default 'staff') and restart the app."
-            )
-        elif not self.username.strip():
-            self.problem = "Staff review is switched off: CHATBOT_STAFF_USERNAME is empty."
-        else:
-            try:
-                parse_hash(self.password_hash)
-            except PasswordHashError as exc:
-                self.problem = f"Staff review is switched off: {exc}."
-        # Sessions survive a restart (the secret is kept in the data folder) but not a change
-        # of password: the key depends on the hash.
-        secret = _load_secret(Path(settings.paths.data_dir) / "staff_secret")
-        self._key = hmac.new(secret, self.password_hash.encode(), hashlib.sha256).digest()
-        # Sessions signed out before they expire: nonce -> expiry, kept in the data folder so
-        # a restart or another server process honours a sign-out too.
-        self._revoked_path = Path(settings.paths.data_dir) / "staff_signed_out.json"
-        self._revoked: dict[str, int] = {}
-        self._revoked_stamp: int | None = None
-        self._revoked_lock = threading.Lock()
+        self._store = store or (lambda: None)
+        self.config_problem = ""
+        if self.password_hash:
+            if not self.username:
+                self.config_problem = (
+                    "Staff review is switched off: CHATBOT_STAFF_USERNAME is empty."
+                )
+            else:
+                try:
+                    parse_hash(self.password_hash)
+                except PasswordHashError as exc:
+                    self.config_problem = f"Staff review is switched off: {exc}."
+        # Sessions survive a restart (the secret is kept in the data folder).
+        self._key = _load_secret(Path(settings.paths.data_dir) / "staff_secret")
+        self._dummy = hash_password(secrets.token_urlsafe(16))  # same cost for unknown names
+        # Without a review store (a server started without one): sessions in memory.
+        self._memory: dict[str, dict[str, Any]] = {}
+        self._memory_lock = threading.Lock()
+        self._kdf_limiters: dict[int, Any] = {}
+
+    # -- is it on, and who is who --------------------------------------------------------------
+
+    @property
+    def store(self) -> Any:
+        return self._store()
+
+    @property
+    def problem(self) -> str:
+        """Why the staff pages are off ("" when they are on)."""
+        if self.config_problem:
+            return self.config_problem
+        if self.password_hash:
+            return ""
+        try:
+            store = self.store
+            if store is not None and store.has_users():
+                return ""
+        except Exception:  # a failing store: report it as off, with the reason below
+            pass
+        return (
+            "Staff review is switched off: no staff account exists and no staff password is "
+            "configured. There is no default password. Create an account with `python -m "
+            "chatbot review user add NAME --role admin` (the password on stdin), or run "
+            "`python -m chatbot review hash-password`, put the hash in "
+            "CHATBOT_STAFF_PASSWORD_HASH (and the login name in CHATBOT_STAFF_USERNAME, "
+            "default 'staff') and restart the app."
+        )
 
     @property
     def enabled(self) -> bool:
         return not self.problem
 
-    def login(self, username: str, password: str) -> bool:
+    def account(self, name: str) -> tuple[str, str] | None:
+        """(role, password hash) of an account that may sign in, or None."""
+        store = self.store
+        if store is not None:
+            try:
+                user = store.get_user(name)
+            except Exception:
+                user = None
+            if user is not None:
+                return (user["role"], user["password_hash"]) if user["active"] else None
+        if self.password_hash and not self.config_problem and name == self.username:
+            return BOOTSTRAP_ROLE, self.password_hash
+        return None
+
+    def check_password(self, username: str, password: str) -> str | None:
+        """The account's role when the password is right, else None (always runs the KDF)."""
+        found = self.account(username)
+        encoded = found[1] if found else self._dummy
+        try:
+            ok = verify_password(password, encoded)
+        except PasswordHashError:
+            ok = False
+        return found[0] if ok and found else None
+
+    async def login(self, username: str, password: str) -> str | None:
+        """``check_password`` in the KDF thread pool (never on the event loop)."""
+        import anyio
+        from anyio.lowlevel import current_token
+
+        # One limiter per event loop (a served app has one; each test client has its own).
+        loop = id(current_token())
+        limiter = self._kdf_limiters.get(loop)
+        if limiter is None:
+            limiter = self._kdf_limiters[loop] = anyio.CapacityLimiter(KDF_THREADS)
         if not self.enabled:
-            return False
-        # Always run the KDF, so a wrong user name takes as long as a wrong password.
-        ok_password = verify_password(password, self.password_hash)
-        ok_user = hmac.compare_digest(username.encode(), self.username.encode())
-        return ok_password and ok_user
+            return None
+        return await anyio.to_thread.run_sync(
+            self.check_password, username[:100], password[:1000], limiter=limiter
+        )
+
+    # -- sessions ---------------------------------------------------------------------------
 
     def _sign(self, payload: bytes) -> str:
         return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
 
+    def _fingerprint(self, encoded: str) -> str:
+        return self._sign(b"pw:" + encoded.encode())[:16]
+
     def issue(self, username: str, now: float | None = None) -> str:
+        """A session cookie for ``username`` (recorded as open)."""
+        found = self.account(username)
+        if found is None:
+            raise ValueError(f"no account {username!r} may sign in")
         expires = int((now or time.time()) + SESSION_HOURS * 3600)
+        nonce = secrets.token_urlsafe(12)
         payload = json.dumps(
-            {"u": username, "exp": expires, "n": secrets.token_urlsafe(12)}, separators=(",", ":")
+            {"u": username, "exp": expires, "n": nonce, "h": self._fingerprint(found[1])},
+            separators=(",", ":"),
         ).encode()
+        store = self.store
+        if store is not None:
+            store.open_session(nonce, username, expires)
+        else:
+            with self._memory_lock:
+                self._memory[nonce] = {"exp": expires, "out": False}
         return f"{_b64(payload)}.{self._sign(payload)}"
 
     def session(self, cookie: str | None, now: float | None = None) -> dict[str, Any] | None:
-        """The session in a cookie value, or None when absent, forged or expired."""
-        if not cookie or not self.enabled or "." not in cookie:
+        """The session in a cookie (with the account's current ``role``), or None when it is
+        absent, forged, expired, signed out, or its account or password changed."""
+        if not cookie or "." not in cookie or not self.enabled:
             return None
         raw, sig = cookie.rsplit(".", 1)
         try:
@@ -109,43 +201,42 @@ class StaffAuth:
             data = json.loads(payload)
         except (ValueError, binascii.Error):
             return None
-        if not isinstance(data, dict) or data.get("exp", 0) < (now or time.time()):
-            return None
-        if str(data.get("n", "")) in self._signed_out():
-            return None
-        return data
-
-    def _signed_out(self) -> dict[str, int]:
-        """The signed-out sessions, re-read when the file changed (another process)."""
-        try:
-            stamp = self._revoked_path.stat().st_mtime_ns
-        except OSError:
-            return self._revoked
-        if stamp != self._revoked_stamp:
-            try:
-                data = json.loads(self._revoked_path.read_text("utf-8"))
-                if isinstance(data, dict):
-                    self._revoked = {str(k): int(v) for k, v in data.items()}
-            except (OSError, ValueError, TypeError):
-                pass  # a damaged file: keep what was known
-            self._revoked_stamp = stamp
-        return self._revoked
-
-    def sign_out(self, session: Mapping[str, Any], now: float | None = None) -> None:
-        """End ``session`` before it expires: its cookie, even if copied, no longer works."""
         now = now or time.time()
-        with self._revoked_lock:
-            kept = {n: exp for n, exp in self._signed_out().items() if exp >= now}
-            kept[str(session.get("n", ""))] = int(session.get("exp", now))
-            self._revoked = kept
+        if not isinstance(data, dict) or float(data.get("exp", 0)) < now:
+            return None
+        found = self.account(str(data.get("u", "")))
+        if found is None or not hmac.compare_digest(
+            self._fingerprint(found[1]), str(data.get("h", ""))
+        ):
+            return None
+        if not self._open(str(data.get("n", "")), now):
+            return None
+        return {**data, "role": found[0]}
+
+    def _open(self, nonce: str, now: float) -> bool:
+        store = self.store
+        if store is not None:
             try:
-                self._revoked_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = self._revoked_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(kept), "utf-8")
-                tmp.replace(self._revoked_path)
-                self._revoked_stamp = self._revoked_path.stat().st_mtime_ns
-            except OSError:
-                pass  # an unwritable data folder: this process still refuses the cookie
+                return bool(store.session_open(nonce, now))
+            except Exception:
+                return False
+        with self._memory_lock:
+            entry = self._memory.get(nonce)
+            return entry is not None and not entry["out"] and entry["exp"] >= now
+
+    def sign_out(self, session: Mapping[str, Any]) -> None:
+        """End ``session`` before it expires: its cookie, even if copied, no longer works."""
+        nonce = str(session.get("n", ""))
+        store = self.store
+        if store is not None:
+            store.close_session(nonce)
+        with self._memory_lock:
+            if nonce in self._memory:
+                self._memory[nonce]["out"] = True
+            now = time.time()
+            self._memory = {n: v for n, v in self._memory.items() if v["exp"] >= now}
+
+    # -- CSRF -------------------------------------------------------------------------------
 
     def csrf(self, nonce: str, purpose: str = "form") -> str:
         return self._sign(f"{purpose}:{nonce}".encode())
@@ -173,33 +264,50 @@ def _load_secret(path: Path) -> bytes:
     return secret
 
 
-class LoginThrottle:
-    """At most ``limit`` failed logins per client in ``window`` seconds."""
+def login_storage(uri: str = "memory://") -> Any:
+    """Where the sign-in brake keeps its counts: the one factory to change for another
+    backend (``limits`` understands ``redis://host:6379`` as well as ``memory://``)."""
+    from limits.storage import storage_from_string
 
-    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
-        self.limit, self.window = limit, window
-        self._fails: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    return storage_from_string(uri)
 
-    def _recent(self, client: str, now: float) -> deque[float]:
-        q = self._fails.setdefault(client, deque())
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
 
-    def blocked_for(self, client: str, now: float | None = None) -> float:
-        now = now or time.monotonic()
-        with self._lock:
-            q = self._recent(client, now)
-            return self.window - (now - q[0]) if len(q) >= self.limit else 0.0
+class LoginLimiter:
+    """Wrong passwords per (account, address) and per address, in moving windows."""
 
-    def failed(self, client: str, now: float | None = None) -> None:
-        now = now or time.monotonic()
-        with self._lock:
-            self._recent(client, now).append(now)
-            if len(self._fails) > 10000:  # never grow without bound
-                self._fails = {k: v for k, v in self._fails.items() if v}
+    def __init__(
+        self,
+        per_account: str = "5/15 minutes",
+        per_address: str = "20/15 minutes",
+        storage: Any = None,
+    ) -> None:
+        from limits import parse
+        from limits.strategies import MovingWindowRateLimiter
 
-    def succeeded(self, client: str) -> None:
-        with self._lock:
-            self._fails.pop(client, None)
+        self._limiter = MovingWindowRateLimiter(storage or login_storage())
+        self._pair = parse(per_account)
+        self._address = parse(per_address)
+
+    def blocked_for(self, account: str, address: str) -> float:
+        """Seconds until ``account`` may try again from ``address`` (0: it may now)."""
+        now = time.time()
+        waits = []
+        for item, keys in ((self._pair, ("pair", account, address)), (self._address, (address,))):
+            if not self._limiter.test(item, *keys):
+                reset = self._limiter.get_window_stats(item, *keys).reset_time
+                waits.append(max(1.0, reset - now))
+        return max(waits, default=0.0)
+
+    def failed(self, account: str, address: str) -> None:
+        self._limiter.hit(self._pair, "pair", account, address)
+        self._limiter.hit(self._address, address)
+
+    def succeeded(self, account: str, address: str) -> None:
+        self._limiter.clear(self._pair, "pair", account, address)
+
+
+def minutes(seconds: float) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+__all__ = ["ROLES", "SESSION_HOURS", "LoginLimiter", "StaffAuth", "client_key", "login_storage"]

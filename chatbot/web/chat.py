@@ -100,7 +100,6 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
     """
     settings = bot.settings
     channel = "widget" if compact else "chat"
-    articles = bot.index.articles
     number = getattr(bot, "emergency_number", "")
     crisis = getattr(bot, "crisis_line", "")
     started = (gr.update(visible=False), gr.update(visible=True))  # banner, footer
@@ -149,6 +148,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             yield "", history, turns, ids, conversation, _notice(""), *started
             return
 
+        articles = bot.index.articles  # read per answer: a re-index may have swapped it
         contacts = contacts_for(answer, number, crisis)
         stages = answer_stages(answer) if tier_of(answer) != "emergency" else [answer.answer]
         for partial in stages[:-1]:

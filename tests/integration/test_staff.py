@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
-import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from helpers import STAFF_PASSWORD, TinyWorld
+from markupsafe import escape
 
 from chatbot.review import passwords
 from chatbot.web import auth
@@ -174,7 +173,8 @@ def test_html_in_a_question_is_shown_inert(site):
     detail = client.get(f"/staff/answer/{answer.id}").text
     for page in (listing, detail):
         assert "<script>alert" not in page and "<img src=x" not in page
-        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+        # Jinja2's autoescape (markupsafe) writes " as &#34;
+        assert str(escape('<script>alert("x")</script>')) in page
     assert "<script" not in detail.lower()
 
 
@@ -192,9 +192,7 @@ def test_review_workflow_verdicts_context_and_exclusion(site):
     shown_context = 0
     for c in answer.citations:
         before, quote, after = staff.context_of(bot.index.articles[c.article].body, c.start, c.end)
-        assert (
-            f"{html.escape(before)}<mark>{html.escape(quote)}</mark>{html.escape(after)}" in r.text
-        )
+        assert f"{escape(before)}<mark>{escape(quote)}</mark>{escape(after)}" in r.text
         shown_context += len((before + after).strip())
     assert shown_context, "the paragraph around the quotes is shown"
 
@@ -321,17 +319,56 @@ def test_export_download_and_figures(site):
 
 
 def test_a_sign_out_holds_in_another_process_and_after_a_restart(world, password_hash):
+    from chatbot.review.store import Store
+
     cfg = world.settings.replace(**{"staff_password_hash": password_hash})
-    first, second = staff.StaffAuth(cfg), staff.StaffAuth(cfg)  # two server processes
-    old = first.issue("staff", now=1000.0)
+    a, b = Store(world.store_path), Store(world.store_path)  # two server processes' stores
+    first = staff.StaffAuth(cfg, store=lambda: a)
+    second = staff.StaffAuth(cfg, store=lambda: b)
     keep = first.issue("staff")
-    first.sign_out(first.session(old, now=1001.0), now=1001.0)  # long expired by now: pruned
     gone = first.issue("staff")
     first.sign_out(first.session(gone))
-    assert second.session(gone) is None and staff.StaffAuth(cfg).session(gone) is None
+    assert second.session(gone) is None
+    restarted = staff.StaffAuth(cfg, store=lambda: Store(world.store_path))
+    assert restarted.session(gone) is None
     assert second.session(keep)["u"] == "staff"  # other sessions go on
-    signed_out = json.loads((Path(cfg.paths.data_dir) / "staff_signed_out.json").read_text("utf-8"))
-    assert len(signed_out) == 1  # expired entries do not pile up
+    # Sessions are rows of the review store, not a JSON file rewritten without a lock.
+    assert not (Path(cfg.paths.data_dir) / "staff_signed_out.json").exists()
+
+
+SIGN_OUT_SCRIPT = """
+import sys, threading
+from chatbot.review.store import Store
+store = Store(sys.argv[1])
+nonces = sys.argv[2].split(",")
+def out(n):
+    Store(sys.argv[1]).close_session(n)
+threads = [threading.Thread(target=out, args=(n,)) for n in nonces]
+[t.start() for t in threads]; [t.join() for t in threads]
+"""
+
+
+def test_two_processes_signing_out_at_once_lose_no_sign_out(world):
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    from chatbot.review.store import Store
+
+    store = Store(world.store_path)
+    nonces = [f"n{i}" for i in range(40)]
+    for n in nonces:
+        store.open_session(n, "staff", 9e9)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SIGN_OUT_SCRIPT, str(world.store_path), ",".join(half)],
+            cwd=ROOT,
+        )
+        for half in (nonces[::2], nonces[1::2])
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert not any(store.session_open(n) for n in nonces)
 
 
 def test_logout_ends_the_session(site):

@@ -334,7 +334,8 @@ def test_stats_counts_rates_and_topics(store: Store):
     assert store.stats(days=7).rated == 1
     store.record_feedback(none.id, "up")
     assert store.stats(days=7).unhelpful_rate == 0.0 and store.stats(days=7).rated == 1
-    assert st.top_questions[0] == {"question": "What causes RLS?", "count": 3}
+    top = st.top_questions[0]
+    assert (top["question"], top["count"], top["variants"]) == ("What causes RLS?", 3, 1)
     assert st.top_articles[0]["article"] == "iron-and-legs"
     assert len(st.per_day) == 7 and st.per_day[-1]["answered"] == 3
     assert st.median_latency_ms == 12.5
