@@ -142,6 +142,13 @@ class WebSettings(_Group):
     query_cache_size: int = Field(
         2048, ge=0, description="query embeddings kept in memory when serving; 0 turns it off"
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="server processes on one port, each with its own model and bot (uvicorn "
+        "workers); rate limits and lockouts are still per process (see README 'Performance')",
+    )
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

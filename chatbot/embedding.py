@@ -200,8 +200,9 @@ class QueryEmbedder:
             future.set_result(by_text[text])
 
 
-def limit_model_threads() -> int:
-    """Give the model all cores but one (at least one); returns the thread count.
+def limit_model_threads(processes: int = 1) -> int:
+    """Give the model all cores but one (at least one); returns the thread count. With
+    ``processes`` server processes on the machine, each gets its share of the cores, less one.
 
     Only one thread (the batching worker) runs the model, while the web server's own Python
     (HTTP, retrieval, composing, logging) needs a core too. With torch on every core the two
@@ -211,6 +212,6 @@ def limit_model_threads() -> int:
 
     import torch
 
-    threads = max(1, (os.cpu_count() or 2) - 1)
+    threads = max(1, (os.cpu_count() or 2) // max(1, processes) - 1)
     torch.set_num_threads(threads)
     return threads

@@ -99,7 +99,7 @@ def build_bot(
         embedder = SentenceTransformerEmbedder()
     index = open_index(settings, embedder, rebuild=rebuild)
     if serving:
-        limit_model_threads()
+        limit_model_threads(settings.web.workers)
         embedder = QueryEmbedder(embedder, cache_size=settings.web.query_cache_size)
     store = open_log(settings, read_only=read_only_log) if log else None
     return Bot(settings, index, embedder, log=store)

@@ -1,10 +1,18 @@
 """The app factory: one FastAPI app with the HTTP API, the widget, the staff pages and the Gradio
 chat at ``/``, behind the security middleware. ``build`` gets the bot from the pipeline's
-composition root; nothing here answers questions itself."""
+composition root; nothing here answers questions itself.
+
+``serve`` runs it in one process, or with ``CHATBOT_WORKERS=N`` in N uvicorn worker processes
+on one port: each worker calls the CLI's ``worker_app`` (the factory uvicorn imports), which
+reads the settings from the environment and builds its own bot through ``build_bot``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from chatbot.config import Settings
@@ -42,14 +50,51 @@ def create_app(bot: Bot, store: Any = None) -> Any:
     )
 
 
+@contextlib.contextmanager
+def _index_lock(index_dir: Path) -> Iterator[None]:
+    """One process at a time checks (and, when stale, builds) the index: workers that start
+    together would otherwise each build it. A lock file beside the index (``flock``, released
+    when the process exits, even by a crash)."""
+    import fcntl
+
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    with (index_dir.parent / f".{index_dir.name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build(settings: Settings) -> Any:
     """Load (building on first run) the index and return the app, tuned for many patients."""
-    return create_app(build_bot(settings, rebuild=True, serving=True))
+    with _index_lock(Path(settings.paths.index_dir)):
+        bot = build_bot(settings, rebuild=True, serving=True)
+    return create_app(bot)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(
+    settings: Settings, host: str, port: int, factory: str = "chatbot.cli.ask:worker_app"
+) -> None:
+    """Serve on ``host:port``: in this process, or in ``settings.web.workers`` processes that
+    each call ``factory`` (an import string; the CLI's reads the settings from the environment,
+    which the workers inherit, and calls ``build``)."""
     import uvicorn
 
-    app = build(settings)
-    print(f"Serving on http://{host}:{port}/", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    workers = settings.web.workers
+    if workers == 1:
+        app = build(settings)
+        print(f"Serving on http://{host}:{port}/", flush=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    # Each worker is a fresh interpreter that imports worker_app and builds its own bot; the
+    # parent only holds the socket and restarts a worker that dies.
+    print(f"Serving on http://{host}:{port}/ with {workers} workers", flush=True)
+    uvicorn.run(
+        factory,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+    )

@@ -9,6 +9,7 @@ and icon from other hosts, so server.py switches it off.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -93,6 +94,9 @@ class Health(BaseModel):
     )
     store_failures: int = 0
     store_error: str | None = None
+    worker: int = Field(
+        0, description="the id of the server process that answered (CHATBOT_WORKERS > 1)"
+    )
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -121,6 +125,7 @@ def healthz(ctx: Ctx) -> dict[str, Any]:
         "articles": len(bot.index.articles),
         "chunks": len(bot.index.chunks),
         "index": bot.index.hash,
+        "worker": os.getpid(),
         **(bot.log.health() if bot.log is not None else {"store": "none"}),
     }
 
