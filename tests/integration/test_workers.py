@@ -11,7 +11,11 @@ from pathlib import Path
 
 from helpers import LiveServer, check_invariants, live_server_env
 
-QUESTIONS = ["Why would low iron give me restless legs?", "can pregnancy cause rls", "is there a cure"]
+QUESTIONS = [
+    "Why would low iron give me restless legs?",
+    "can pregnancy cause rls",
+    "is there a cure",
+]
 
 
 def _alive(pid: int) -> bool:
