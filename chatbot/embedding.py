@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -121,6 +121,7 @@ class QueryEmbedder:
         self.hits = 0
         self.misses = 0
         self.batches = 0
+        self.batch_sizes: Counter[int] = Counter()  # texts per model call → how many calls
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._pending: list[tuple[str, Future[np.ndarray]]] = []
@@ -158,12 +159,15 @@ class QueryEmbedder:
         return future
 
     def stats(self) -> dict[str, Any]:
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "batches": self.batches,
-            "cached": len(self._cache),
-        }
+        """Cache hits and misses, model calls, and texts per call → how many calls."""
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "batches": self.batches,
+                "cached": len(self._cache),
+                "batch_sizes": dict(sorted(self.batch_sizes.items())),
+            }
 
     def _start_worker(self) -> None:
         if self._worker is None or not self._worker.is_alive():
@@ -190,6 +194,7 @@ class QueryEmbedder:
         by_text = {text: vectors[i] for i, text in enumerate(unique)}
         with self._lock:
             self.batches += 1
+            self.batch_sizes[len(unique)] += 1
             if self.cache_size:
                 for text, vec in by_text.items():
                     self._cache[text] = vec

@@ -97,6 +97,11 @@ class Health(BaseModel):
     worker: int = Field(
         0, description="the id of the server process that answered (CHATBOT_WORKERS > 1)"
     )
+    query_embedding: dict[str, Any] | None = Field(
+        None,
+        description="this process's query embedder when serving: cache hits and misses, model "
+        "calls, and how many calls embedded how many texts at once (batch_sizes)",
+    )
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -126,6 +131,7 @@ def healthz(ctx: Ctx) -> dict[str, Any]:
         "chunks": len(bot.index.chunks),
         "index": bot.index.hash,
         "worker": os.getpid(),
+        "query_embedding": bot.embedder.stats() if hasattr(bot.embedder, "stats") else None,
         **(bot.log.health() if bot.log is not None else {"store": "none"}),
     }
 
