@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -99,23 +101,25 @@ def naive_top3(corpus_dir: Path = ROOT / "corpus") -> Callable[[str], dict[str, 
     return ask
 
 
+class Question(BaseModel):
+    question: str
+
+
+class Source(BaseModel):
+    article: str
+    title: str
+    text: str
+    score: float
+
+
+class Reply(BaseModel):
+    answer: str
+    sources: list[Source]
+
+
 def create_app(ask: Callable[[str], dict[str, Any]]) -> Any:
     """FastAPI app: ``POST /api/ask`` and ``GET /healthz``, pydantic models in and out."""
     from fastapi import FastAPI
-    from pydantic import BaseModel
-
-    class Question(BaseModel):
-        question: str
-
-    class Source(BaseModel):
-        article: str
-        title: str
-        text: str
-        score: float
-
-    class Reply(BaseModel):
-        answer: str
-        sources: list[Source]
 
     app = FastAPI(title="naive baseline")
 

@@ -147,9 +147,11 @@ class Server(LiveServer):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
-                status, _ = post_ask(self.host, self.port, question, timeout=30)
+                status, body = post_ask(self.host, self.port, question, timeout=30)
                 if status == 200:
                     return time.perf_counter() - self.started
+                if 400 <= status < 500:  # up, but refusing the benchmark's question
+                    raise RuntimeError(f"server answered {status}: {str(body)[:300]}")
             except OSError:
                 pass
             time.sleep(0.05)
