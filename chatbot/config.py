@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -141,6 +141,12 @@ class WebSettings(_Group):
     rate_limit_per_minute: int = Field(30, ge=1, description="questions per client per minute")
     query_cache_size: int = Field(
         2048, ge=0, description="query embeddings kept in memory when serving; 0 turns it off"
+    )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="what embeds questions: torch (sentence-transformers), onnx (the same model "
+        "exported to ONNX Runtime, same vectors to 1e-6) or onnx-int8 (quantised: faster, "
+        "vectors differ, so eval figures change); the index is always built with torch",
     )
     workers: int = Field(
         1,

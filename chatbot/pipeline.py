@@ -9,6 +9,7 @@ from it (model, index, serving wrapper, review store).
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from chatbot.config import Settings
 from chatbot.corpus import load_corpus
 from chatbot.embedding import Embedder, QueryEmbedder, limit_model_threads
 from chatbot.errors import BadInputError, IndexCorruptError, IndexMissingError, IndexStaleError
+from chatbot.fast_embedding import query_embedder
 from chatbot.index import LoadedIndex, build_index, load_index
 from chatbot.retrieval import Retriever, retrieval_query
 from chatbot.review.guard import AnswerLog, GuardedLog
@@ -97,9 +99,12 @@ def build_bot(
         from chatbot.embedding import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
-    index = open_index(settings, embedder, rebuild=rebuild)
+    index = open_index(settings, embedder, rebuild=rebuild)  # built with torch, always
+    threads = limit_model_threads(settings.web.workers) if serving else (os.cpu_count() or 1)
+    embedder = query_embedder(
+        settings.web.embedding_backend, embedder, Path(settings.paths.data_dir) / "models", threads
+    )
     if serving:
-        limit_model_threads(settings.web.workers)
         embedder = QueryEmbedder(embedder, cache_size=settings.web.query_cache_size)
     store = open_log(settings, read_only=read_only_log) if log else None
     return Bot(settings, index, embedder, log=store)
