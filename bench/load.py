@@ -25,6 +25,7 @@ import contextlib
 import http.client
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -37,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    OUT,
     QUESTIONS,
     Server,
     bench_index_dir,
@@ -71,21 +73,34 @@ CONFIGS = [
         workers=2,
     ),
     Config("p2-on", "project, 2 workers, cache on", {"CHATBOT_WORKERS": "2"}, workers=2),
+    Config(
+        "p1-off-onnx",
+        "project, 1 worker, cache off, ONNX backend",
+        {"CHATBOT_QUERY_CACHE_SIZE": "0", "CHATBOT_EMBEDDING_BACKEND": "onnx"},
+    ),
     Config("baseline", "naive baseline (top-3 chunks), 1 process", command=BASELINE),
 ]
 
 
-def model_floor(rounds: int = 100) -> dict[str, float]:
+MODELS = OUT / "models"  # the ONNX export, made once and copied into each server's data dir
+
+
+def model_floor(rounds: int = 100, backend: str = "torch") -> dict[str, float]:
     """The model alone, no server running: one question on one thread (p50/p95 ms), and the
     cost per question when 32 are embedded in one call."""
     import torch
 
     from chatbot.embedding import SentenceTransformerEmbedder
+    from chatbot.fast_embedding import OnnxEmbedder, onnx_file
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = SentenceTransformerEmbedder()
+        model: Any
+        if backend == "torch":
+            model = SentenceTransformerEmbedder()
+        else:
+            model = OnnxEmbedder(onnx_file(MODELS, int8=backend == "onnx-int8"), threads=1)
         for q in QUESTIONS:
             model.encode([q])
         times = []
@@ -229,31 +244,40 @@ def run_level(server: Server, clients: int, seconds: float, one_worker: bool) ->
 
 
 def run_config(cfg: Config, clients: list[int], seconds: float) -> list[dict[str, Any]]:
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        Server(bench_index_dir(), Path(tmp) / "data", command=cfg.command, **cfg.env) as server,
-    ):
-        server.wait_first_answer()
-        if cfg.workers > 1:
-            wait_for_workers(server, cfg.workers)
-        for _ in range(cfg.workers):  # warm every code path of every worker once
-            for q in QUESTIONS:
-                post_ask(server.host, server.port, q)
-        results = []
-        for n in clients:
-            res = run_level(server, n, seconds, one_worker=cfg.workers == 1)
-            res["config"] = cfg.label
-            results.append(res)
-            print(
-                f"{cfg.label:>42}, {n:>3} clients: {res['throughput']:.1f} answers/s, "
-                f"p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, errors {res['errors']}, "
-                f"RSS {res['rss_max']:.0f} MiB, texts/call {sizes_summary(res['batches'])}",
-                flush=True,
-            )
-        return results
+    with tempfile.TemporaryDirectory() as tmp:
+        if MODELS.exists():  # the ONNX export, so a server need not make its own
+            shutil.copytree(MODELS, Path(tmp) / "data" / "models")
+        with Server(
+            bench_index_dir(), Path(tmp) / "data", command=cfg.command, **cfg.env
+        ) as server:
+            return run_levels(cfg, server, clients, seconds)
 
 
-def report(results: list[dict[str, Any]], floor: dict[str, float], seconds: float) -> str:
+def run_levels(
+    cfg: Config, server: Server, clients: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    server.wait_first_answer()
+    if cfg.workers > 1:
+        wait_for_workers(server, cfg.workers)
+    for _ in range(cfg.workers):  # warm every code path of every worker once
+        for q in QUESTIONS:
+            post_ask(server.host, server.port, q)
+    results = []
+    for n in clients:
+        res = run_level(server, n, seconds, one_worker=cfg.workers == 1)
+        res["config"] = cfg.label
+        results.append(res)
+        print(
+            f"{cfg.label:>42}, {n:>3} clients: {res['throughput']:.1f} answers/s, "
+            f"p50 {res['p50']:.1f} ms, p95 {res['p95']:.1f} ms, errors {res['errors']}, "
+            f"RSS {res['rss_max']:.0f} MiB, texts/call {sizes_summary(res['batches'])}",
+            flush=True,
+        )
+    return results
+
+
+def report(results: list[dict[str, Any]], floors: dict[str, dict], seconds: float) -> str:
+    floor = floors["torch"]
     rows = [
         [
             r["config"],
@@ -275,9 +299,16 @@ def report(results: list[dict[str, Any]], floor: dict[str, float], seconds: floa
         f"{seconds:.0f} s per level on 127.0.0.1, one keep-alive connection per patient, all "
         "configurations in this one run, one after another.",
         "",
-        f"Model-alone floor (no server running; one question, one thread): p50 "
-        f"{floor['p50']:.1f} ms, p95 {floor['p95']:.1f} ms; in a batch of 32: "
-        f"{floor['batch32']:.1f} ms a question.",
+        "Model-alone floor (no server running; one question, one thread; the floor of the "
+        "targets is torch's p50):",
+        "",
+        table(
+            ["backend", "one question p50 ms", "p95 ms", "a question in a batch of 32, ms"],
+            [
+                [b, f"{f['p50']:.1f}", f"{f['p95']:.1f}", f"{f['batch32']:.2f}"]
+                for b, f in floors.items()
+            ],
+        ),
         "",
         table(
             [
@@ -302,7 +333,7 @@ def report(results: list[dict[str, Any]], floor: dict[str, float], seconds: floa
     ]
     by = {(r["config"], r["clients"]): r for r in results}
     project = CONFIGS[0].label
-    base = CONFIGS[-1].label
+    base = next(c.label for c in CONFIGS if c.key == "baseline")
     top = max((r["clients"] for r in results), default=0)
     if (project, top) in by and (base, top) in by:
         p, b = by[(project, top)], by[(base, top)]
@@ -333,17 +364,18 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    floor = model_floor()
-    print(
-        f"floor: one question on one thread p50 {floor['p50']:.1f} ms, p95 {floor['p95']:.1f} ms;"
-        f" batch of 32: {floor['batch32']:.1f} ms a question",
-        flush=True,
-    )
+    floors = {backend: model_floor(backend=backend) for backend in ("torch", "onnx", "onnx-int8")}
+    for backend, f in floors.items():
+        print(
+            f"floor ({backend}): one question on one thread p50 {f['p50']:.1f} ms, p95 "
+            f"{f['p95']:.1f} ms; batch of 32: {f['batch32']:.1f} ms a question",
+            flush=True,
+        )
     results: list[dict[str, Any]] = []
     for cfg in CONFIGS:
         if cfg.key in args.configs:
             results += run_config(cfg, args.clients, args.seconds)
-    text = report(results, floor, args.seconds)
+    text = report(results, floors, args.seconds)
     print(text)
     if set(args.configs) == {c.key for c in CONFIGS}:
         update_results(SECTION, text)
