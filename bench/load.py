@@ -1,5 +1,6 @@
 """Load test on loopback, side by side in one run: the project (one and two workers, query cache
-off and on) and the naive baseline (bench/baseline_server.py), at 1, 10 and 50 clients.
+off and on) and the naive baseline (bench/baseline_server.py), at 1, 10 and 50 clients. The project runs its default
+embedding backend (ONNX) and, once, torch.
 
 For each configuration a server is started on 127.0.0.1 (temp data dir, per-client rate limit
 lifted: every simulated patient comes from 127.0.0.1), warmed (with two workers: until both
@@ -74,9 +75,9 @@ CONFIGS = [
     ),
     Config("p2-on", "project, 2 workers, cache on", {"CHATBOT_WORKERS": "2"}, workers=2),
     Config(
-        "p1-off-onnx",
-        "project, 1 worker, cache off, ONNX backend",
-        {"CHATBOT_QUERY_CACHE_SIZE": "0", "CHATBOT_EMBEDDING_BACKEND": "onnx"},
+        "p1-off-torch",
+        "project, 1 worker, cache off, torch backend",
+        {"CHATBOT_QUERY_CACHE_SIZE": "0", "CHATBOT_EMBEDDING_BACKEND": "torch"},
     ),
     Config("baseline", "naive baseline (top-3 chunks), 1 process", command=BASELINE),
 ]

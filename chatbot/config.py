@@ -28,6 +28,14 @@ class ConfigError(ChatbotError):
     """A ``CHATBOT_*`` setting that cannot be used as given."""
 
 
+def _user_cache() -> Path:
+    """This user's cache folder for the app (``$XDG_CACHE_HOME/rls-chatbot``, else
+    ``~/.cache/rls-chatbot``): what can be rebuilt from the installed packages, shared by every
+    data folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rls-chatbot"
+
+
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -143,10 +151,15 @@ class WebSettings(_Group):
         2048, ge=0, description="query embeddings kept in memory when serving; 0 turns it off"
     )
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch",
-        description="what embeds questions: torch (sentence-transformers), onnx (the same model "
-        "exported to ONNX Runtime, same vectors to 1e-6) or onnx-int8 (quantised: faster, "
-        "vectors differ, so eval figures change); the index is always built with torch",
+        "onnx",
+        description="what embeds questions: onnx (the bundled model exported locally to ONNX "
+        "Runtime: the torch vectors to 2e-7, the same eval figures, faster), torch "
+        "(sentence-transformers) or onnx-int8 (quantised: faster still, but the vectors and "
+        "eval figures change); the index is always built with torch",
+    )
+    model_cache_dir: Path = Field(
+        default_factory=lambda: _user_cache() / "models",
+        description="where the ONNX export of the model is kept (made once, on first use)",
     )
     workers: int = Field(
         1,

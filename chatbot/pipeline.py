@@ -101,9 +101,8 @@ def build_bot(
         embedder = SentenceTransformerEmbedder()
     index = open_index(settings, embedder, rebuild=rebuild)  # built with torch, always
     threads = limit_model_threads(settings.web.workers) if serving else (os.cpu_count() or 1)
-    embedder = query_embedder(
-        settings.web.embedding_backend, embedder, Path(settings.paths.data_dir) / "models", threads
-    )
+    web = settings.web
+    embedder = query_embedder(web.embedding_backend, embedder, web.model_cache_dir, threads)
     if serving:
         embedder = QueryEmbedder(embedder, cache_size=settings.web.query_cache_size)
     store = open_log(settings, read_only=read_only_log) if log else None

@@ -52,9 +52,9 @@ def create_app(bot: Bot, store: Any = None) -> Any:
 
 @contextlib.contextmanager
 def _index_lock(index_dir: Path) -> Iterator[None]:
-    """One process at a time checks (and, when stale, builds) the index: workers that start
-    together would otherwise each build it. A lock file beside the index (``flock``, released
-    when the process exits, even by a crash)."""
+    """One process at a time checks (and, when stale, builds) the index and sets up the app:
+    workers that start together would otherwise each build it. A lock file beside the index
+    (``flock``, released when the process exits, even by a crash)."""
     import fcntl
 
     index_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -68,9 +68,10 @@ def _index_lock(index_dir: Path) -> Iterator[None]:
 
 def build(settings: Settings) -> Any:
     """Load (building on first run) the index and return the app, tuned for many patients."""
+    # The app too: what a first start writes into the data folder (the staff session secret,
+    # the ONNX export) is then written by the first worker and read by the others.
     with _index_lock(Path(settings.paths.index_dir)):
-        bot = build_bot(settings, rebuild=True, serving=True)
-    return create_app(bot)
+        return create_app(build_bot(settings, rebuild=True, serving=True))
 
 
 def serve(

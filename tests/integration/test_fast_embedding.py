@@ -64,11 +64,27 @@ def test_a_bot_on_onnx_answers_as_the_torch_one(real_settings, real_embedder, on
         ]
 
 
-def test_the_backend_setting_defaults_to_torch_and_refuses_unknown_ones(monkeypatch, tmp_path):
-    assert load_settings().web.embedding_backend == "torch"
+def test_the_backend_setting_defaults_to_onnx_and_refuses_unknown_ones(monkeypatch, tmp_path):
+    assert load_settings().web.embedding_backend == "onnx"
     monkeypatch.setenv("CHATBOT_EMBEDDING_BACKEND", "tensorrt")
     with pytest.raises(ConfigError, match="CHATBOT_EMBEDDING_BACKEND"):
         load_settings()
     fake = FakeEmbedder()  # a test's fake is never swapped for the real model
     assert query_embedder("onnx", fake, tmp_path, 1) is fake
     assert query_embedder("torch", fake, tmp_path, 1) is fake
+
+
+def test_a_failed_export_leaves_the_bot_on_torch_with_a_warning(
+    real_embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+):
+    import chatbot.fast_embedding as fast
+
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(fast, "export_onnx", broken)
+    with caplog.at_level("WARNING", logger="chatbot.embedding"):
+        chosen = query_embedder("onnx", real_embedder, tmp_path / "empty", 1)
+    assert chosen is real_embedder
+    assert "No space left on device" in caplog.text and "torch" in caplog.text
+    assert not list((tmp_path / "empty").glob("*.onnx"))
