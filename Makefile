@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test install browser services axe index lint bench clean
+.PHONY: run test install browser services axe index lint bench bench-profile clean
 
 run: install
 	$(PY) app.py
@@ -65,6 +65,12 @@ bench: install index
 	$(PY) bench/latency.py
 	$(PY) bench/load.py
 	$(PY) bench/coldstart.py
+
+# Where an answer's time goes: py-spy's flame graph under load (bench/profile.svg) and what the
+# review store costs an answer.
+bench-profile: install index
+	$(PY) bench/profile_served.py
+	$(PY) bench/store_write.py
 
 # Synthetic corpora of 10x, 100x and 1000x the articles: takes many minutes on 2 cores.
 bench-scale: install

@@ -48,8 +48,9 @@ SVG = ROOT / "bench" / "profile.svg"
 # the scorer is the scorer's.
 PARTS: list[tuple[str, str]] = [
     (
-        "model (torch, transformers, tokenizer)",
-        r"^(torch|transformers|sentence_transformers|tokenizers)/",
+        "model (ONNX Runtime or torch, tokenizer)",
+        r"^(torch|transformers|sentence_transformers|tokenizers|onnxruntime)/"
+        r"|chatbot/fast_embedding\.py",
     ),
     ("FAISS and BM25 search", r"^(faiss|bm25s|Stemmer)/"),
     (

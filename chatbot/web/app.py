@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,14 +89,33 @@ def serve(
         print(f"Serving on http://{host}:{port}/", flush=True)
         uvicorn.run(app, host=host, port=port, log_level="warning")
         return
-    # Each worker is a fresh interpreter that imports worker_app and builds its own bot; the
-    # parent only holds the socket and restarts a worker that dies.
-    print(f"Serving on http://{host}:{port}/ with {workers} workers", flush=True)
-    uvicorn.run(
-        factory,
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="warning",
+    # Each worker is a fresh interpreter that imports the factory and builds its own bot; the
+    # parent only holds the socket and restarts a worker that dies (what uvicorn.run does with
+    # workers > 1, with our own listening socket: see _listen).
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        factory, factory=True, workers=workers, host=host, port=port, log_level="warning"
     )
+    sock = _listen(host, port)
+    print(f"Serving on http://{host}:{port}/ with {workers} workers", flush=True)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket the workers share, made as TCP explicitly. uvicorn's own
+    (``Config.bind_socket``) has protocol 0, so asyncio does not set TCP_NODELAY on the
+    connections it accepts, and Nagle's algorithm holding a response's last bytes for the
+    client's delayed ACK added ~40 ms to every answer on a keep-alive connection (measured:
+    one client p50 60 ms with two workers against 24 ms with one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

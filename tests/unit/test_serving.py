@@ -56,3 +56,27 @@ def test_each_worker_gets_its_share_of_the_cores(monkeypatch):
         assert limit_model_threads(2) == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_workers_listening_socket_is_tcp_with_nagle_off():
+    """asyncio sets TCP_NODELAY only on connections of a socket whose protocol is TCP; uvicorn's
+    own has protocol 0, which left every worker's answers waiting for delayed ACKs."""
+    import socket
+
+    from chatbot.web.app import _listen
+
+    sock = _listen("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert sock.get_inheritable()
+        client = socket.create_connection(sock.getsockname(), timeout=5)
+        conn, _ = sock.accept()
+        try:
+            assert conn.proto == socket.IPPROTO_TCP  # what asyncio checks before NODELAY
+            assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        finally:
+            conn.close()
+            client.close()
+    finally:
+        sock.close()
