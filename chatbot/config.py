@@ -9,6 +9,7 @@ question set (see README, "Answer quality"), in one place so a sweep can vary th
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -71,6 +72,11 @@ class SafetySettings(_Group):
     crisis_line: str = Field(
         "", description="crisis line, e.g. 'Samaritans on 116 123'; overrides the country's"
     )
+    poison_line: str = Field(
+        "",
+        description="poison help named when something was swallowed, e.g. 'Poison Help on "
+        "1-800-222-1222'; overrides the country's",
+    )
     max_question_chars: int = Field(2000, ge=50, description="longest accepted message")
 
 
@@ -106,6 +112,7 @@ class RetrievalWeights(_Group):
     subject_df: float = 0.3
     subject_blend: float = 0.5
     promotion_penalty: float = 0.06  # off a sentence that advertises the clinic
+    broad_topic_floor: float = 0.45  # a bare topic this close to a facet asks for the facet
     part_min_words: int = 2  # a long message's sentence read alone needs this many topic words
     max_parts: int = 4
     # Above this many chunks, FAISS's own top-k and a candidate-limited fusion are used.
@@ -119,18 +126,39 @@ class RetrievalSettings(_Group):
 
 
 class AnswerWeights(_Group):
-    """How quotes are chosen among the scored candidates."""
+    """How quotes are chosen among the scored candidates (``answer/select.py``: coverage by
+    greedy submodular selection under a word budget) and how many words an answer may hold."""
 
     near_duplicate: float = 0.85  # cosine above which two quotes say the same thing
-    relative_window: float = 0.15  # quotes must score within this of the best one
     list_whole_items: int = 4  # a lead-in brings all the items of a list this short...
     list_best_items: int = 3  # ...and the best few of a longer one
+    list_broad_items: int = 14  # for a broad question, all the items of a list this short
+    pool: int = 40  # the candidates nearest the question that selection reads
+    temperature: float = 0.05  # relevance weight exp((score - best) / temperature)...
+    broad_temperature: float = 0.20  # ...flatter for a broad question: the whole facet counts
+    facet_temperature: float = 0.08  # how sharply a broad question's facets are read
+    facet_weight: float = 2.0  # a broad question: closeness to the facets asked, added to scores
+    heading_share: float = 0.2  # a facet asked at least this share of the top one gets a heading
+    dubious_share: float = 0.3  # a dubious claim's relevance weight is this share
+    relevance: float = 1.0  # weight of what the chosen sentences say themselves
+    diversity: float = 0.3  # weight of the spread over articles and facets
+    cost_power: float = 0.5  # gain per word ** this
+    narrow_window: float = 0.15  # a narrow question quotes what scores within this of the best
+    broad_words: int = 150  # words of quotes for a broad question...
+    narrow_words: int = 80  # ...and for a narrow one
+    max_words: int = 250  # never more words in an answer's text than this
 
 
 class AnswerSettings(_Group):
-    max_quotes: int = Field(4, ge=1, le=10, description="most quotes in one answer")
+    max_quotes: int = Field(
+        8,
+        ge=1,
+        le=20,
+        description="most quotes in one answer (each with what it needs to be read alone: a "
+        "list item's lead-in, a lead-in's items)",
+    )
     min_relevance: float = Field(
-        0.475,
+        0.50,
         description="relevance (see README 'Answer quality': best sentence cosine and lexical "
         "match, lowered for words the articles never use) under which the bot abstains; "
         "chosen on the dev half of tests/questions.jsonl",
@@ -147,6 +175,11 @@ class WebSettings(_Group):
         'comma-separated ("https://a.example, https://b.example") or a JSON list',
     )
     rate_limit_per_minute: int = Field(30, ge=1, description="questions per client per minute")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="reverse proxies (addresses or networks: 127.0.0.1, 10.0.0.0/8, ::1) whose "
+        "X-Forwarded-For / Forwarded headers name the client; empty trusts none",
+    )
     query_cache_size: int = Field(
         2048, ge=0, description="query embeddings kept in memory when serving; 0 turns it off"
     )
@@ -169,7 +202,7 @@ class WebSettings(_Group):
         "workers); rate limits and lockouts are still per process (see README 'Performance')",
     )
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _origins_list(cls, value: Any) -> Any:
         """A comma-separated string or a JSON list (the env var is read as text)."""
@@ -182,6 +215,20 @@ class WebSettings(_Group):
                     raise ValueError(f"not a JSON list ({exc})") from exc
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each entry an IP address or network, kept in its normal form."""
+        out = []
+        for entry in value:
+            try:
+                out.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8, ::1)"
+                ) from None
+        return out
 
 
 class StaffSettings(_Group):

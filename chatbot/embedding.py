@@ -46,20 +46,34 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(path, device="cpu")
         self._model.max_seq_length = MAX_WORD_PIECES
         self.dim = int(self._model.get_embedding_dimension() or 384)
+        # The model's tokenizer keeps padding and truncation as state that every call sets: a
+        # batch switches padding on, then encodes; a word counted from another thread in
+        # between switched it off, and the whole batch failed ("expected sequence of length 25
+        # at dim 1 (got 19)"). So counting has a tokenizer of its own, set up once (no padding,
+        # no truncation) and never reconfigured: encoding on it only reads it, from any thread.
+        # Model calls take a lock, so two batches never set the model's tokenizer up at once.
+        from tokenizers import Tokenizer
+
+        self._counter = Tokenizer.from_str(self._model.tokenizer.backend_tokenizer.to_str())
+        self._counter.no_padding()
+        self._counter.no_truncation()
+        self._encode_lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self._model.encode(
-            texts,
-            batch_size=32,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._encode_lock:
+            vectors = self._model.encode(
+                texts,
+                batch_size=32,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def count_word_pieces(self, text: str) -> int:
-        """Word pieces the model reads for ``text``, with [CLS] and [SEP]."""
-        return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
+        """Word pieces the model reads for ``text``, with [CLS] and [SEP] (safe from any thread,
+        while a batch is being embedded too)."""
+        return len(self._counter.encode(text, add_special_tokens=True).ids)
 
 
 class FakeEmbedder:

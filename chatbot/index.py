@@ -1,16 +1,27 @@
 """Build, save and load index/: a FAISS index of chunks, the chunk and sentence tables, a manifest.
 
-A build writes into a temporary folder beside the target and swaps it in with renames, so a
-crash mid-build leaves the previous index in place.
+An index proves itself when it is loaded:
+
+- the manifest holds the SHA-256 of every other file (``FILES``), and each is checked;
+- every chunk's and every sentence's text is its article's text at its offsets;
+- every vector (the FAISS index's and the sentences') is finite and of unit length.
+
+A damaged index raises ``IndexCorruptError``: the served app rebuilds it, the CLI refuses it
+with one line. All files are read through one handle on the folder, so a load never mixes two
+builds; a build swapped in while it read makes it read again.
+
+A build writes into a temporary folder beside the target and swaps it in so that the old or
+the new index is there at every instant (``index_files.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
-import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +31,32 @@ from chatbot.chunking import TOKENIZER_NAME, chunk_article, embed_text
 from chatbot.corpus import corpus_hash
 from chatbot.embedding import Embedder
 from chatbot.errors import IndexCorruptError, IndexMissingError, IndexStaleError
+from chatbot.index_files import (
+    FolderReader,
+    SwappedWhileReading,
+    current_folder,
+    swap_in,
+    sync_files,
+)
+from chatbot.structure import STRUCTURE_KEY, Facts, analyse
 from chatbot.text.sentences import split_sentences
 from chatbot.types import Article, Chunk, Sentence
 
-SCHEMA_VERSION = 1
+# 2: the manifest holds every file's SHA-256; 3: structure.json and facets.npy (structure.py)
+SCHEMA_VERSION = 3
 MANIFEST = "manifest.json"
-FILES = ("manifest.json", "chunks.faiss", "chunks.json", "sentences.json", "sentences.npy")
+# Every file of an index. The manifest (written last) lists the checksum of each other one, and
+# a load checks them all, whatever files are added here.
+FILES = (
+    "manifest.json",
+    "chunks.faiss",
+    "chunks.json",
+    "sentences.json",
+    "sentences.npy",
+    "structure.json",
+    "facets.npy",
+)
+UNIT_TOLERANCE = 1e-3  # a stored vector's length may differ from 1 by float rounding only
 
 # Up to this many chunks an exact (flat) search costs well under a millisecond or two; above it
 # an HNSW graph keeps a question's search far below that with recall near 1 against flat
@@ -47,10 +78,9 @@ class IndexSettings:
     corpus_hash: str
     tokenizer: str = TOKENIZER_NAME
     schema: int = SCHEMA_VERSION
+    structure: str = STRUCTURE_KEY  # the facet descriptions and exemplars read at ingest
 
     def key(self) -> str:
-        import hashlib
-
         raw = json.dumps(asdict(self), sort_keys=True).encode()
         return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -66,6 +96,9 @@ class LoadedIndex:
     sentences: list[Sentence]
     sentence_vectors: np.ndarray
     articles: dict[str, Article]
+    # Each sentence's place and facet (``structure.Facts``), and the facet vectors read at ingest.
+    structure: list[Facts] = field(default_factory=list)
+    facet_vectors: np.ndarray | None = None
 
     @property
     def hash(self) -> str:
@@ -115,6 +148,7 @@ def build_index(
     chunk_vecs = embedder.encode([embed_text(c, titles[c.article_id]) for c in chunks])
     sent_vecs = embedder.encode([s.text for s in sentences])
     faiss_index = make_faiss_index(chunk_vecs, embedder.dim)
+    facts, facet_vecs = analyse(articles, sentences, sent_vecs, embedder)
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +163,10 @@ def build_index(
             json.dumps([asdict(s) for s in sentences], ensure_ascii=False), encoding="utf-8"
         )
         np.save(tmp / "sentences.npy", sent_vecs)
+        (tmp / "structure.json").write_text(
+            json.dumps([f.to_json() for f in facts], ensure_ascii=False), encoding="utf-8"
+        )
+        np.save(tmp / "facets.npy", facet_vecs)
         manifest = {
             **asdict(settings),
             "hash": settings.key(),
@@ -136,10 +174,12 @@ def build_index(
             "chunks": len(chunks),
             "sentences": len(sentences),
             "index_type": type(faiss_index).__name__,
+            "files": file_checksums(tmp),
         }
         # The manifest is written last: a folder without one is never taken for an index.
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        _swap_in(tmp, target)
+        sync_files(tmp, FILES)
+        swap_in(tmp, target, MANIFEST)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -179,32 +219,49 @@ def _remove_abandoned_builds(target: Path) -> None:
             continue
 
 
-def _swap_in(tmp: Path, target: Path) -> None:
-    """Replace ``target`` by ``tmp`` with two renames; the old index survives until the last."""
-    old = target.with_name(f".{target.name}-old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+def file_checksums(folder: Path) -> dict[str, dict[str, Any]]:
+    """``{name: {"sha256": ..., "bytes": ...}}`` of every file of ``FILES`` but the manifest."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in FILES:
+        if name == MANIFEST:
+            continue
+        data = (folder / name).read_bytes()  # a file a build forgot to write fails here
+        out[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    return out
+
+
+def _current_folder(directory: Path) -> Path:
+    return current_folder(directory, MANIFEST)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    path = Path(directory) / MANIFEST
-    if not path.exists():
+    directory = _current_folder(Path(directory))
+    path = directory / MANIFEST
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
         raise IndexMissingError(
             f"there is no index in {directory}; run `python -m chatbot ingest` to build it"
-        )
+        ) from None
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    return _parse_manifest(raw, path)
+
+
+def _parse_manifest(raw: bytes, path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not an object")
         return data
-    except (ValueError, OSError) as exc:
-        raise IndexCorruptError(
-            f"the index manifest {path} is unreadable ({exc}); run `python -m chatbot ingest`"
-        ) from exc
+    except ValueError as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: Exception) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"the index manifest {path} is unreadable ({exc}); run `python -m chatbot ingest`"
+    )
 
 
 def check_fresh(manifest: dict[str, Any], expected: IndexSettings, directory: Path) -> None:
@@ -225,45 +282,108 @@ def load_index(
     chunk_tokens: int,
     overlap_tokens: int,
 ) -> LoadedIndex:
-    """Load and verify an index.
+    """Load an index and check it whole (checksums, offsets, vectors).
 
     Raises:
         IndexMissingError: no index there.
         IndexStaleError: built from another corpus, model or chunk setting.
-        IndexCorruptError: files missing, truncated or inconsistent.
+        IndexCorruptError: files missing, truncated, altered or inconsistent.
     """
+    directory = Path(directory)
+    expected = expected_settings(articles, embedder, chunk_tokens, overlap_tokens)
+    for _ in range(5):  # a build swapped in while we read: read the new one
+        try:
+            manifest, blobs = _read_snapshot(_current_folder(directory), expected)
+        except SwappedWhileReading:
+            continue
+        return _parse_and_check(directory, manifest, blobs, articles, expected)
+    raise IndexCorruptError(
+        f"the index in {directory} kept changing while it was read; try again when the "
+        "ingest has finished"
+    )
+
+
+def _read_snapshot(
+    folder: Path, expected: IndexSettings
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and every file's bytes, read through one handle on ``folder`` (a swap
+    mid-way cannot mix two builds), each checked against the manifest's SHA-256."""
+    missing = IndexMissingError(
+        f"there is no index in {folder}; run `python -m chatbot ingest` to build it"
+    )
+    try:
+        reader = FolderReader(folder)
+    except FileNotFoundError:
+        raise missing from None
+    except OSError as exc:
+        raise _corrupt(folder, f"{type(exc).__name__}: {str(exc)[:120]}") from exc
+    with reader:
+        try:
+            try:
+                raw_manifest = reader.read(MANIFEST)
+            except FileNotFoundError:
+                raise missing from None
+            manifest = _parse_manifest(raw_manifest, folder / MANIFEST)
+            check_fresh(manifest, expected, folder)
+            listed = manifest.get("files")
+            if not isinstance(listed, dict):
+                raise _corrupt(folder, "the manifest lists no checksums")
+            blobs: dict[str, bytes] = {}
+            for name in dict.fromkeys([*(n for n in FILES if n != MANIFEST), *listed]):
+                entry = listed.get(name)
+                if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+                    raise _corrupt(folder, f"the manifest has no checksum for {name}")
+                try:
+                    data = reader.read(name)
+                except FileNotFoundError:
+                    raise _corrupt(folder, f"{name} is missing") from None
+                if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                    if reader.replaced():
+                        raise SwappedWhileReading
+                    raise _corrupt(
+                        folder,
+                        f"{name} does not match its checksum ({len(data)} bytes, "
+                        f"{entry.get('bytes')} when built)",
+                    )
+                blobs[name] = data
+        except OSError as exc:
+            raise _corrupt(folder, f"{type(exc).__name__}: {str(exc)[:120]}") from exc
+    return manifest, blobs
+
+
+def _corrupt(directory: Path, what: str) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"the index in {directory} is damaged: {what}; run `python -m chatbot ingest` to rebuild it"
+    )
+
+
+def _parse_and_check(
+    directory: Path,
+    manifest: dict[str, Any],
+    blobs: dict[str, bytes],
+    articles: list[Article],
+    expected: IndexSettings,
+) -> LoadedIndex:
     import faiss
 
-    directory = Path(directory)
-    manifest = read_manifest(directory)
-    expected = expected_settings(articles, embedder, chunk_tokens, overlap_tokens)
-    check_fresh(manifest, expected, directory)
     try:
-        faiss_index = faiss.read_index(str(directory / "chunks.faiss"))
-        chunks = [Chunk(**c) for c in json.loads((directory / "chunks.json").read_text("utf-8"))]
-        sentences = [
-            Sentence(**s) for s in json.loads((directory / "sentences.json").read_text("utf-8"))
-        ]
-        sent_vecs = np.load(directory / "sentences.npy", allow_pickle=False)
+        faiss_index = faiss.deserialize_index(np.frombuffer(blobs["chunks.faiss"], np.uint8))
+        chunks = [Chunk(**c) for c in json.loads(blobs["chunks.json"].decode("utf-8"))]
+        sentences = [Sentence(**s) for s in json.loads(blobs["sentences.json"].decode("utf-8"))]
+        sent_vecs = np.load(io.BytesIO(blobs["sentences.npy"]), allow_pickle=False)
+        facts = [Facts.from_json(f) for f in json.loads(blobs["structure.json"].decode("utf-8"))]
+        facet_vecs = np.load(io.BytesIO(blobs["facets.npy"]), allow_pickle=False)
     except Exception as exc:  # faiss raises RuntimeError, json ValueError, numpy many
-        raise IndexCorruptError(
-            f"the index in {directory} is damaged ({type(exc).__name__}: {str(exc)[:120]}); "
-            "run `python -m chatbot ingest` to rebuild it"
-        ) from exc
+        raise _corrupt(directory, f"{type(exc).__name__}: {str(exc)[:120]}") from exc
     by_id = {a.id: a for a in articles}
-    problems = []
-    if faiss_index.ntotal != len(chunks) or faiss_index.d != expected.dim:
-        problems.append("vector count or dimension does not match the chunk table")
-    if sent_vecs.shape != (len(sentences), expected.dim):
-        problems.append("sentence vectors do not match the sentence table")
-    for c in chunks:
-        art = by_id.get(c.article_id)
-        if art is None or art.body[c.start : c.end] != c.text:
-            problems.append(f"chunk {c.chunk_id} does not match its article")
-            break
-    if problems:
+    problem = _first_problem(faiss_index, chunks, sentences, sent_vecs, by_id, expected.dim)
+    if problem is None and (
+        len(facts) != len(sentences) or facet_vecs.ndim != 2 or facet_vecs.shape[1] != expected.dim
+    ):
+        problem = "the structure does not match the sentence table"
+    if problem:
         raise IndexCorruptError(
-            f"the index in {directory} is inconsistent: {problems[0]}; "
+            f"the index in {directory} is inconsistent: {problem}; "
             "run `python -m chatbot ingest` to rebuild it"
         )
     return LoadedIndex(
@@ -274,4 +394,42 @@ def load_index(
         sentences=sentences,
         sentence_vectors=sent_vecs.astype(np.float32),
         articles=by_id,
+        structure=facts,
+        facet_vectors=facet_vecs.astype(np.float32),
     )
+
+
+def _first_problem(
+    faiss_index: Any,
+    chunks: list[Chunk],
+    sentences: list[Sentence],
+    sent_vecs: np.ndarray,
+    by_id: dict[str, Article],
+    dim: int,
+) -> str | None:
+    """What is wrong with a parsed index (None when nothing): counts, offsets, vectors."""
+    if faiss_index.ntotal != len(chunks) or faiss_index.d != dim:
+        return "vector count or dimension does not match the chunk table"
+    if sent_vecs.shape != (len(sentences), dim):
+        return "sentence vectors do not match the sentence table"
+    spans: list[tuple[str, int, Chunk | Sentence]] = [("chunk", i, c) for i, c in enumerate(chunks)]
+    spans += [("sentence", i, s) for i, s in enumerate(sentences)]
+    for kind, i, row in spans:
+        art = by_id.get(row.article_id)
+        if art is None or art.body[row.start : row.end] != row.text:
+            where = f"{row.article_id}, {row.start}-{row.end}"
+            return f"{kind} {i} ({where}) is not its article's text"
+    if any(not 0 <= s.chunk < len(chunks) for s in sentences):
+        return "a sentence points to no chunk"
+    stored = faiss_index.reconstruct_n(0, faiss_index.ntotal) if faiss_index.ntotal else None
+    for kind, vectors in (("chunk", stored), ("sentence", sent_vecs)):
+        if vectors is None or not len(vectors):
+            continue
+        vectors = np.asarray(vectors, dtype=np.float64)
+        if not np.isfinite(vectors).all():
+            return f"a {kind} vector holds NaN or infinity"
+        norms = np.linalg.norm(vectors, axis=1)
+        worst = float(norms[np.abs(norms - 1.0).argmax()])
+        if abs(worst - 1.0) > UNIT_TOLERANCE:
+            return f"a {kind} vector is not of unit length ({worst:.4f})"
+    return None

@@ -1,6 +1,7 @@
 """The whole question path in one place, and the one place that builds it.
 
-``Bot.ask``: hygiene → emergency check → reviewed answer → retrieval → evidence → answer → log.
+``Bot.ask``: hygiene → triage (rules; then the learned layers on the vectors of the retrieval
+reading) → reviewed answer → retrieval → evidence → answer (under the safety-net line) → log.
 Every front end (CLI, chat, widget, HTTP API, eval) calls it, so they all behave alike.
 ``build_bot(settings)`` is the composition root: the CLI and the web app both get their bot
 from it (model, index, serving wrapper, review store).
@@ -13,6 +14,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from chatbot import messages
 from chatbot.answer import compose, select_sentences
@@ -23,15 +25,15 @@ from chatbot.errors import BadInputError, IndexCorruptError, IndexMissingError, 
 from chatbot.fast_embedding import query_embedder
 from chatbot.index import LoadedIndex, build_index, load_index
 from chatbot.retrieval import Retriever, retrieval_query
+from chatbot.retrieval.intent import as_oneself
 from chatbot.review.guard import AnswerLog, GuardedLog
 from chatbot.safety.advice import is_personal_advice
-from chatbot.safety.contacts import emergency_contacts
-from chatbot.safety.emergency import (
-    detect_emergency,
-    detect_emergency_followup,
-    overlong_emergency,
-)
+from chatbot.safety.contacts import country_lines, emergency_contacts
+from chatbot.safety.emergency import overlong_emergency
 from chatbot.safety.hygiene import clean_question
+from chatbot.safety.model import triage_model
+from chatbot.safety.triage import Triage
+from chatbot.structure import apply_inputs, read_inputs
 from chatbot.types import Answer, Turn
 
 
@@ -50,9 +52,10 @@ def open_index(settings: Settings, embedder: Embedder, rebuild: bool) -> LoadedI
     size = (chunking.chunk_tokens, chunking.overlap_tokens)
     try:
         return load_index(paths.index_dir, articles, embedder, *size)
-    except (IndexMissingError, IndexStaleError, IndexCorruptError):
+    except (IndexMissingError, IndexStaleError, IndexCorruptError) as exc:
         if not rebuild:
             raise
+        logging.getLogger("chatbot.index").warning("%s: rebuilding it now", exc)
     build_index(articles, embedder, paths.index_dir, *size)
     return load_index(paths.index_dir, articles, embedder, *size)
 
@@ -129,7 +132,19 @@ class Bot:
         self.settings = settings
         self.index = index
         self.embedder = embedder
-        self.retriever = Retriever(index, embedder, settings.retrieval.weights)
+        safety = settings.safety
+        lines = country_lines(
+            safety.country, safety.emergency_number, safety.crisis_line, safety.poison_line
+        )
+        # Triage's learned layers read the message's vectors from the retriever's own model call.
+        model = triage_model(Path(settings.paths.index_dir), embedder)
+        self.triage = Triage(model, embedder, lines)
+        # Staff's corrections to the articles' structure (facet overrides in a header, dubious
+        # claims in corpus/README.md), read at start: an edit needs no re-ingest.
+        facts = apply_inputs(
+            index.structure, index.sentences, read_inputs(settings.paths.corpus_dir)
+        )
+        self.retriever = Retriever(index, self.triage.embedder, settings.retrieval.weights, facts)
         # Answering never depends on the log: every call to it goes through the guard.
         self.log = log if log is None or isinstance(log, GuardedLog) else GuardedLog(log)
         safety = settings.safety
@@ -164,55 +179,96 @@ class Bot:
         s = self.settings
         max_chars = s.safety.max_question_chars
         t0 = time.perf_counter()
+        timings: dict[str, float] = {}
         try:
             text = clean_question(question, max_chars)
-            # Emergencies first, before any retrieval: the reply says to call for help, no more.
-            # One may be told over two messages, so the last user turn is read with this one.
-            previous = next((t.content for t in reversed(history) if t.role == "user"), "")
-            emergency = detect_emergency(text) or detect_emergency_followup(text, previous)
         except BadInputError:
             # Too long to answer is not too long to be an emergency: that reply is never lost.
             overlong = overlong_emergency(question, max_chars)
             if overlong is None:
                 raise
-            text, emergency = overlong
-        timings: dict[str, float] = {}
+            text, verdict = overlong[0], self.triage.from_rules(overlong[1])
+        else:
+            # Triage first: the rules read the text before anything else (an emergency told over
+            # two messages too); the learned layers read the vectors of the retrieval reading.
+            previous = next((t.content for t in reversed(history) if t.role == "user"), "")
+            # The question read (issue 15): someone else's question as one's own, a follow-up
+            # with the earlier turn.
+            asked = as_oneself(text)
+            query = retrieval_query(asked, history, self.retriever.knows)
 
-        if emergency is not None:
+            def read() -> tuple[Any, Any]:
+                t = time.perf_counter()
+                try:
+                    return self.retriever.read(query, own=asked)
+                finally:
+                    timings["embed_ms"] = (time.perf_counter() - t) * 1000
+
+            def own(reading: tuple[Any, Any]) -> Any:
+                # The message's own vector: the query's, or for a follow-up its last part; a
+                # question read as one's own is not the message, so triage embeds that itself.
+                if asked != text:
+                    return None
+                return reading[0] if query == text else reading[1].parts[-1]
+
+            t = time.perf_counter()
+            verdict = self.triage.assess(text, previous, read, own)
+            triage_ms = (time.perf_counter() - t) * 1000 - timings.get("embed_ms", 0.0)
+            timings["triage_ms"] = triage_ms
+
+        if verdict.tier == "emergency":
+            # The reply says what to do now and whom to call, no more.
             answer = Answer(
                 status="emergency",
-                answer=messages.emergency_text(
-                    self.emergency_number, self.crisis_line, emergency.category
-                ),
+                answer=self.triage.emergency_text(verdict),
                 citations=[],
                 disclaimer=self.disclaimer,
-                reason=emergency.category,
+                reason=verdict.category,
             )
         elif (reviewed := self._reviewed_answer(text, history)) is not None:
             answer = reviewed
         else:
-            query = retrieval_query(text, history, self.retriever.knows)
-            t = time.perf_counter()
-            qvec, side = self.retriever.read(query, own=text)
-            timings["embed_ms"] = (time.perf_counter() - t) * 1000
+            qvec, side = verdict.reading
             t = time.perf_counter()
             passages = self.retriever.search(query, qvec, s.retrieval.top_k)
             excluded = self.log.excluded_spans(self.index.articles) if self.log else set()
             candidates = self.retriever.candidate_sentences(
-                passages, qvec, excluded, query=query, side=side, own=text
+                passages, qvec, excluded, query=query, side=side, own=asked
             )
+            intent = self.retriever.intent(asked, qvec, side)
+            facts = self.retriever.facts
+            # -- end of the question read
             timings["search_ms"] = (time.perf_counter() - t) * 1000
             t = time.perf_counter()
             a = s.answer
             chosen = select_sentences(
-                candidates, self.index, a.max_quotes, a.min_relevance, a.weights
+                candidates,
+                self.index,
+                a.max_quotes,
+                a.min_relevance,
+                a.weights,
+                intent,
+                facts,
+                self.retriever.facet_scores,
             )
             confidence = candidates[0].relevance if candidates else 0.0
             contact = s.clinic.clinic_contact
-            answer = compose(chosen, self.index, self.disclaimer, contact, confidence)
+            answer = compose(
+                chosen,
+                self.index,
+                self.disclaimer,
+                contact,
+                confidence,
+                intent,
+                facts,
+                a.weights,
+            )
             if is_personal_advice(text):
                 answer = _personal_advice(answer, contact)
             timings["compose_ms"] = (time.perf_counter() - t) * 1000
+        if verdict.tier == "safety_net":
+            answer.answer = f"{self.triage.net_line(verdict)}\n\n{answer.answer}"
+        answer.safety = self.triage.safety_field(verdict)
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         answer.timings = timings
         if self.log is not None:

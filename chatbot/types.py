@@ -158,6 +158,11 @@ class Answer:
     # The relevance the gate compared with the threshold (the best candidate's score); the
     # eval uses it to draw the answered/abstained trade-off without asking again.
     confidence: float = 0.0
+    # Triage's tier and kind with the numbers to call (``safety.triage.Triage.safety_field``):
+    # None, or {"tier": "emergency" | "safety_net", "kind": "poisoning", "contacts": [{"label",
+    # "number", "tel", "role"}]}. An emergency's status is "emergency"; a safety-net answer keeps
+    # its status and starts with one bold line (``messages.safety_net_line``).
+    safety: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -173,3 +173,61 @@ def page(browser):
     recorded = RecordedPage(context.new_page())
     yield recorded
     context.close()
+
+
+@pytest.fixture(scope="session")
+def clinic_sites(real_index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The chat app and, on other ports, the example clinic's site (allowed to use the widget),
+    the same site with options on the widget's tag, and a stranger's site (not allowed).
+
+    Yields a namespace: ``app`` (no final "/"), ``clinic``, ``options``, ``stranger`` (each
+    ending in "/"), ``data`` (the app's data folder, holding its review store) and ``OPTIONS``.
+    """
+    import importlib.util
+    import json
+    from types import SimpleNamespace
+
+    from helpers import ROOT, free_port
+
+    spec = importlib.util.spec_from_file_location(
+        "serve_clinic", ROOT / "examples" / "serve_clinic.py"
+    )
+    examples = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(examples)
+    options = {
+        "label": "Chat with us",
+        "position": "left",
+        "open": "true",
+        "text_color": "#000000",
+        "greeting": "<b>Hi</b> there",
+    }
+    clinic_port, options_port = free_port(), free_port()
+    clinic = f"http://127.0.0.1:{clinic_port}"
+    with_options = f"http://127.0.0.1:{options_port}"
+    data = tmp_path_factory.mktemp("clinic-sites-data")
+    env = live_server_env(
+        real_index_dir,
+        data,
+        CHATBOT_ALLOWED_ORIGINS=json.dumps([clinic, with_options + "/"]),
+        CHATBOT_COUNTRY="GB",  # emergency cards call 999 (and, for suicide, Samaritans)
+    )
+    app = LiveServer(env).wait()
+    servers = [
+        examples.make_server(app.url, clinic_port),
+        examples.make_server(app.url, options_port, **options),
+        examples.make_server(app.url, 0),
+    ]
+    stranger = f"http://127.0.0.1:{servers[2].server_address[1]}"
+    try:
+        yield SimpleNamespace(
+            app=app.url,
+            clinic=clinic + "/",
+            options=with_options + "/",
+            stranger=stranger + "/",
+            data=data,
+            OPTIONS=options,
+        )
+    finally:
+        for server in servers:
+            server.shutdown()
+        app.stop()

@@ -75,12 +75,25 @@ def check_invariants(obj: dict) -> None:
     assert markers == set(ids), "markers and citations differ"
     if obj["status"] == "emergency":
         assert obj["citations"] == []
+    safety = obj.get("safety")
+    assert safety is None or (
+        safety["tier"] in ("emergency", "safety_net") and isinstance(safety["contacts"], list)
+    )
+    if "safety" in obj:  # the answer object's triage field (issue 13)
+        assert (obj["status"] == "emergency") == (
+            safety is not None and safety["tier"] == "emergency"
+        )
+    body = obj["answer"]
+    if safety is not None and safety["tier"] == "safety_net":
+        # A safety-net answer starts with one bold line of fixed wording (messages.py).
+        head, _, body = body.partition("\n\n")
+        assert head.startswith("**") and head.endswith("**") and "\n" not in head, head
     if obj["status"] in ("no_answer", "emergency"):
         # Nothing but the bot's fixed wording and cited quotes: no made-up medical content.
-        text = obj["answer"]
+        text = body
         for c in obj["citations"]:
             text = text.replace(c["quote"], "")
-        text = re.sub(r"\[\d+\]|^- ", "", text, flags=re.M)
+        text = re.sub(r"\[\d+\]|^\s*- ", "", text, flags=re.M)
         allowed = [
             messages.no_answer_text(".*?"),
             messages.personal_advice_text(".*?"),
@@ -362,3 +375,144 @@ class RecordedPage:
 
         hosts = {urlparse(u).hostname for u in self.requests if u.startswith("http")}
         return {h for h in hosts if h not in allowed_hosts}
+
+
+# ---------------------------------------------------------------------------------------------
+# Browser tests: an in-process server, axe-core, and what the patient sees of chat and widget
+
+
+class ThreadServer:
+    """uvicorn serving ``app`` on a free loopback port from a daemon thread."""
+
+    def __init__(self, app: Any) -> None:
+        import threading
+
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the in-process chat server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+AXE = ROOT / ".venv" / "axe" / "node_modules" / "axe-core"
+AXE_JS = AXE / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+CHAT_INPUT = "Your question about restless legs"
+# The sizes the layout must hold at: small and common phones, a tablet, a desktop.
+SCREENS = [(320, 568), (360, 740), (768, 1024), (1280, 800)]
+
+
+def run_axe(p) -> list[dict[str, Any]]:
+    """axe-core's WCAG 2.x A/AA violations on the page as it is now (open shadow roots too)."""
+    assert AXE_JS.exists(), f"{AXE_JS} is missing: `make axe` installs axe-core from npm"
+    if not p.evaluate("typeof axe !== 'undefined'"):
+        p.add_script_tag(path=str(AXE_JS))
+    result = p.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+    )
+    return result["violations"]
+
+
+def axe_problems(violations: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"{v['impact']} {v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in violations
+    ]
+
+
+def settle(p) -> None:
+    """Until the page has drawn twice: layout and scrolling done (no sleep)."""
+    p.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def chat_wait(p, count: int) -> Any:
+    """Wait until ``count`` answers of the chat are complete; return the last one."""
+    done = "#conversation .answer-done, #conversation .answer-error"
+    p.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length >= n"
+        " && !document.querySelector('#conversation .answer-pending')",
+        arg=[done, count],
+        timeout=90_000,
+    )
+    return p.locator(done).last
+
+
+def chat_ask(p, question: str) -> Any:
+    before = p.locator("#conversation .answer-done, #conversation .answer-error").count()
+    p.get_by_label(CHAT_INPUT).fill(question)
+    p.get_by_label(CHAT_INPUT).press("Enter")
+    return chat_wait(p, before + 1)
+
+
+# What the patient sees: the question box, and where the latest answer starts in the view.
+_VIEW_JS = """(kind) => {
+  const rect = e => { const b = e.getBoundingClientRect();
+    return {top: b.top, bottom: b.bottom, left: b.left, right: b.right, height: b.height}; };
+  let doc = document, box, ask, view, last, panel = null;
+  if (kind === 'chat') {
+    box = doc.querySelector('#question textarea');
+    ask = doc.querySelector('#question button');
+    view = doc.querySelector('#conversation [role=log]');
+    const rows = view.querySelectorAll('.message-row');
+    last = rows.length ? rows[rows.length - 1] : null;
+  } else {
+    const root = doc.querySelector('[data-clinic-chat]').shadowRoot;
+    box = root.querySelector('textarea'); ask = root.querySelector('form button');
+    view = root.querySelector('.log'); panel = rect(root.querySelector('[role=dialog]'));
+    const answers = view.querySelectorAll('.a');
+    last = answers.length ? answers[answers.length - 1] : null;
+  }
+  return {vw: innerWidth, vh: innerHeight, box: rect(box), ask: rect(ask), view: rect(view),
+    last: last && rect(last), panel,
+    wide: document.documentElement.scrollWidth > document.documentElement.clientWidth};
+}"""
+
+
+def view_of(p, kind: str) -> dict[str, Any]:
+    """Where the question box, the conversation and its latest answer are ('chat'/'widget')."""
+    return p.evaluate(_VIEW_JS, kind)
+
+
+def fit_problems(v: dict[str, Any]) -> list[str]:
+    """What is wrong with the view ``view_of`` measured, as the issue defines it: the question
+    box and its button fully in the window (and in the panel); the start of the latest answer
+    in view with a third of the screen to read it (or all of it, when it is shorter)."""
+    out = []
+    frame = {"top": 0, "left": 0, "bottom": v["vh"], "right": v["vw"]}
+    for name in ("box", "ask"):
+        r = v[name]
+        for outer, label in ((frame, "window"), (v["panel"], "panel")):
+            if outer is None:
+                continue
+            inside = (
+                r["top"] >= outer["top"] - 0.5
+                and r["left"] >= outer["left"] - 0.5
+                and r["bottom"] <= outer["bottom"] + 0.5
+                and r["right"] <= outer["right"] + 0.5
+            )
+            if not inside or r["height"] < 20:
+                out.append(f"the question {name} is clipped by the {label}: {r} in {outer}")
+    if v["wide"]:
+        out.append("the page scrolls sideways")
+    last = v["last"]
+    if last is not None:
+        bottom = min(v["view"]["bottom"], v["box"]["top"], v["vh"])
+        readable = min(last["bottom"], bottom) - last["top"]
+        need = min(v["vh"] / 3, last["height"]) - 2
+        if last["top"] < v["view"]["top"] - 1:
+            out.append(f"the latest answer starts above the view ({last['top']} < {v['view']})")
+        elif readable < need:
+            out.append(f"only {readable:.0f} px of the latest answer in view (need {need:.0f})")
+    return out

@@ -18,13 +18,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from chatbot.corpus import load_corpus
     from chatbot.embedding import SentenceTransformerEmbedder
     from chatbot.index import build_index, read_manifest
+    from chatbot.safety.model import triage_model
 
     settings = settings_of(args)
     paths, chunking = settings.paths, settings.chunking
     articles = load_corpus(Path(paths.corpus_dir))
+    embedder = SentenceTransformerEmbedder()
     build_index(
         articles,
-        SentenceTransformerEmbedder(),
+        embedder,
         paths.index_dir,
         chunking.chunk_tokens,
         chunking.overlap_tokens,
@@ -34,7 +36,35 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"indexed {manifest['articles']} articles into {manifest['chunks']} chunks "
         f"({manifest['sentences']} sentences) in {paths.index_dir} [{manifest['hash']}]"
     )
+    # Triage's learned layers, beside the index (rebuilt only when their training data changed).
+    model = triage_model(Path(paths.index_dir), embedder)
+    if model is not None:
+        cv = model.report.get("cross_validated", {})
+        print(
+            f"triage model: {model.report.get('examples')} messages, cross-validated recall "
+            f"{cv.get('recall', 0):.1%}, near-misses emergency-only "
+            f"{cv.get('near_miss_emergency_rate', 0):.1%} [{model.key}]"
+        )
+    if not getattr(args, "quiet", False):
+        print_facet_map(settings, embedder)
     return EXIT_OK
+
+
+def print_facet_map(settings: Any, embedder: Any) -> None:
+    """The articles' structure as the bot reads it, for staff to check (``structure``): each
+    article's headings with their sentences' facets, and every sentence marked promotion or
+    dubious, with staff's corrections (header ``facets:``, corpus/README.md) applied."""
+    from chatbot.pipeline import open_index
+    from chatbot.structure import apply_inputs, facet_map, read_inputs
+
+    index = open_index(settings, embedder, rebuild=False)
+    inputs = read_inputs(settings.paths.corpus_dir)
+    facts = apply_inputs(index.structure, index.sentences, inputs)
+    print("\nfacet map (per heading: sentences by facet):")
+    for line in facet_map(facts, index.sentences):
+        print(f"  {line}")
+    for problem in inputs.problems:
+        print(f"  warning: {problem}")
 
 
 def _print_answer(answer: Answer, as_json: bool) -> None:
@@ -137,6 +167,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("ingest", help="build or refresh the index from the corpus")
     p.add_argument("--corpus", help="corpus folder (default: corpus/)")
     p.add_argument("--index", help="index folder (default: index/)")
+    p.add_argument("--quiet", action="store_true", help="do not print the facet map")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", help="answer one question, or JSON Lines from stdin with --batch")

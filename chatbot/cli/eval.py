@@ -32,6 +32,8 @@ def cmd_eval(args: Any) -> int:
             )
     # Staff exclusions and reviewed answers flow in as in production; nothing is logged.
     bot = build_bot(settings, read_only_log=True)
+    if args.sweep:
+        return _sweep(args, settings, bot, items)
     results = run_eval(bot, items)
     data = report(results, settings.answer.min_relevance, str(args.questions))
     if not args.no_chart:
@@ -54,6 +56,40 @@ def cmd_eval(args: Any) -> int:
     return EXIT_OK
 
 
+def _sweep(args: Any, settings: Any, bot: Any, items: list[Any]) -> int:
+    """``--sweep NAME=V1,V2,...``: the headline figures for each value of one weight of
+    ``config.RetrievalWeights`` or ``config.AnswerWeights``, on the dev split only (a weight
+    chosen on the held-back items would stop them predicting real use)."""
+    from chatbot.config import AnswerWeights, RetrievalWeights
+    from chatbot.evaluation import format_headline
+    from chatbot.pipeline import Bot
+
+    if args.split != "dev" or any(i.split != "dev" for i in items):
+        raise BadInputError("--sweep runs on the dev split only: add --split dev")
+    name, sep, raw = str(args.sweep).partition("=")
+    group = (
+        "retrieval"
+        if name in RetrievalWeights.model_fields
+        else "answer"
+        if name in AnswerWeights.model_fields
+        else ""
+    )
+    if not sep or not group:
+        raise BadInputError(f"--sweep wants NAME=V1,V2 with NAME a weight (got {args.sweep!r})")
+    for value in [v.strip() for v in raw.split(",") if v.strip()]:
+        part = getattr(settings, group)
+        weights = part.weights.model_copy(update={name: type(getattr(part.weights, name))(value)})
+        changed = settings.replace(
+            **{group: {**part.model_dump(), "weights": weights.model_dump()}}
+        )
+        swept = Bot(changed, bot.index, bot.embedder, log=bot.log)
+        data = report(run_eval(swept, items), changed.answer.min_relevance, str(args.questions))
+        print(f"{name}={value}")
+        print("\n".join("  " + line for line in format_headline(data)))
+    sys.stdout.flush()
+    return EXIT_OK
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "eval", help="score the bot on a question set (JSON Lines; default: the project's own)"
@@ -67,6 +103,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--no-chart", action="store_true", help="do not write the chart")
     p.add_argument("--split", help="only the items of this split (e.g. dev or test)")
+    p.add_argument(
+        "--sweep",
+        help="NAME=V1,V2,...: headline figures for each value of one weight (dev split only)",
+    )
     p.add_argument("--index", help="index folder (default: index/)")
     p.add_argument("--corpus", help="corpus folder (default: corpus/)")
     p.set_defaults(func=cmd_eval)

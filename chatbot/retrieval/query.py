@@ -35,40 +35,50 @@ from chatbot.types import Turn
 # A message's sentences: split at sentence ends and line breaks.
 _PART_SPLIT = re.compile(r"(?<=[.?!;])\s+|[?!]+|\n+")
 
-# A message this short that refers back ("it", "she", "those", "as well") is read with the
-# earlier turn's topic: patients and carers write whole sentences around a follow-up ("Thank
-# you. In the meantime, is there anything she can safely take for it?").
+# A message that refers back ("it", "she", "those", "as well", "and in pregnancy?") is read with
+# the earlier turn's topic: patients and carers write whole sentences around a follow-up ("Thank
+# you. In the meantime, is there anything she can safely take for it?"). A message that names
+# the subject itself ("is rls dangerous?") is a complete new question and stands alone, and so
+# does any other message past FOLLOW_UP_ELLIPSIS words that does not refer back.
 FOLLOW_UP_MAX_WORDS = 25
+FOLLOW_UP_ELLIPSIS = 4  # "in children?", "pregnancy", "what about at night": elliptical
 _FOLLOW_UP = re.compile(
-    r"^(and|but|also|what about|how about|what if|so|then|or|is it|does it|can it|why)\b"
-    r"|\b(it|this|that|they|them|those|these|she|he|her|him|his|as well)\b",
+    r"^\W*(and|but|also|what about|how about|what if|so|then|or|instead)\b"
+    r"|\b(it|this|that|they|them|those|these|she|he|her|him|his|as well|too|instead|either|"
+    r"the same|one|ones)\b",
     re.IGNORECASE,
 )
+_NAMES_SUBJECT = re.compile(r"\b(restless[- ]?legs?|rls|willis[- ]ekbom|ekbom)\b", re.IGNORECASE)
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a message (with earlier turns) is read with the earlier turn's topic."""
+    words = len(question.split())
+    if words > FOLLOW_UP_MAX_WORDS or _NAMES_SUBJECT.search(question):
+        return False
+    return words <= FOLLOW_UP_ELLIPSIS or bool(_FOLLOW_UP.search(question))
 
 
 def retrieval_query(
     question: str, history: Sequence[Turn], known: Callable[[str], bool] | None = None
 ) -> str:
-    """The text to search with: a short follow-up is read with the topic of the last user turn.
+    """The text to search with: a follow-up is read with the topic of the last user turn.
 
     "and in pregnancy?" after "What causes restless legs?" is searched as "and in pregnancy?
     (causes restless legs)": the earlier turn's topic words only, after the new question, so the
     new question still leads ("why are they worse at night" after "what are the symptoms" must
     find sentences about the night, not the symptoms again). With ``known`` (the lexicon's
     ``knows``), only the earlier words the articles use are carried over: "my legs go nuts
-    every night, i pace" brings "legs night", not the story. A question that stands alone is
-    returned unchanged.
+    every night, i pace" brings "legs night", not the story. A question that stands alone
+    (``is_follow_up``) is returned unchanged.
     """
     previous = [t.content for t in history if t.role == "user" and t.content.strip()]
-    if not previous:
+    if not previous or not is_follow_up(question):
         return question
-    words = len(question.split())
-    if words <= 6 or (words <= FOLLOW_UP_MAX_WORDS and _FOLLOW_UP.search(question)):
-        topic = topic_words(previous[-1])
-        if known is not None:
-            topic = " ".join(w for w in topic.split() if known(w))
-        return f"{question} ({topic})" if topic else question
-    return question
+    topic = topic_words(previous[-1])
+    if known is not None:
+        topic = " ".join(w for w in topic.split() if known(w))
+    return f"{question} ({topic})" if topic else question
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,11 @@ from chatbot.config import RetrievalWeights
 from chatbot.embedding import Embedder
 from chatbot.index import LoadedIndex
 from chatbot.retrieval.fusion import fused_search, positive_ranking, rrf
+from chatbot.retrieval.intent import Intent, about_clinic, asking_sentence, is_broad
 from chatbot.retrieval.lexicon import Lexicon
 from chatbot.retrieval.query import QueryAnalysis, QueryReader, SideVectors
 from chatbot.retrieval.scoring import relevance, sentence_scores
+from chatbot.structure import Facts, sentence_facets
 from chatbot.text.spans import overlaps_any
 from chatbot.types import ArticleSpan, Chunk, Passage, ScoredSentence
 
@@ -53,14 +55,25 @@ class Retriever:
         index: The loaded index.
         embedder: The same embedder the index was built with (served: the batching one).
         weights: The retrieval weights (``config.RetrievalWeights``).
+        facts: Each sentence's structure with staff's corrections (``structure.apply_inputs``);
+            default the index's own.
     """
 
     def __init__(
-        self, index: LoadedIndex, embedder: Embedder, weights: RetrievalWeights | None = None
+        self,
+        index: LoadedIndex,
+        embedder: Embedder,
+        weights: RetrievalWeights | None = None,
+        facts: list[Facts] | None = None,
     ) -> None:
         import bm25s
 
         self.index = index
+        self.facts = facts if facts is not None else index.structure
+        # Each sentence's cosine to each facet (heading and lead-in blended), for selection.
+        self.facet_scores = sentence_facets(
+            index.sentences, index.sentence_vectors, index.facet_vectors, self.facts
+        )
         self.embedder = embedder
         self.weights = weights = weights or RetrievalWeights()
         n_chunks = len(index.chunks)
@@ -133,6 +146,26 @@ class Retriever:
 
     def embed_query(self, question: str) -> np.ndarray:
         return self.reader.embed_query(question)
+
+    def intent(self, message: str, qvec: np.ndarray, side: SideVectors) -> Intent:
+        """What ``message`` asks for (``retrieval.intent``): its breadth read from the message
+        itself, its facets from the question as searched (``qvec``, a follow-up's context in)."""
+        w = self.weights
+        vectors = self.index.facet_vectors
+        facets: np.ndarray | None = None
+        closeness = 0.0
+        if vectors is not None and len(vectors):
+            # Read past the subject: "what are the treatments for RLS" asks for treatments.
+            plain = side.plain if side.plain is not None else qvec
+            asking = asking_sentence(message)
+            if asking != message.strip():  # a story around the question: what it asks
+                plain = self.embedder.encode([self.reader.without_subject(asking) or asking])[0]
+            facets = vectors @ plain
+            closeness = float(facets[:-1].max())  # the medical facets ("clinic" is last)
+        subject = self.lexicon.subject
+        topic = [t for t in self.analyse(message).content if t not in subject]
+        broad = is_broad(message, len(topic), closeness, w.broad_topic_floor)
+        return Intent(broad, facets, about_clinic(message))
 
     def knows(self, word: str) -> bool:
         """True for a word the articles use, or one of the vocabulary groups' words."""
@@ -263,6 +296,23 @@ class Retriever:
             analysis.coverage,
             self.reader.semantic_coverage(analysis, qvec, side.kept),
         )
+        # A story around a question ("it's 2am, third night in a row ... what can I do?"): the
+        # sentence that asks is judged alone too, so the story's words never refuse it.
+        message = own or query or ""
+        asking = asking_sentence(message)
+        if asking != message.strip() and len(asking.split()) >= w.part_min_words + 1:
+            alone = self.analyse(asking)
+            avec = self.embed_query(asking)
+            gate = max(
+                gate,
+                relevance(
+                    w,
+                    float((vectors[at] @ avec).max()),
+                    float(self.lexicon.lexical(alone.terms, rows)[at].max()),
+                    alone.coverage,
+                    self.reader.semantic_coverage(alone, avec),
+                ),
+            )
         given = {p.chunk.chunk_id: p for p in passages}
         out = []
         for j, (i, ci) in enumerate(zip(kept, best_chunk, strict=True)):

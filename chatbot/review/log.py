@@ -17,6 +17,7 @@ from typing import Any
 
 from chatbot.review.db import Database, StoreError, day_start
 from chatbot.review.redact import redact
+from chatbot.safety.hygiene import plain_text
 from chatbot.text.normalise import question_key
 from chatbot.types import Answer
 
@@ -92,7 +93,8 @@ class Log(Database):
             return False
         conn.execute(
             "INSERT INTO feedback (answer_id, created, rating, comment) VALUES (?,?,?,?)",
-            (answer_id, time.time(), rating, redact(comment[:2000])),
+            # Bidi, zero-width and control characters out: staff read it as it looks.
+            (answer_id, time.time(), rating, redact(plain_text(comment)[:2000])),
         )
         return True
 

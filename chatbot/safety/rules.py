@@ -1,8 +1,12 @@
 """The safety rules as named records, loaded once from ``rules.toml`` (readable data, not code).
 
 Each emergency rule says what it matches (``pattern``), what in the same sentence rules it out
-(``unless``), and whether it is only about a person (``about_a_person``: dropped when the clause
-is about the legs or a simile: "my legs feel like they're having a seizure"). Each
+(``unless``), whether it is only about a person (``about_a_person``: dropped when the clause
+is about the legs or a simile: "my legs feel like they're having a seizure") and whether it reads
+the whole message rather than each sentence (``scope = "message"``: signs that come together,
+such as a bad back with numbness between the legs). The ``[cues]`` say when a sentence is about
+the past, a hypothetical or a general question (the safety-net tier) and are features of the
+trained classifier too. Each
 personal-advice rule may need a medicine named in the message, or the message to speak of
 oneself. ``<<NAME>>`` in a pattern stands for a fragment; ``<<PILLS>>`` is made here from the
 vocabulary's tablet words and medicine names, so one list of medicines serves every check.
@@ -30,6 +34,8 @@ class EmergencyRule:
     pattern: re.Pattern[str]
     unless: re.Pattern[str] | None = None
     about_a_person: bool = False
+    whole_message: bool = False
+    always_now: bool = False  # never a reminder for a past, hypothetical or general framing
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class RuleBook:
     personal_advice: tuple[AdviceRule, ...]
     medicine: re.Pattern[str]  # any medicine, dose or supplement, by word, name or stem
     fragments: dict[str, str]
+    cues: dict[str, re.Pattern[str]]  # past, resolved, present, hypothetical, topic_question...
 
 
 def _alternatives(value: Any) -> str:
@@ -68,6 +75,11 @@ def rulebook(path: Path = RULES_FILE) -> RuleBook:
         text = _PLACEHOLDER.sub(lambda m: fragments[m.group(1)], _alternatives(value))
         return re.compile(text)
 
+    def cue(value: Any) -> re.Pattern[str]:
+        # Whole words (or a whole emoji): each alternative stands apart from its neighbours.
+        text = _PLACEHOLDER.sub(lambda m: fragments[m.group(1)], _alternatives(value))
+        return re.compile(r"(?<!\w)(?:" + text + r")(?!\w)")
+
     medicine = "|".join(vocab["medicine_words"] + vocab["medicine_names"] + vocab["medicine_stems"])
     return RuleBook(
         emergency=tuple(
@@ -77,6 +89,8 @@ def rulebook(path: Path = RULES_FILE) -> RuleBook:
                 pattern=compile_(r["any_of"]),
                 unless=compile_(r["unless"]) if "unless" in r else None,
                 about_a_person=bool(r.get("about_a_person", False)),
+                whole_message=r.get("scope", "sentence") == "message",
+                always_now=bool(r.get("always_now", False)),
             )
             for r in data["emergency"]
         ),
@@ -91,4 +105,5 @@ def rulebook(path: Path = RULES_FILE) -> RuleBook:
         ),
         medicine=re.compile(rf"\b(?:{medicine})\b"),
         fragments=fragments,
+        cues={name: cue(value) for name, value in data["cues"].items()},
     )

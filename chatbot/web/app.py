@@ -34,7 +34,7 @@ def create_app(bot: Bot, store: Any = None) -> Any:
     from fastapi import FastAPI
 
     from chatbot.web import chat, middleware
-    from chatbot.web.routers import api, embed, staff
+    from chatbot.web.routers import api, articles, embed, staff
 
     ctx = AppContext(bot=bot, settings=bot.settings, given_store=store)
     # FastAPI's own /docs and /redoc load Swagger/ReDoc from a CDN; api.py serves local docs.
@@ -46,6 +46,7 @@ def create_app(bot: Bot, store: Any = None) -> Any:
     api.install(app)
     embed.install(app, ctx)
     staff.register(app, ctx)
+    articles.install(app)
     return gr.mount_gradio_app(
         app, chat.create_chat(bot, ctx.store), path="/", **chat.mount_options()
     )
@@ -87,7 +88,9 @@ def serve(
     if workers == 1:
         app = build(settings)
         print(f"Serving on http://{host}:{port}/", flush=True)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # uvicorn's own proxy handling would believe X-Forwarded-For from 127.0.0.1 whatever the
+        # settings say; ClientAddressMiddleware reads it, from CHATBOT_TRUSTED_PROXIES only.
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
         return
     # Each worker is a fresh interpreter that imports the factory and builds its own bot; the
     # parent only holds the socket and restarts a worker that dies (what uvicorn.run does with
@@ -95,7 +98,13 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(
-        factory, factory=True, workers=workers, host=host, port=port, log_level="warning"
+        factory,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
     )
     sock = _listen(host, port)
     print(f"Serving on http://{host}:{port}/ with {workers} workers", flush=True)

@@ -20,7 +20,15 @@ import gradio as gr
 from chatbot.errors import BadInputError
 from chatbot.pipeline import Bot
 from chatbot.types import Answer, Turn
-from chatbot.web.render import answer_html, answer_stages, inert, user_message_html
+from chatbot.web.render import (
+    answer_html,
+    answer_stages,
+    disclaimer_banner,
+    disclaimer_footer,
+    inert,
+    user_message_html,
+)
+from chatbot.web.safety_view import contacts_for, tier_of
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +40,11 @@ EXAMPLES = (
     "Is restless legs common in pregnancy?",
 )
 SEARCHING = "Looking in the clinic's articles…"
-COMPACT_HEIGHT = 230  # px of conversation in the widget panel before the first message
-COMPACT_TALL = 320  # and after it, when the disclaimer has folded
-STAGE_PAUSE_S = 0.05
+PRIVACY = "Please leave out your name and other personal details."
+STAGE_PAUSE_S = 0.05  # between lines of a long answer, so it visibly builds up
 # Gradio runs one event of a kind at a time unless told otherwise; patients must not queue
 # behind each other (Bot.ask is already called from many threads by the HTTP API).
-ANSWERS_AT_ONCE = 16  # between lines of a long answer, so it visibly builds up
+ANSWERS_AT_ONCE = 16
 FAILED = (
     "Sorry, something went wrong on our side and I could not answer. Please try again in a "
     "moment, or contact the clinic."
@@ -82,21 +89,21 @@ def theme() -> gr.themes.Base:
 def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks:
     """Build the chat page for ``bot``.
 
+    The page fills the window: a one-line header, the disclaimer banner until the first
+    message, the conversation (the only part that scrolls), then, once the chat has started,
+    a one-line "Not medical advice. More" footer, and the question box pinned at the bottom.
+
     Args:
         bot: The bot that answers.
         store: The review store, for patients' feedback (None: no feedback buttons).
-        compact: The small variant shown inside the website widget's panel (no big header).
+        compact: The small variant for the iframe at ``/embed/`` (no tagline, widget channel).
     """
     settings = bot.settings
     channel = "widget" if compact else "chat"
     articles = bot.index.articles
-
-    # In the widget's small panel the conversation needs the room once it has started: the
-    # banner folds to its first sentence (the rest one click away) and the chat grows.
-    collapse = gr.update(value=_disclaimer(bot.disclaimer, folded=True)) if compact else gr.update()
-
-    def view(history: list[dict[str, Any]]) -> Any:
-        return gr.update(value=history, height=COMPACT_TALL) if compact else history
+    number = getattr(bot, "emergency_number", "")
+    crisis = getattr(bot, "crisis_line", "")
+    started = (gr.update(visible=False), gr.update(visible=True))  # banner, footer
 
     def respond(
         message: str,
@@ -119,12 +126,13 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
                 conversation,
                 _notice("Please type a question first."),
                 gr.update(),
+                gr.update(),
             )
             return
         shown = text if len(text) <= 4000 else text[:4000] + "…"
         history.append({"role": "user", "content": user_message_html(shown)})
         history.append({"role": "assistant", "content": _pending()})
-        yield "", view(history), turns, ids, conversation, _notice(""), collapse
+        yield "", history, turns, ids, conversation, _notice(""), *started
 
         prior = [Turn(t["role"], t["content"]) for t in turns]
         try:
@@ -138,24 +146,31 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             reply = _error(FAILED)
         if answer is None:
             history[-1] = {"role": "assistant", "content": reply}
-            yield "", view(history), turns, ids, conversation, _notice(""), collapse
+            yield "", history, turns, ids, conversation, _notice(""), *started
             return
 
-        stages = answer_stages(answer)
+        contacts = contacts_for(answer, number, crisis)
+        stages = answer_stages(answer) if tier_of(answer) != "emergency" else [answer.answer]
         for partial in stages[:-1]:
             history[-1] = {
                 "role": "assistant",
-                "content": answer_html(answer, articles, text=partial, with_sources=False),
+                "content": answer_html(
+                    answer, articles, text=partial, with_sources=False, contacts=contacts
+                ),
             }
-            yield "", view(history), turns, ids, conversation, _notice(""), collapse
+            yield "", history, turns, ids, conversation, _notice(""), *started
             time.sleep(STAGE_PAUSE_S)
-        history[-1] = {"role": "assistant", "content": answer_html(answer, articles)}
-        ids[len(history) - 1] = answer.id
+        history[-1] = {
+            "role": "assistant",
+            "content": answer_html(answer, articles, contacts=contacts),
+        }
+        if tier_of(answer) != "emergency":  # an emergency card takes no rating
+            ids[len(history) - 1] = answer.id
         turns += [
             {"role": "user", "content": text},
             {"role": "assistant", "content": answer.answer},
         ]
-        yield "", view(history), turns, ids, conversation, _notice(""), collapse
+        yield "", history, turns, ids, conversation, _notice(""), *started
 
     def rate(ids: dict[int, str], data: gr.LikeData) -> tuple[Any, Any, Any, Any]:
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -221,35 +236,47 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
 
     def new_conversation() -> tuple[Any, ...]:
         return (
-            gr.update(value=[], height=COMPACT_HEIGHT) if compact else [],
+            [],
             [],
             {},
             None,
             gr.update(visible=False),
             None,
             _notice(""),
-            _disclaimer(bot.disclaimer),
+            gr.update(visible=True),
+            gr.update(visible=False),
             "",
         )
 
-    title = f"{settings.clinic.clinic_name}: questions about Restless Legs Syndrome"
+    clinic = settings.clinic.clinic_name
+    title = f"{clinic}: questions about Restless Legs Syndrome"
     # delete_cache: whatever Gradio writes to its temp folder goes after an hour (and at restart).
-    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(
+        title=title, analytics_enabled=False, delete_cache=(3600, 3600), fill_height=True
+    ) as demo:
         turns_state = gr.State([])
         ids_state = gr.State({})
         conversation_state = gr.State(None)
         pending_state = gr.State(None)
 
-        gr.HTML(
-            f'<header class="page-header{" compact-mode" if compact else ""}">'
-            f"<h1>{inert(settings.clinic.clinic_name)}</h1>"
-            '<p class="tagline">Questions about Restless Legs Syndrome, answered with '
-            "quotes from the clinic's articles.</p></header>",
-            elem_id="page-header",
-            padding=False,
-        )
+        with gr.Row(elem_id="topbar", equal_height=True):
+            gr.HTML(
+                f'<header class="page-header{" compact-mode" if compact else ""}">'
+                f"<h1>{inert(clinic)}</h1>"
+                '<p class="tagline">Answers quoted from the clinic\'s articles</p></header>',
+                elem_id="page-header",
+                padding=False,
+            )
+            new_btn = gr.Button(
+                "New conversation",
+                size="sm",
+                variant="secondary",
+                scale=0,
+                min_width=0,
+                elem_id="new-conversation",
+            )
         banner = gr.HTML(
-            _disclaimer(bot.disclaimer),
+            disclaimer_banner(bot.disclaimer) + f'<p class="privacy">{inert(PRIVACY)}</p>',
             elem_id="disclaimer",
             padding=False,
         )
@@ -257,49 +284,49 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             label="Conversation",
             show_label=False,
             elem_id="conversation",
-            height=COMPACT_HEIGHT if compact else 460,
-            min_height=160 if compact else 280,
+            scale=1,
+            height="100%",
+            min_height=120,
             # An empty tuple, not None: Gradio 6.31's chat stops rendering with None.
             feedback_options=("Like", "Dislike") if store is not None else (),
             sanitize_html=True,
             latex_delimiters=[],
-            placeholder=(
-                "**Ask a question below, or pick an example.** Every answer quotes the clinic's "
-                "articles and shows where each quote comes from."
-            ),
+            # No placeholder text: on a phone the banner leaves room for the examples only.
+            placeholder=None,
             layout="bubble",
             buttons=[],
             autoscroll=False,  # chat.js scrolls to the start of each new answer instead
             # Shown in the empty conversation; a click asks the question.
             examples=[{"text": q} for q in (EXAMPLES[:2] if compact else EXAMPLES)],
         )
+        footer = gr.HTML(
+            disclaimer_footer(f"{bot.disclaimer} {PRIVACY}"),
+            elem_id="chat-footer",
+            padding=False,
+            visible=False,
+        )
         with gr.Group(visible=False, elem_id="feedback-comment") as comment_group:
             comment = gr.Textbox(
                 label="Anything to add for the clinic's staff? (optional)",
                 placeholder="What was missing or unclear? Please leave out your name and contact.",
-                lines=2,
+                lines=1,
+                max_lines=3,
                 max_length=2000,
             )
             comment_btn = gr.Button("Send comment", variant="secondary", size="sm")
         notice = gr.Markdown("", elem_id="chat-notice")
         box = gr.Textbox(
             label=INPUT_LABEL,
+            show_label=False,
             placeholder="Type your question, e.g. why are my legs worse at night?",
-            info=None
-            if compact
-            else "Answers come only from the clinic's articles. Please "
-            "don't include your name or other personal details.",
             max_length=settings.safety.max_question_chars,
             lines=1,
             max_lines=4,
             submit_btn="Ask",
             elem_id="question",
         )
-        new_btn = gr.Button(
-            "Start a new conversation", size="sm", variant="secondary", elem_id="new-conversation"
-        )
 
-        outputs = [box, chatbot, turns_state, ids_state, conversation_state, notice, banner]
+        outputs = [box, chatbot, turns_state, ids_state, conversation_state, notice, banner, footer]
         state = [chatbot, turns_state, ids_state, conversation_state]
         feedback_out = [comment_group, comment, pending_state, notice]
         reset_out = [
@@ -310,6 +337,7 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             pending_state,
             notice,
             banner,
+            footer,
         ]
         # trigger_mode="once": a second Enter while an answer is on its way is ignored.
         box.submit(
@@ -340,30 +368,11 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             send_comment, [comment, pending_state], feedback_out, api_visibility="private"
         )
         new_btn.click(new_conversation, None, [chatbot, *reset_out, box], api_visibility="private")
-        # The conversation's own clear (bin) button forgets the history too.
-        chatbot.clear(
-            lambda: new_conversation()[:8], None, [chatbot, *reset_out], api_visibility="private"
-        )
     return demo
 
 
 def _pending() -> str:
     return f'<p class="answer-pending" role="status">{inert(SEARCHING)}</p>'
-
-
-def _disclaimer(text: str, folded: bool = False) -> str:
-    """The disclaimer banner; ``folded`` shows its first sentence, the rest behind a click."""
-    first, _, rest = text.partition(". ")
-    if not folded or not rest:
-        return (
-            '<div class="disclaimer" role="note" aria-label="Medical disclaimer">'
-            f"<strong>Please read:</strong> {inert(text)}</div>"
-        )
-    return (
-        '<details class="disclaimer folded"><summary><strong>Please read:</strong> '
-        f"{inert(first)}. <span class='more'>(more)</span></summary>"
-        f"<p>{inert(rest)}</p></details>"
-    )
 
 
 def _error(text: str) -> str:

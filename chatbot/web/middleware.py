@@ -15,12 +15,22 @@ responses pass through untouched.
   recording upload, its server-side URL fetch ``file=https://...``, its proxy and its
   developer routes) answer 404 on every mounted chat (``/`` and ``/embed``), before a byte of
   the body is read: an anonymous visitor cannot fill the disk the review store lives on.
+- **The client's address** (``client_address``). ``X-Forwarded-For`` (or ``Forwarded``) is
+  believed only from the proxies in ``settings.web.trusted_proxies`` (none by default), read
+  from the right: the first address that is not a trusted proxy is the client. Anyone else's
+  header changes nothing. ``ClientAddressMiddleware`` puts that address (and the proxy's
+  ``X-Forwarded-Proto``) into the request, so the rate limit, the staff lockout and the logs
+  all see the real client.
+- **Errors.** An unexpected error becomes the generic JSON 500 inside this stack, so it
+  carries the same headers as every other reply (the app's own 500 handler sits outside it).
 - **Rate limit** (``limits.py``), installed here with the rest.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
@@ -49,6 +59,7 @@ _CLOSED = re.compile(
     re.IGNORECASE,
 )
 _ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$")
+log = logging.getLogger(__name__)
 
 
 class OriginError(ChatbotError):
@@ -206,6 +217,176 @@ class ClosedRoutesMiddleware:
         await self.app(scope, receive, send)
 
 
+# --- the client's address ---------------------------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class TrustedProxies:
+    """The reverse proxies whose forwarding headers are believed (addresses or networks)."""
+
+    def __init__(self, entries: Iterable[str] = ()) -> None:
+        self.networks = [ipaddress.ip_network(str(e).strip(), strict=False) for e in entries]
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def trusts(self, address: str | IPAddress | None) -> bool:
+        ip = _ip(address) if not isinstance(address, IPAddress) else address
+        if ip is None:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip.version == net.version and ip in net for net in self.networks)
+
+
+def _ip(text: str | None) -> IPAddress | None:
+    """An address from a header value: ``192.0.2.1``, ``192.0.2.1:443``, ``"[2001:db8::1]:80"``,
+    ``2001:db8::1``; None for anything else (``unknown``, ``_hidden``, garbage)."""
+    if not text:
+        return None
+    value = text.strip().strip('"').strip()
+    if value.startswith("["):
+        value = value[1 : value.find("]")] if "]" in value else ""
+    elif value.count(":") == 1:  # IPv4 with a port
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    """All values of one request header, joined as one comma-separated list."""
+    values = [v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == name]
+    return ", ".join(values)
+
+
+def _forwarded_pairs(value: str, key: str) -> list[str]:
+    """The ``key=`` value of each element of a ``Forwarded`` header (RFC 7239), in order."""
+    out = []
+    for element in value.split(","):
+        found = ""
+        for pair in element.split(";"):
+            name, _, val = pair.partition("=")
+            if name.strip().lower() == key:
+                found = val.strip()
+        out.append(found)
+    return out
+
+
+def client_address(scope: Scope, trusted: TrustedProxies) -> str:
+    """The client's address for a request (an ASGI scope, e.g. ``request.scope``).
+
+    The connection's peer, unless the peer is a trusted proxy: then the forwarding header is
+    read from its right end (the entry the nearest proxy added) leftwards, past every trusted
+    proxy; the first other address is the client. ``X-Forwarded-For`` is read when present
+    (nginx and Caddy set it), else ``Forwarded``. A hop that is not an address stops the walk
+    at the last address a trusted proxy vouched for. Never reads a header a direct client
+    sent.
+    """
+    return _walk(scope, trusted)[0]
+
+
+def _walk(scope: Scope, trusted: TrustedProxies) -> tuple[str, int | None]:
+    """(the client's address, the position of its ``Forwarded`` element or None)."""
+    client = scope.get("client")
+    peer = str(client[0]) if client else ""
+    if not trusted or not trusted.trusts(peer):
+        return peer or "unknown", None
+    forwarded_for = _header(scope, b"x-forwarded-for")
+    if forwarded_for:
+        hops, elements = [h.strip() for h in forwarded_for.split(",")], False
+    else:
+        hops, elements = _forwarded_pairs(_header(scope, b"forwarded"), "for"), True
+    address, at = peer, None
+    for position in range(len(hops) - 1, -1, -1):
+        ip = _ip(hops[position])
+        if ip is None:
+            break
+        address, at = str(ip), position
+        if not trusted.trusts(ip):
+            break
+    return address, at if elements else None
+
+
+def forwarded_scheme(scope: Scope, trusted: TrustedProxies) -> str | None:
+    """``https`` or ``http`` as a trusted proxy says the client used (None: not said).
+
+    ``X-Forwarded-Proto`` (its last value: the nearest proxy's word), else the ``proto=`` of
+    the ``Forwarded`` element that names the client.
+    """
+    client = scope.get("client")
+    if not trusted or not client or not trusted.trusts(str(client[0])):
+        return None
+    proto = _header(scope, b"x-forwarded-proto")
+    if proto:
+        value = proto.split(",")[-1]
+    else:
+        _, at = _walk(scope, trusted)
+        protos = _forwarded_pairs(_header(scope, b"forwarded"), "proto")
+        value = protos[at] if at is not None and at < len(protos) else ""
+    value = value.strip().strip('"').lower()
+    return value if value in ("http", "https") else None
+
+
+class ClientAddressMiddleware:
+    """Sets the request's client (and scheme) to what ``client_address`` finds, so everything
+    after it (rate limit, staff lockout, logs, Gradio) sees the real client."""
+
+    def __init__(self, app: ASGIApp, trusted: TrustedProxies) -> None:
+        self.app = app
+        self.trusted = trusted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.trusted and scope.get("client"):
+            peer = scope["client"]
+            address = client_address(scope, self.trusted)
+            scheme = forwarded_scheme(scope, self.trusted)
+            changes: dict[str, Any] = {}
+            if address != peer[0]:
+                changes["client"] = (address, 0)  # the client's own port is not known
+            if scheme is not None:
+                if scope["type"] == "websocket":
+                    scheme = "wss" if scheme == "https" else "ws"
+                changes["scheme"] = scheme
+            if changes:
+                scope = {**scope, **changes}
+        await self.app(scope, receive, send)
+
+
+class ErrorMiddleware:
+    """An unexpected error becomes the generic JSON 500 here, inside the header middleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if started:  # part of the reply is out: nothing better to do than end it
+                raise
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path", ""))
+            await send_json(
+                send,
+                500,
+                {"error": "something went wrong on our side; please try again later"},
+                {},
+            )
+
+
 def install(app: Any, settings: Any) -> list[str]:
     """Add the middleware to ``app`` (a FastAPI app); returns the normalised allowed origins.
 
@@ -225,7 +406,8 @@ def install(app: Any, settings: Any) -> list[str]:
     # Shared, so a front end may check the same allowance itself (e.g. to answer in the chat).
     app.state.rate_limiter = limiter
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
-    # Outside the refusals above, so a 404, 413 or 429 of ours carries the same headers.
+    app.add_middleware(ErrorMiddleware)
+    # Outside the refusals above, so a 404, 413, 429 or 500 of ours carries the same headers.
     app.add_middleware(SecurityHeadersMiddleware, origins=origins)
     app.add_middleware(
         CORSMiddleware,
@@ -235,4 +417,8 @@ def install(app: Any, settings: Any) -> list[str]:
         expose_headers=["Retry-After"],
         max_age=600,
     )
+    # Outermost: everything inside sees the real client (and scheme).
+    trusted = TrustedProxies(settings.web.trusted_proxies)
+    app.state.trusted_proxies = trusted
+    app.add_middleware(ClientAddressMiddleware, trusted=trusted)
     return origins

@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from chatbot import messages
 from chatbot.text.spans import around
 from chatbot.types import Answer, Citation
+from chatbot.web.safety_view import calls_html, tier_of
 
 # Characters with a meaning in HTML, Markdown or KaTeX, each replaced by a numeric entity.
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~$:="}
@@ -96,24 +98,62 @@ def paragraph_around(body: str, start: int, end: int) -> tuple[str, str, str]:
     return before.lstrip(), quote, after.rstrip()
 
 
-def source_html(citation: Citation, body: str | None, anchor: str) -> str:
-    """One numbered source: title, date, and the quote highlighted inside its paragraph."""
-    date = (
-        f' <span class="src-date">· <time datetime="{inert(citation.date)}">'
-        f"{inert(citation.date)}</time></span>"
-        if citation.date
-        else ' <span class="src-date">· no date given</span>'
-    )
+def article_href(article_id: str, spans: list[tuple[int, int]] | None = None) -> str:
+    """The app's page of one article, with ``spans`` highlighted and the first in view
+    (``/articles/<id>?q=START-END&q=...#quote-1``)."""
+    query = "&".join(f"q={s}-{e}" for s, e in spans or [])
+    return f"/articles/{quote(article_id, safe='')}" + (f"?{query}#quote-1" if query else "")
+
+
+def _quote_html(citation: Citation, body: str | None, anchor: str) -> str:
     if body is not None and body[citation.start : citation.end] == citation.quote:
-        before, quote, after = paragraph_around(body, citation.start, citation.end)
+        before, text, after = paragraph_around(body, citation.start, citation.end)
     else:  # the article changed since the answer was made: show the quote alone
-        before, quote, after = "", citation.quote, ""
-    context = f"{inert(before)} <mark>{inert(quote)}</mark> {inert(after)}".strip()
+        before, text, after = "", citation.quote, ""
+    context = f"{inert(before)} <mark>{inert(text)}</mark> {inert(after)}".strip()
     return (
-        f'<li class="source" id="{anchor}-{citation.id}" value="{citation.id}">'
-        f'<p class="src-head"><span class="src-num">&#91;{citation.id}&#93;</span> '
-        f'<cite class="src-title">{inert(citation.title)}</cite>{date}</p>'
+        f'<li class="source-quote" id="{anchor}-{citation.id}">'
+        f'<span class="src-num">&#91;{citation.id}&#93;</span> '
         f'<blockquote class="src-context">{context}</blockquote></li>'
+    )
+
+
+def sources_html(citations: list[Citation], articles: Mapping[str, Any] | None, anchor: str) -> str:
+    """The sources, one entry per article (in the order first cited): its title, its date if it
+    has one, each quote with its number inside its paragraph, and a link to read the article
+    on this site with those quotes highlighted."""
+    groups: dict[str, list[Citation]] = {}
+    for c in citations:
+        groups.setdefault(c.article, []).append(c)
+    entries = []
+    for article_id, cited in groups.items():
+        article = (articles or {}).get(article_id)
+        body = getattr(article, "body", None)
+        first = cited[0]
+        date = (
+            f' <span class="src-date">· <time datetime="{inert(first.date)}">'
+            f"{inert(first.date)}</time></span>"
+            if first.date
+            else ""
+        )
+        quotes = "".join(_quote_html(c, body, anchor) for c in cited)
+        spans = [(c.start, c.end) for c in cited]
+        link = (
+            f'<p class="src-link"><a href="{article_href(article_id, spans).replace("&", "&amp;")}"'
+            ' target="_blank"'
+            f' rel="noopener">Read the article</a></p>'
+            if article is not None
+            else ""
+        )
+        entries.append(
+            f'<li class="source"><p class="src-head"><cite class="src-title">'
+            f"{inert(first.title)}</cite>{date}</p>"
+            f'<ul class="source-quotes">{quotes}</ul>{link}</li>'
+        )
+    return (
+        '<section class="sources" aria-label="Sources"><p class="sources-title">'
+        f'Sources from the clinic\'s articles</p><ul class="source-list">{"".join(entries)}</ul>'
+        "</section>"
     )
 
 
@@ -122,40 +162,47 @@ def answer_html(
     articles: Mapping[str, Any] | None = None,
     text: str | None = None,
     with_sources: bool = True,
+    contacts: list[dict[str, str]] | None = None,
 ) -> str:
-    """The chat bubble: the answer with [n] markers and, under it, its numbered sources.
+    """The chat bubble: the answer with [n] markers and, under it, its sources by article.
+
+    An emergency is a card of its own: the reply and the numbers to call as ``tel:`` links,
+    nothing else. A safety-net answer's first (bold) line is set apart, its numbers linked.
+    The disclaimer is not repeated here: the chat shows it once (see chat.py).
 
     Args:
         answer: The answer to show.
         articles: ``bot.index.articles`` (id → Article), for each quote's paragraph.
         text: Show this part of the answer text instead of all of it (progressive display).
         with_sources: False while the answer is still appearing.
+        contacts: The numbers to call (``safety_view.contacts_for``); for an emergency or a
+            safety-net answer.
     """
     safe_id = re.sub(r"[^0-9a-zA-Z]", "", answer.id)[:64]
     anchor = f"src-{safe_id}"
+    shown = answer.answer if text is None else text
+    state = "done" if with_sources else "partial"
+    tier = tier_of(answer)
     # The id attribute survives the chat's HTML sanitiser (data-* attributes do not): it ties
     # the message on the page to its answer id in the review store.
-    parts = [
-        f'<div class="answer answer-{answer.status} answer-{"done" if with_sources else "partial"}"'
-        f' id="answer-{safe_id}">',
-        f'<div class="answer-text">{text_html(answer.answer if text is None else text, anchor)}'
-        "</div>",
-    ]
-    if getattr(answer, "reviewed", False):
-        parts.insert(1, f'<p class="answer-reviewed">\u2714 {inert(messages.REVIEWED_MARK)}</p>')
-    if with_sources and answer.citations:
-        items = []
-        for c in answer.citations:
-            article = (articles or {}).get(c.article)
-            items.append(source_html(c, getattr(article, "body", None), anchor))
-        parts.append(
-            f'<section class="sources" aria-label="Sources"><p class="sources-title">'
-            f'Sources from the clinic\'s articles</p><ol class="source-list">{"".join(items)}'
-            "</ol></section>"
+    if tier == "emergency":
+        return (
+            f'<div class="answer answer-emergency emergency-card answer-{state}"'
+            f' id="answer-{safe_id}"><p class="card-title">Emergency</p>'
+            f'<div class="answer-text">{text_html(shown)}</div>'
+            f"{calls_html(contacts or [], inert)}</div>"
         )
-    if with_sources and answer.disclaimer:
-        # The disclaimer travels with every answer, not only in the banner above the chat.
-        parts.append(f'<p class="answer-disclaimer">{inert(answer.disclaimer)}</p>')
+    parts = [f'<div class="answer answer-{answer.status} answer-{state}" id="answer-{safe_id}">']
+    if getattr(answer, "reviewed", False):
+        parts.append(f'<p class="answer-reviewed">\u2714 {inert(messages.REVIEWED_MARK)}</p>')
+    if tier == "safety_net":
+        head, _, rest = shown.partition("\n")
+        calls = calls_html(contacts, inert) if contacts else ""
+        parts.append(f'<div class="safety-net">{text_html(head)}{calls}</div>')
+        shown = rest
+    parts.append(f'<div class="answer-text">{text_html(shown, anchor)}</div>')
+    if with_sources and answer.citations:
+        parts.append(sources_html(answer.citations, articles, anchor))
     parts.append("</div>")
     return "".join(parts)
 
@@ -165,3 +212,20 @@ def answer_stages(answer: Answer) -> list[str]:
     lines = answer.answer.split("\n")
     stages = ["\n".join(lines[: i + 1]) for i in range(len(lines)) if lines[i].strip()]
     return stages or [answer.answer]
+
+
+def disclaimer_banner(text: str) -> str:
+    """The disclaimer in full: shown above the conversation until the first message."""
+    return (
+        '<div class="disclaimer" role="note" aria-label="Medical disclaimer">'
+        f"<strong>Please read:</strong> {inert(text)}</div>"
+    )
+
+
+def disclaimer_footer(text: str) -> str:
+    """One line under the conversation once it has started; the full text one click away."""
+    return (
+        '<details class="disclaimer-footer"><summary>Not medical advice. '
+        '<span class="more">More</span></summary>'
+        f'<p role="note" aria-label="Medical disclaimer">{inert(text)}</p></details>'
+    )

@@ -8,42 +8,23 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
-from helpers import ROOT, free_port
+from helpers import (
+    AXE,
+    CHAT_INPUT,
+    ThreadServer,
+    axe_problems,
+    chat_wait,
+    run_axe,
+    settle,
+)
 
 pytestmark = pytest.mark.browser
 
-AXE = ROOT / ".venv" / "axe" / "node_modules" / "axe-core"
-AXE_JS = AXE / "axe.min.js"
 CLINIC = "Test Clinic <b>&</b> Co"
-INPUT = "Your question about restless legs"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-
-
-class ThreadServer:
-    """uvicorn serving ``app`` on a free loopback port from a daemon thread."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the in-process chat server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
+INPUT = CHAT_INPUT
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +39,7 @@ def chat(real_settings, real_embedder, real_bot, tmp_path_factory):
     from chatbot.web.chat import create_chat, mount_options
 
     data = tmp_path_factory.mktemp("chat-data")
-    settings = real_settings.replace(**{"clinic_name": CLINIC, "data_dir": data})
+    settings = real_settings.replace(clinic_name=CLINIC, data_dir=data, country="US")
     store = Store(data / "chatbot.sqlite3")
     bot = Bot(settings, real_bot.index, real_embedder, log=store)
     full = ThreadServer(create_app(bot, store))
@@ -90,24 +71,12 @@ def open_chat(p, url: str) -> None:
     p.get_by_label(INPUT).wait_for(timeout=60_000)
 
 
-def answers(p) -> int:
-    return p.locator("#conversation .answer-done, #conversation .answer-error").count()
-
-
 def wait_answer(p, count: int) -> Any:
-    """Wait until ``count`` answers are complete; return the last answer's element."""
-    p.wait_for_function(
-        "n => document.querySelectorAll("
-        "'#conversation .answer-done, #conversation .answer-error').length >= n"
-        " && !document.querySelector('#conversation .answer-pending')",
-        arg=count,
-        timeout=90_000,
-    )
-    return p.locator("#conversation .answer-done, #conversation .answer-error").last
+    return chat_wait(p, count)
 
 
 def ask(p, question: str) -> Any:
-    before = answers(p)
+    before = p.locator("#conversation .answer-done, #conversation .answer-error").count()
     p.get_by_label(INPUT).fill(question)
     p.get_by_label(INPUT).press("Enter")
     return wait_answer(p, before + 1)
@@ -125,24 +94,6 @@ def no_horizontal_scroll(p) -> bool:
     return p.evaluate(
         "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
     )
-
-
-def run_axe(p) -> list[dict[str, Any]]:
-    """axe-core's WCAG 2.x A/AA violations on the page as it is now."""
-    assert AXE_JS.exists(), f"{AXE_JS} is missing: `make axe` installs axe-core from npm"
-    p.add_script_tag(path=str(AXE_JS))
-    result = p.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
-    )
-    return result["violations"]
-
-
-def serious(violations: list[dict[str, Any]]) -> list[str]:
-    return [
-        f"{v['impact']} {v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in violations
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def install_stage_counter(p) -> None:
@@ -170,6 +121,7 @@ def test_page_shows_clinic_disclaimer_examples_and_a_labelled_input(chat, page):
     assert norm(chat.bot.disclaimer) in norm(disclaimer.inner_text())
     conversation = p.locator("#conversation")
     assert disclaimer.bounding_box()["y"] < conversation.bounding_box()["y"]
+    assert not p.locator("#chat-footer").is_visible()
     examples = p.locator("#conversation .examples button")
     assert examples.count() == 3
     box = p.get_by_label(INPUT)
@@ -179,11 +131,32 @@ def test_page_shows_clinic_disclaimer_examples_and_a_labelled_input(chat, page):
     assert page.foreign_hosts("127.0.0.1") == set()
 
 
+def test_after_the_first_message_the_disclaimer_is_one_line_under_the_conversation(chat, page):
+    p = page.page
+    open_chat(p, chat.url)
+    el = ask(p, "Why are my legs worse at night?")
+    assert not p.locator(".disclaimer").is_visible()  # the banner has gone
+    assert "clinician" not in el.inner_text()  # and nothing is repeated under the answer
+    footer = p.locator("#chat-footer details")
+    assert norm(footer.locator("summary").inner_text()) == "Not medical advice. More"
+    box = footer.bounding_box()
+    assert box["height"] < 40  # one line
+    log = p.locator("#conversation").bounding_box()
+    assert log["y"] + log["height"] <= box["y"] + 1  # under the conversation
+    assert box["y"] + box["height"] <= p.get_by_label(INPUT).bounding_box()["y"]
+    footer.locator("summary").click()
+    assert norm(chat.bot.disclaimer) in norm(footer.inner_text())
+    # A new conversation starts with the banner again.
+    p.get_by_role("button", name="New conversation").click()
+    p.locator(".disclaimer").wait_for()
+    assert not p.locator("#chat-footer").is_visible()
+
+
 # ---------------------------------------------------------------------------------------------
 # asking
 
 
-def test_answer_shows_markers_and_each_source_with_its_quote_in_context(chat, page):
+def test_answer_shows_markers_and_its_sources_grouped_by_article(chat, page):
     p = page.page
     open_chat(p, chat.url)
     install_stage_counter(p)
@@ -191,32 +164,47 @@ def test_answer_shows_markers_and_each_source_with_its_quote_in_context(chat, pa
     logged = chat.store.get_answer(answer_id(el))
     assert logged is not None and logged["status"] == "answered" and logged["channel"] == "chat"
     text = el.locator(".answer-text").inner_text()
+    citations = logged["citations"]
+    articles = list(dict.fromkeys(c["article"] for c in citations))
     sources = el.locator(".source")
-    assert sources.count() == len(logged["citations"]) >= 2
-    for i, c in enumerate(logged["citations"]):
-        assert f"[{c['id']}]" in text
-        src = sources.nth(i)
+    assert sources.count() == len(articles) and len(citations) >= 2
+    for k, article_id in enumerate(articles):
+        src = sources.nth(k)
+        article = chat.bot.index.articles[article_id]
         head = src.locator(".src-head").inner_text()
-        article = chat.bot.index.articles[c["article"]]
-        assert article.title in head and (article.date or "") in head
-        assert norm(src.locator("mark").inner_text()) == norm(c["quote"])
-        # The highlighted quote sits inside its own paragraph (the article's line).
-        line_start = article.body.rfind("\n", 0, c["start"]) + 1
-        line_end = article.body.find("\n", c["end"])
-        line = norm(article.body[line_start : line_end if line_end >= 0 else None])
-        context = norm(src.locator("blockquote").inner_text())
-        assert len(context) > len(norm(c["quote"])) or context == line
-        assert context.strip(" …") in line
-        # The [n] marker links to the source it names.
-        href = el.locator(f".answer-text a.cite:has-text('[{c['id']}]')").first.get_attribute(
-            "href"
-        )
-        assert href == "#" + src.get_attribute("id")
-    # It appeared progressively, inside the chat's live region, and the disclaimer stays.
+        assert article.title in head  # once per article
+        assert ("·" in head) == bool(article.date) and (article.date or "") in head
+        cited = [c for c in citations if c["article"] == article_id]
+        quotes = src.locator(".source-quote")
+        assert quotes.count() == len(cited)
+        for i, c in enumerate(cited):
+            quote = quotes.nth(i)
+            assert f"[{c['id']}]" in text and f"[{c['id']}]" in quote.inner_text()
+            assert norm(quote.locator("mark").inner_text()) == norm(c["quote"])
+            # The highlighted quote sits inside its own paragraph (the article's line).
+            line_start = article.body.rfind("\n", 0, c["start"]) + 1
+            line_end = article.body.find("\n", c["end"])
+            line = norm(article.body[line_start : line_end if line_end >= 0 else None])
+            context = norm(quote.locator("blockquote").inner_text())
+            assert context.strip(" …") in line
+            # The [n] marker links to the quote it names.
+            marker = el.locator(f".answer-text a.cite:has-text('[{c['id']}]')").first
+            assert marker.get_attribute("href") == "#" + quote.get_attribute("id")
+        # "Read the article" opens the article on this app with these quotes highlighted.
+        link = src.get_by_role("link", name="Read the article")
+        assert link.get_attribute("target") == "_blank"
+        with p.context.expect_page() as opened:
+            link.click()
+        article_page = opened.value
+        article_page.wait_for_load_state()
+        marks = article_page.locator("mark[id^=quote-]").all_inner_texts()
+        assert sorted(norm(m) for m in marks) == sorted(norm(c["quote"]) for c in cited)
+        assert article_page.locator("h1").inner_text() == article.title
+        article_page.close()
+    # It appeared progressively, inside the chat's live region.
     assert p.evaluate("window.__partials") >= 1
     live = p.locator('#conversation [role="log"][aria-live="polite"]')
     assert live.locator(".answer-done").count() == 1
-    assert p.locator(".disclaimer").is_visible()
     assert page.foreign_hosts("127.0.0.1") == set()
 
 
@@ -248,7 +236,7 @@ def test_follow_up_sends_history_and_one_conversation_id(chat, page):
     assert "pregnan" in second_el.inner_text().lower()
 
     # A new conversation starts afresh: new id, no history.
-    p.get_by_role("button", name="Start a new conversation").click()
+    p.get_by_role("button", name="New conversation").click()
     p.wait_for_function("!document.querySelector('#conversation .answer')")
     third = chat.store.get_answer(answer_id(ask(p, "Is restless legs common in pregnancy?")))
     assert third["history"] == [] and third["conversation"] != first_log["conversation"]
@@ -296,6 +284,20 @@ def test_keyboard_alone_can_ask_and_rate(chat, page):
     p.keyboard.press("Enter")
     el = wait_answer(p, 1)
     aid = answer_id(el)
+    # The conversation itself is a Tab stop: a long answer is read with the arrow keys.
+    for _ in range(30):
+        p.keyboard.press("Shift+Tab")
+        if p.evaluate("document.activeElement?.getAttribute('role') === 'log'"):
+            break
+    else:
+        pytest.fail("Shift+Tab never reached the conversation")
+    assert p.evaluate("document.activeElement.getAttribute('aria-label')") == "Conversation"
+    assert p.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    assert p.evaluate("(e => e.scrollHeight > e.clientHeight)(document.activeElement)")
+    before = p.evaluate("document.activeElement.scrollTop")
+    p.keyboard.press("PageDown")
+    p.wait_for_function("n => document.activeElement.scrollTop > n", arg=before)
+    p.get_by_label(INPUT).focus()
     for _ in range(30):
         p.keyboard.press("Shift+Tab")
         if p.evaluate("document.activeElement?.getAttribute('aria-label') === 'Dislike'"):
@@ -328,31 +330,52 @@ def test_phone_320_has_no_horizontal_scroll_and_a_usable_input(chat, browser):
         context.close()
 
 
-def test_compact_panel_shows_the_disclaimer_first_and_answers(chat, browser):
+def test_compact_chat_for_iframes_shows_the_disclaimer_first_and_answers(chat, browser):
     context = browser.new_context(viewport={"width": 360, "height": 560})
     try:
         p = context.new_page()
         open_chat(p, chat.compact_url)
         disclaimer = p.locator(".disclaimer").bounding_box()
         assert disclaimer["y"] >= 0 and disclaimer["y"] + disclaimer["height"] <= 560
-        assert not p.locator(".tagline").is_visible()  # no big header in the widget
-        assert p.locator("h1").bounding_box()["height"] <= 1  # kept for screen readers only
+        assert not p.locator(".tagline").is_visible()  # no tagline in a small frame
         assert no_horizontal_scroll(p)
         el = ask(p, "Can low iron cause restless legs?")
         logged = chat.store.get_answer(answer_id(el))
         assert logged["channel"] == "widget" and el.locator(".source").count() >= 1
         assert no_horizontal_scroll(p)
-        # Once the chat has started the banner folds to its first sentence, the rest a click away.
-        first, _, rest = chat.bot.disclaimer.partition(". ")
-        folded = p.locator("details.disclaimer")
-        assert norm(first) in norm(folded.locator("summary").inner_text())
-        assert not folded.get_by_text(rest[:40]).is_visible()
-        folded.locator("summary").focus()
-        p.keyboard.press("Enter")
-        assert folded.get_by_text(rest[:40]).is_visible()
-        assert serious(run_axe(p)) == []
+        assert p.locator("#chat-footer summary").is_visible()
+        assert axe_problems(run_axe(p)) == []
     finally:
         context.close()
+
+
+def test_emergency_is_a_card_with_a_tel_link_and_no_rating(chat, page):
+    p = page.page
+    open_chat(p, chat.url)
+    ask(p, "Why are my legs worse at night?")
+    card = ask(p, "I have crushing chest pain and can't breathe")
+    assert "emergency-card" in card.get_attribute("class")
+    assert card.locator(".sources").count() == 0
+    number = chat.bot.emergency_number
+    call = card.get_by_role("link", name=f"Call {number}")
+    assert call.get_attribute("href") == f"tel:{number}"
+    box = call.bounding_box()
+    assert box["height"] >= 24 and box["width"] >= 44
+    on_top = p.evaluate(
+        "([x, y]) => document.elementFromPoint(x, y)?.closest('a')?.getAttribute('href')",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    assert on_top == f"tel:{number}"
+    # The earlier answer can be rated; the emergency card cannot.
+    rows = p.locator("#conversation .message-row")
+    buttons = p.locator("#conversation .message-buttons")
+    assert rows.count() == 4
+    visible = [buttons.nth(i).is_visible() for i in range(buttons.count())]
+    assert visible.count(True) == 1
+    like = p.locator("#conversation").get_by_role("button", name="Like", exact=True)
+    assert [like.nth(i).is_visible() for i in range(like.count())].count(True) == 1
+    settle(p)
+    assert card.bounding_box()["y"] >= p.locator("#conversation").bounding_box()["y"] - 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,7 +429,7 @@ def test_a_whole_visit_requests_nothing_from_another_host(chat, page):
     assert config["analytics_enabled"] is False
 
 
-def test_axe_finds_no_serious_or_critical_issue(chat, page, browser):
+def test_axe_finds_no_violation(chat, page, browser):
     p = page.page
     open_chat(p, chat.url)
     found = {"empty page": run_axe(p)}
@@ -426,7 +449,7 @@ def test_axe_finds_no_serious_or_critical_issue(chat, page, browser):
         context.close()
     summary = {k: sorted(f"{v['impact']}:{v['id']}" for v in vs) for k, vs in found.items()}
     print("axe-core", json.loads((AXE / "package.json").read_text())["version"], summary)
-    problems = {k: serious(vs) for k, vs in found.items() if serious(vs)}
+    problems = {k: axe_problems(vs) for k, vs in found.items() if vs}
     assert problems == {}
 
 

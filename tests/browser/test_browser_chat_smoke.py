@@ -21,7 +21,9 @@ def test_ask_in_the_browser_shows_answer_sources_and_disclaimer(live_server, pag
     p = _ask(live_server, page, "Why would low iron give me restless legs?")
     text = p.locator("body").inner_text()
     assert "[1]" in text and "iron" in text.lower()
-    assert "not a clinician" in text
+    # The disclaimer: one line under the conversation, its full text one click away.
+    p.get_by_text("Not medical advice.").click()
+    assert "not a clinician" in p.locator("body").inner_text()
     assert page.foreign_hosts("127.0.0.1") == set()
 
 

@@ -5,7 +5,13 @@ answered.
   run as root, as in CI; an injected write error otherwise): emergencies and questions are still
   answered and ``/healthz`` reports the failing store;
 - anonymous uploads to Gradio's upload routes (on ``/`` and ``/embed``) are refused before
-  the body is read, and so is Gradio's server-side URL fetch.
+  the body is read, and so is Gradio's server-side URL fetch;
+- spoofed proxy headers: 60 requests from one client with rotating ``X-Forwarded-For`` are
+  rate limited; behind a trusted proxy each patient has an allowance of their own;
+- two server processes on one data folder: every answer from both is logged, with its rating.
+
+Friends: damaged index bytes and a crash mid-swap in ``test_abuse_index.py``, the tokenizer
+race in ``test_tokenizer_race.py``, killed processes in ``test_faults.py``.
 """
 
 from __future__ import annotations
@@ -233,3 +239,114 @@ def test_refusals_carry_the_security_headers(live_server):
         assert err.value.code in (404, 413)
         assert err.value.headers["X-Content-Type-Options"] == "nosniff"
         assert "frame-ancestors" in err.value.headers["Content-Security-Policy"]
+
+
+# --- spoofed proxy headers ----------------------------------------------------------------------
+
+
+def _spoofed_posts(url: str, n: int, forwarded_for=lambda i: f"198.51.100.{i}") -> list[int]:
+    codes = []
+    for i in range(n):
+        req = urllib.request.Request(
+            url + "/api/ask",
+            json.dumps({"question": QUESTION}).encode(),
+            {
+                "Content-Type": "application/json",
+                "X-Forwarded-For": forwarded_for(i),
+                "Forwarded": f"for=192.0.2.{i}",
+                "X-Real-IP": f"203.0.113.{i}",
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                body = json.loads(resp.read())
+                assert body["status"] == "answered"
+                codes.append(resp.status)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 429 and int(exc.headers["Retry-After"]) >= 1
+            codes.append(exc.code)
+    return codes
+
+
+def test_rotating_forwarded_for_from_one_client_is_rate_limited(real_index_dir, tmp_path):
+    """60 requests from one client on loopback, each claiming another address: 30 answered,
+    then 429 (uvicorn used to believe any X-Forwarded-For from 127.0.0.1)."""
+    env = live_server_env(real_index_dir, tmp_path / "data", CHATBOT_RATE_LIMIT_PER_MINUTE="30")
+    with LiveServer(env).wait() as server:
+        codes = _spoofed_posts(server.url, 60)
+        assert codes[:30] == [200] * 30
+        assert codes[30:] == [429] * 30
+
+
+def test_behind_a_trusted_proxy_patients_have_their_own_allowance(real_index_dir, tmp_path):
+    """The same requests through a proxy on 127.0.0.1 that is trusted: each patient named by
+    the proxy counts apart, and an address forged in front of the proxy's entry is ignored."""
+    env = live_server_env(
+        real_index_dir,
+        tmp_path / "data",
+        CHATBOT_RATE_LIMIT_PER_MINUTE="3",
+        CHATBOT_TRUSTED_PROXIES="127.0.0.1, ::1",
+    )
+    with LiveServer(env).wait() as server:
+        assert _spoofed_posts(server.url, 6) == [200] * 6  # six patients, one request each
+        one_patient = _spoofed_posts(server.url, 5, lambda i: f"10.{i}.0.1, 198.51.100.200")
+        assert one_patient == [200, 200, 200, 429, 429]
+
+
+# --- two processes on one data folder -----------------------------------------------------------
+
+QUESTIONS = [
+    QUESTION,
+    "Is it worse at night?",
+    "Can iron help?",
+    "does coffee make rls worse",
+    EMERGENCY,
+    "What is the capital of France?",
+]
+
+
+def test_two_servers_on_one_data_folder_lose_no_answer(real_index_dir, tmp_path):
+    """Two server processes share one data folder (one review store): patients ask both at
+    once; every answer either gave is in the store, with its feedback, and the store is whole."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = tmp_path / "data"
+    env = live_server_env(real_index_dir, data)
+    first = LiveServer(env, log=tmp_path / "first.log")
+    second = LiveServer(env, log=tmp_path / "second.log")
+    try:
+        first.wait(), second.wait()
+
+        def patient(n: int) -> tuple[str, dict]:
+            server = (first, second)[n % 2]
+            question = QUESTIONS[n % len(QUESTIONS)]
+            status, body = server.post("/api/ask", {"question": question, "conversation": f"c{n}"})
+            assert status == 200, body
+            # Feedback goes to the other process: it must find the answer the first one logged.
+            other = (second, first)[n % 2]
+            rated, reply = other.post("/api/feedback", {"id": body["id"], "rating": "up"})
+            assert rated == 200, reply
+            return question, body
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answered = list(pool.map(patient, range(60)))
+        for server in (first, second):
+            assert server.health()["store"] == "ok"
+    finally:
+        first.stop()
+        second.stop()
+
+    assert {body["status"] for _, body in answered} == {"answered", "no_answer", "emergency"}
+    db = sqlite3.connect(data / "chatbot.sqlite3")
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = dict(db.execute("SELECT id, question FROM answers").fetchall())
+        rated = {r[0] for r in db.execute("SELECT answer_id FROM feedback WHERE rating='up'")}
+    finally:
+        db.close()
+    ids = {body["id"] for _, body in answered}
+    assert len(ids) == 60
+    assert ids <= set(rows), f"{len(ids - set(rows))} answers were not logged"
+    assert ids <= rated, f"{len(ids - rated)} ratings were lost"
+    assert all(rows[body["id"]] == question for question, body in answered)

@@ -150,3 +150,101 @@ def test_lay_words_and_typos_still_get_cited_answers(real_bot, question):
     answer = real_bot.ask(question)
     check_invariants(answer.to_dict())
     assert answer.citations, question
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 15: coverage over the articles' structure, no marketing, no false refusals
+
+
+def _facts_of(bot, citation):
+    for pos, s in enumerate(bot.index.sentences):
+        if s.article_id == citation.article and s.start <= citation.start < s.end:
+            return bot.retriever.facts[pos]
+    raise AssertionError(citation)
+
+
+def test_the_model_tells_the_clinics_selling_from_its_facts(real_bot):
+    by_text = {
+        s.text: f for s, f in zip(real_bot.index.sentences, real_bot.retriever.facts, strict=True)
+    }
+    selling = (
+        "Our team of expert doctors specializes in diagnosing and treating various venous "
+        "disorders, including restless leg syndrome (RLS)."
+    )
+    assert by_text[selling].promotion
+    telling = next(t for t in by_text if t.startswith("Truffles Vein Specialists can provide"))
+    assert by_text[telling].clinic and not by_text[telling].promotion
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["how do they diagnose restless legs", "what are the treatments", "can iron help my legs"],
+)
+def test_a_medical_answer_never_quotes_the_clinics_promotion(real_bot, question):
+    answer = real_bot.ask(question)
+    assert answer.status == "answered", question
+    check_invariants(answer.to_dict())
+    assert not any(_facts_of(real_bot, c).promotion for c in answer.citations), question
+    assert not _facts_of(real_bot, answer.citations[0]).clinic, question
+
+
+def test_a_broad_question_gets_grouped_bullets_under_fixed_headings(real_bot):
+    answer = real_bot.ask("What are the treatments for restless legs syndrome?")
+    headings = {f"**{h}**" for h in messages.FACET_HEADINGS.values()} | {
+        f"**{messages.OTHER_HEADING}**"
+    }
+    shown = [ln for ln in answer.answer.splitlines() if ln.startswith("**")]
+    assert len(shown) >= 2 and set(shown) <= headings
+    assert len(answer.citations) >= 4
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What are the treatments for restless legs syndrome?",
+        "what medicines make restless legs worse",
+        "What causes restless legs syndrome?",
+        "Can low iron cause restless legs?",
+        "how can i get to sleep with restless legs, what can i do at home",
+    ],
+)
+def test_no_answer_is_longer_than_the_cap_and_a_narrow_one_is_short(real_bot, question):
+    from chatbot.evaluation import answer_words
+
+    w = real_bot.settings.answer.weights
+    answer = real_bot.ask(question)
+    assert answer_words(answer.answer) <= w.max_words, question
+    if question.startswith("Can low iron"):
+        assert answer_words(answer.answer) <= w.narrow_words + 40
+
+
+def test_a_dubious_claim_never_leads(real_bot):
+    for question in ("what causes restless legs in children", "why do kids get restless legs"):
+        answer = real_bot.ask(question)
+        assert answer.citations, question
+        assert not _facts_of(real_bot, answer.citations[0]).dubious, question
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "my 8 year old complains of leg pain at night",
+        "My husband kicks all night and can't keep his legs still. What makes it worse?",
+        "ok so it's 2am and I'm lying here for the third night in a row with this creepy "
+        "crawly feeling in my legs, my partner is asleep and I'm pacing the hall. What can I do "
+        "to calm my legs down at night?",
+    ],
+)
+def test_a_carer_or_a_story_around_a_covered_question_is_answered(real_bot, question):
+    answer = real_bot.ask(question)
+    assert answer.status == "answered", question
+
+
+def test_a_complete_new_question_does_not_inherit_the_earlier_topic(real_bot):
+    history = [
+        Turn("user", "what can i do to stop my legs twitching at night"),
+        Turn("assistant", "..."),
+    ]
+    answer = real_bot.ask("is rls dangerous", history)
+    assert answer.citations
+    assert "twitch" not in answer.citations[0].quote.lower()

@@ -239,10 +239,15 @@ def test_rate_limit_counts_the_chat_pages_calls_too(real_bot):
         assert "too many questions" in r.json()["error"]
 
 
-def test_rate_limiter_window_slides():
+def test_rate_limiter_window_slides(monkeypatch):
+    from types import SimpleNamespace
+
+    import limits.storage.memory
+
     from chatbot.web.limits import RateLimiter
 
     now = [1000.0]
+    monkeypatch.setattr(limits.storage.memory, "time", SimpleNamespace(time=lambda: now[0]))
     limiter = RateLimiter(2, clock=lambda: now[0])
     assert limiter.check("a") == 0 and limiter.check("a") == 0
     assert limiter.check("a") == pytest.approx(60.0)
@@ -251,6 +256,39 @@ def test_rate_limiter_window_slides():
     assert limiter.check("a") == pytest.approx(30.0)
     now[0] += 30.5
     assert limiter.check("a") == 0
+
+
+def test_rotating_forwarded_for_from_one_client_is_rate_limited(real_bot):
+    """60 requests, each claiming another address: one client, one allowance."""
+    with make_client(real_bot, rate_limit_per_minute=30) as c:
+        codes = [
+            c.post(
+                "/api/feedback",
+                json={"id": "x", "rating": "up"},
+                headers={"X-Forwarded-For": f"198.51.100.{i}", "Forwarded": f"for=192.0.2.{i}"},
+            ).status_code
+            for i in range(60)
+        ]
+    assert codes[:30] == [503] * 30 and codes[30:] == [429] * 30
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_allowance(real_bot):
+    proxy = ("10.0.0.2", 443)
+    with make_client(
+        real_bot, rate_limit_per_minute=2, client=proxy, trusted_proxies=["10.0.0.0/24"]
+    ) as c:
+
+        def ask(forwarded_for: str) -> int:
+            return c.post(
+                "/api/feedback",
+                json={"id": "x", "rating": "up"},
+                headers={"X-Forwarded-For": forwarded_for},
+            ).status_code
+
+        assert [ask("198.51.100.1") for _ in range(3)] == [503, 503, 429]
+        assert ask("198.51.100.2") == 503  # another patient behind the same proxy
+        # The limited patient forging an address in front of the one the proxy added.
+        assert ask("203.0.113.99, 198.51.100.1") == 429
 
 
 # --- CORS and framing -----------------------------------------------------------------------
@@ -378,3 +416,65 @@ def test_an_emergency_in_an_overlong_question_is_still_answered_as_one(client):
     assert r.json()["status"] == "emergency"
     r = client.post("/api/ask", json={"question": "My legs are restless. " * 200})
     assert r.status_code == 413
+
+
+# --- an emergency in a message far over the limit -------------------------------------------
+
+STORY = "My legs have been restless every night for years and nothing helps at all. "
+
+
+@pytest.mark.parametrize("where", ["end", "start"])
+def test_an_emergency_in_a_message_over_four_times_the_limit_gets_the_reply(client, where):
+    limit = client.app.state.ctx.settings.safety.max_question_chars
+    story = STORY * (5 * limit // len(STORY))
+    emergency = "Now my chest is crushing and I can't breathe."
+    question = story + emergency if where == "end" else emergency + " " + story
+    assert len(question) > 4 * limit
+    r = client.post("/api/ask", json={"question": question})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "emergency" and body["citations"] == []
+    assert "emergency" in body["answer"].lower()
+
+
+def test_a_message_far_over_the_limit_without_one_gets_413_with_guidance(client):
+    limit = client.app.state.ctx.settings.safety.max_question_chars
+    r = client.post("/api/ask", json={"question": STORY * (5 * limit // len(STORY))})
+    assert r.status_code == 413
+    message = error_of(r)
+    assert "too long" in message and "urgent help, call" in message
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+# --- a 500 carries the same headers as every reply -------------------------------------------
+
+
+def test_an_unexpected_error_carries_the_security_and_cors_headers(real_bot, monkeypatch):
+    from chatbot.pipeline import Bot
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    with make_client(real_bot, rate_limit_per_minute=100, allowed_origins=[CLINIC]) as c:
+        monkeypatch.setattr(Bot, "ask", boom)
+        r = c.post("/api/ask", json={"question": "iron?"}, headers={"Origin": CLINIC})
+    assert r.status_code == 500 and "try again" in error_of(r)
+    assert "secret" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "SAMEORIGIN"
+    assert "frame-ancestors" in r.headers["content-security-policy"]
+    assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert r.headers["access-control-allow-origin"] == CLINIC  # the site can read the message
+
+
+def test_feedback_comments_lose_bidi_and_control_characters(client):
+    store = client.app.state.ctx.store
+    answer_id = client.post("/api/ask", json={"question": "Can iron help?"}).json()["id"]
+    comment = "good\u202e txet desrever\u2066 \u200bhidden\x07\x1b[31m red\u2028next\ufeff"
+    r = client.post("/api/feedback", json={"id": answer_id, "rating": "down", "comment": comment})
+    assert r.status_code == 200
+    stored = store.get_answer(answer_id)["feedback"][-1]["comment"]
+    assert stored == "good txet desrever hidden [31m red next"
+    import unicodedata
+
+    assert all(unicodedata.category(ch)[0] != "C" for ch in stored)

@@ -18,6 +18,7 @@ from chatbot.evaluation import (
     evidence_hits,
     format_report,
     load_questions,
+    nugget_held,
     report,
     resolve_gold_files,
     run_eval,
@@ -50,17 +51,26 @@ def test_the_set_is_big_and_covers_every_behaviour_and_split():
     assert load_questions(QUESTIONS)  # the eval reads it without complaint
 
 
-HOLDOUT, BLIND2 = (
+HOLDOUT, BLIND2, WAVE1, WAVE2 = (
     [
         json.loads(line)
         for line in (QUESTIONS.parent / name).read_text("utf-8").splitlines()
         if line.strip()
     ]
-    for name in ("questions_holdout.jsonl", "questions_blind2.jsonl")
+    for name in (
+        "questions_holdout.jsonl",
+        "questions_blind2.jsonl",
+        "questions_q1.jsonl",
+        "questions_q2.jsonl",
+    )
 )
 
 
-@pytest.mark.parametrize("items", [ITEMS, HOLDOUT, BLIND2], ids=["project", "holdout", "blind2"])
+@pytest.mark.parametrize(
+    "items",
+    [ITEMS, HOLDOUT, BLIND2, WAVE1, WAVE2],
+    ids=["project", "holdout", "blind2", "q1", "q2"],
+)
 def test_every_gold_quote_is_verbatim_in_its_corpus_article(items):
     """gold_files hold corpus article ids (the corpus renamed the seed files)."""
     for item in items:
@@ -321,3 +331,65 @@ def test_the_blind_holdout_set_keeps_what_it_reached(real_bot):
     assert by["emergency"]["emergency_recall"] == 1.0, summary
     assert data["overall"]["false_emergency_rate"] == 0.0, summary
     assert data["overall"]["quote_fidelity"] == 1.0, summary
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 15: nuggets, key facts, lengths, promotion at the opening; the answer waves
+
+
+WAVES = [QUESTIONS.parent / f"questions_{n}.jsonl" for n in ("q1", "q2")]
+
+
+@pytest.mark.parametrize("path", [QUESTIONS, *WAVES], ids=lambda p: p.name)
+def test_every_nugget_quote_is_verbatim_and_holds_its_phrases(path):
+    from chatbot.text.normalise import fold
+
+    bodies = [fold(a.body) for a in ARTICLES.values()]
+    broad = 0
+    for item in load_questions(path):
+        if item.expected == "answer":
+            assert item.breadth in ("narrow", "broad"), item.id
+        broad += item.breadth == "broad"
+        for n in item.nuggets:
+            assert any(fold(n.quote) in b for b in bodies), (item.id, n.quote)
+            assert n.phrases and all(fold(p) in fold(n.quote) for p in n.phrases), item.id
+    assert broad >= 20
+
+
+def test_nuggets_key_facts_length_and_a_promotional_opening_are_scored():
+    from chatbot.evaluation import Nugget, answer_words
+
+    nuggets = (
+        Nugget("iron and dopamine", IRON, ("dopamine",)),
+        Nugget("stress", "Stress tends to worsen the symptoms of RLS.", ("stress", "worsen")),
+    )
+    item = EvalItem("n", "what causes it", "answer", (), (IRON,), ("dopamine",), nuggets=nuggets)
+    cited = _answer([_cite(1, "cause-of-rls", IRON)], f"- {IRON} [1]")
+    result = score_item(item, cited, 1.0, ARTICLES, promotional=lambda art, start: True)
+    assert result.nugget_recall == 0.5 and result.key_fact_coverage == 0.5
+    assert result.key_phrase_coverage == 1.0
+    assert result.opens_with_promotion and result.words == answer_words(f"- {IRON} [1]") == 14
+    # A nugget's phrases said by another sentence count; a question about the clinic may open
+    # with what the clinic says of itself.
+    said = _answer([], "Stress can worsen it.", status="answered")
+    assert nugget_held(nuggets[1], [], said["answer"], ARTICLES)
+    clinic = EvalItem("c", "how do I book an appointment", "abstain")
+    assert not score_item(clinic, cited, 1.0, ARTICLES, lambda a, s: True).opens_with_promotion
+    data = report([result], 0.5, "x")
+    assert data["headline"]["key_fact_coverage"] == 0.5
+    assert data["headline"]["opens_with_promotion"] == 1
+    assert data["by_breadth"] == {}  # the item has no breadth label
+
+
+def test_a_bad_nugget_or_breadth_is_refused_with_the_line(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text(
+        '{"question": "x", "expected_behaviour": "answer", "breadth": "wide"}\n', "utf-8"
+    )
+    with pytest.raises(BadInputError, match="line 1.*breadth"):
+        load_questions(path)
+    path.write_text(
+        '{"question": "x", "expected_behaviour": "answer", "nuggets": [{"fact": "f"}]}\n', "utf-8"
+    )
+    with pytest.raises(BadInputError, match="line 1.*nugget"):
+        load_questions(path)

@@ -127,12 +127,13 @@ def fixed_wording(settings) -> list[str]:
     contact = settings.clinic.clinic_contact
     texts = [v for v in vars(messages).values() if isinstance(v, str)]
     texts += [messages.no_answer_text(contact), messages.personal_advice_text(contact)]
-    for category in EMERGENCY_CATEGORIES:
-        texts += [
-            messages.emergency_text(n, c, category)
-            for n in ("", settings.safety.emergency_number)
-            for c in ("", settings.safety.crisis_line)
-        ]
+    others = ("suicide or self-harm", "overdose or poisoning")
+    for category in (*EMERGENCY_CATEGORIES, "possible emergency"):
+        for n in ("", settings.safety.emergency_number):
+            for c in ("", settings.safety.crisis_line):
+                for also in (frozenset(), *(frozenset([o]) for o in others), frozenset(others)):
+                    texts.append(messages.emergency_text(n, c, category, also=also))
+                    texts.append(messages.safety_net_line(n, c, category, also=also))
     return texts
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import html
+import re
 from typing import Any
 
 import gradio as gr
@@ -12,6 +13,7 @@ from helpers import StandInBot, StandInStore
 from helpers import stand_in_answer as _answer
 
 from chatbot.errors import BadInputError
+from chatbot.types import Answer
 from chatbot.web.chat import FAILED, create_chat
 
 
@@ -39,7 +41,7 @@ def test_answer_is_shown_in_stages_then_with_sources():
     assert len(partial) >= 2 and all("answer-partial" in c for c in partial)
     assert all("<mark>" not in c for c in partial)
     final = steps[-1]
-    box, history, turns, ids, conversation, notice, _banner = final
+    box, history, turns, ids, conversation, notice, banner, footer = final
     assert box == "" and "answer-done" in history[-1]["content"]
     assert history[-1]["content"].count("<mark>") == 2
     assert ids == {1: bot.reply.id}
@@ -49,13 +51,16 @@ def test_answer_is_shown_in_stages_then_with_sources():
     ]
     assert conversation and bot.calls[0]["conversation"] == conversation
     assert bot.calls[0]["channel"] == "chat" and bot.calls[0]["history"] == []
+    # From the first message on, the banner gives way to the one-line footer.
+    assert banner["visible"] is False and footer["visible"] is True
+    assert all(s[6]["visible"] is False and s[7]["visible"] is True for s in steps)
 
 
 def test_follow_up_passes_plain_history_and_keeps_the_conversation():
     bot = StandInBot(_answer())
     demo = create_chat(bot, None)
     *_, first = run(demo, "Why worse at night?")
-    _, history, turns, ids, conversation, _, _ = first
+    _, history, turns, ids, conversation, *_ = first
     *_, second = run(demo, "and iron?", history, turns, ids, conversation)
     call = bot.calls[1]
     assert call["conversation"] == conversation
@@ -66,12 +71,61 @@ def test_follow_up_passes_plain_history_and_keeps_the_conversation():
     assert second[3] == {1: bot.reply.id, 3: bot.reply.id}  # each answer's message index
 
 
-def test_compact_chat_is_the_widget_channel_and_folds_the_banner():
+def test_compact_chat_is_the_widget_channel():
     bot = StandInBot(_answer())
     demo = create_chat(bot, None, compact=True)
     *_, final = run(demo, "Why worse at night?")
     assert bot.calls[0]["channel"] == "widget"
-    assert "<details" in final[-1]["value"]
+    assert final[6]["visible"] is False and final[7]["visible"] is True
+
+
+def _emergency(safety: dict[str, Any] | None) -> Answer:
+    answer = Answer(
+        status="emergency",
+        answer="**This may be an emergency. Please call 112 now** or go to hospital.",
+        citations=[],
+        disclaimer="d",
+        reason="chest pain",
+    )
+    answer.safety = safety  # the shared extension; may be missing on older answers
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("safety", "tels"),
+    [
+        # The answer's own contacts win (a stand-in for the safety helper's field).
+        (
+            {
+                "tier": "emergency",
+                "kind": "chest_pain",
+                "contacts": [{"label": "Ambulance", "number": "112", "tel": "112"}],
+            },
+            ["112"],
+        ),
+        # Without the field, the bot's configured numbers ("112 or 999" is two).
+        (None, ["112", "999"]),
+    ],
+)
+def test_an_emergency_is_a_card_with_tel_links_and_cannot_be_rated(safety, tels):
+    bot = StandInBot(_emergency(safety))
+    bot.emergency_number, bot.crisis_line = "112 or 999", ""
+    steps = run(create_chat(bot, StandInStore()), "crushing chest pain")
+    final = steps[-1]
+    card = final[1][-1]["content"]
+    assert "emergency-card" in card and "answer-partial" not in "".join(
+        s[1][-1]["content"] for s in steps
+    )  # shown whole at once, not line by line
+    assert re.findall(r'href="tel:([^"]+)"', card) == tels
+    assert final[3] == {}  # no answer id for the like buttons: an emergency takes no rating
+
+
+def test_an_emergency_without_any_number_says_call_your_local_number():
+    bot = StandInBot(_emergency(None))
+    bot.emergency_number, bot.crisis_line = "", ""
+    card = run(create_chat(bot, None), "crushing chest pain")[-1][1][-1]["content"]
+    assert "tel:" not in card
+    assert "Call your local emergency number now." in html.unescape(card)
 
 
 def test_bad_input_and_failures_become_a_clear_reply_not_a_traceback():

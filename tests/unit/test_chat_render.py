@@ -13,6 +13,9 @@ from chatbot.web.render import (
     CONTEXT_CHARS,
     answer_html,
     answer_stages,
+    article_href,
+    disclaimer_banner,
+    disclaimer_footer,
     inert,
     paragraph_around,
     text_html,
@@ -104,9 +107,15 @@ def test_answer_html_highlights_each_quote_inside_its_paragraph():
     assert "Iron deficiency is linked to restless legs&#46;" in out
     assert "<b>" not in out and "&#60;b&#62;before&#60;/b&#62;" in out
     assert "http://" not in out
-    # Title (escaped) and date for every source.
-    assert out.count("Iron &#38; &#60;legs&#62;") == 2
-    assert html.unescape(out).count('<time datetime="2024-01-02">2024-01-02</time>') == 2
+    # One entry for the article: its title (escaped) and date once, both quotes under it,
+    # and a link to the article's page on this site with both quotes highlighted.
+    assert out.count('<li class="source">') == 1
+    assert out.count("Iron &#38; &#60;legs&#62;") == 1
+    assert html.unescape(out).count('<time datetime="2024-01-02">2024-01-02</time>') == 1
+    assert out.count('class="source-quote"') == 2
+    s1, s2 = BODY.index(QUOTE), BODY.index(NIGHT)
+    link = f"/articles/iron?q={s1}-{s1 + len(QUOTE)}&amp;q={s2}-{s2 + len(NIGHT)}#quote-1"
+    assert f'href="{link}" target="_blank" rel="noopener">Read the article</a>' in out
 
 
 def test_every_marker_links_to_its_source_and_the_answer_id_is_on_the_element():
@@ -114,7 +123,7 @@ def test_every_marker_links_to_its_source_and_the_answer_id_is_on_the_element():
     out = answer_html(a, {"iron": ARTICLE})
     assert f'id="answer-{a.id}"' in out and "answer-done" in out
     links = re.findall(r'href="#([^"]+)"', out)
-    anchors = re.findall(r'<li class="source" id="([^"]+)"', out)
+    anchors = re.findall(r'<li class="source-quote" id="([^"]+)"', out)
     assert len(links) == 2 and sorted(links) == sorted(anchors)
 
 
@@ -135,11 +144,29 @@ def test_a_changed_article_shows_the_quote_alone():
     )
 
 
-def test_emergency_and_no_answer_render_without_sources():
+def test_emergency_is_a_card_with_the_numbers_as_tel_links_and_nothing_else():
     a = Answer(status="emergency", answer="**Call now.** Don't wait.", citations=[], disclaimer="d")
-    out = answer_html(a, {})
-    assert "answer-emergency" in out and "<strong>Call now&#46;</strong>" in out
-    assert "sources" not in out
+    contacts = [{"label": "Emergency <services>", "number": "112", "tel": "112"}]
+    out = answer_html(a, {}, contacts=contacts)
+    assert "emergency-card" in out and "<strong>Call now&#46;</strong>" in out
+    assert '<a class="call" href="tel:112">Call 112</a>' in out
+    assert "Emergency &#60;services&#62;" in out and "<services>" not in out
+    assert "sources" not in out and "answer-disclaimer" not in out
+    # No number configured: the card says what to do, without a link that cannot work.
+    out = answer_html(a, {}, contacts=[])
+    assert "tel:" not in out and "Call your local emergency number now" in html.unescape(out)
+
+
+def test_a_safety_net_answers_first_line_stands_out_with_its_numbers():
+    a = _answer()
+    a.answer = "**If this gets worse, call 999.**\n" + a.answer
+    a.safety = {"tier": "safety_net", "kind": "clot", "contacts": []}
+    contacts = [{"label": "Emergency services", "number": "999", "tel": "999"}]
+    out = answer_html(a, {"iron": ARTICLE}, contacts=contacts)
+    net = re.search(r'<div class="safety-net">(.*?)</div>', out).group(1)
+    assert "<strong>If this gets worse, call 999&#46;</strong>" in net
+    assert 'href="tel:999"' in net
+    assert out.count("<mark>") == 2  # the quotes and their sources follow as usual
 
 
 @pytest.fixture
@@ -189,24 +216,42 @@ def test_mount_options_keep_everything_local():
     assert "http" not in opts["head"]
 
 
-def test_an_undated_article_says_so():
+def test_an_undated_article_shows_no_date():
     c = _answer().citations[0]
     undated = Citation(c.id, c.article, c.title, c.quote, c.start, c.end, c.score, "")
     out = answer_html(Answer("answered", f"{QUOTE} [1]", [undated], "d"), {"iron": ARTICLE})
-    assert "no date given" in out and "<time" not in out
+    assert "<time" not in out and "date" not in html.unescape(out).replace("src-date", "")
 
 
-def test_every_finished_answer_carries_the_disclaimer_and_a_reviewed_mark_when_reviewed():
+def test_sources_keep_the_order_of_first_citation_and_link_only_known_articles():
+    a = _answer()
+    other = Citation(3, "gone", "Gone", "x", 0, 1, 0.5, "")
+    a.citations = [a.citations[0], other, a.citations[1]]
+    out = answer_html(a, {"iron": ARTICLE})
+    titles = re.findall(r'<cite class="src-title">(.*?)</cite>', out)
+    assert titles == [inert(ARTICLE.title), "Gone"]
+    assert out.count("Read the article") == 1  # no page for an article the bot no longer has
+
+
+def test_article_href_escapes_the_id():
+    assert article_href("a b/c", [(1, 5)]) == "/articles/a%20b%2Fc?q=1-5#quote-1"
+    assert article_href("x") == "/articles/x"
+
+
+def test_the_disclaimer_is_a_banner_then_a_one_line_footer_not_in_every_answer():
     answer = _answer()
     answer.disclaimer = "Automated assistant, <not> a clinician."
     out = answer_html(answer, {"iron": ARTICLE})
-    assert f'<p class="answer-disclaimer">{inert(answer.disclaimer)}</p>' in out
-    assert "<not>" not in out
+    assert "clinician" not in out
     assert "Reviewed by clinic staff" not in out
     answer.reviewed = True
     assert "Reviewed by clinic staff" in answer_html(answer, {"iron": ARTICLE})
-    # While the answer is still appearing, the sources and the footer come later.
-    assert "answer-disclaimer" not in answer_html(answer, {"iron": ARTICLE}, with_sources=False)
+    banner = disclaimer_banner(answer.disclaimer)
+    assert inert(answer.disclaimer) in banner and "<not>" not in banner
+    footer = disclaimer_footer(answer.disclaimer)
+    summary = re.search(r"<summary>(.*?)</summary>", footer).group(1)
+    assert re.sub(r"<[^>]+>", "", summary) == "Not medical advice. More"
+    assert inert(answer.disclaimer) in footer
 
 
 def test_list_items_nest_under_their_lead_in():

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from chatbot.errors import BadInputError
 from chatbot.safety.emergency import overlong_emergency
+from chatbot.safety.hygiene import OVERLONG_FACTOR
 from chatbot.types import Turn
 from chatbot.web.deps import Ctx
 
@@ -51,6 +52,9 @@ class AskRequest(BaseModel):
     )
     conversation: str | None = Field(
         None, max_length=200, description="an id grouping one conversation's turns"
+    )
+    channel: Literal["api", "widget"] = Field(
+        "api", description='where it was asked, for the review log ("widget": the website widget)'
     )
 
 
@@ -153,26 +157,42 @@ def ask(req: AskRequest, ctx: Ctx) -> Any:
     # Measured as the bot measures it (whitespace runs count once), so 413 and the
     # bot's own check agree.
     length = len(" ".join(req.question.split()))
-    # Too long to answer is not too long to be an emergency: the bot gives that reply.
-    if length > max_chars and overlong_emergency(req.question, max_chars) is None:
-        return JSONResponse(
-            {
-                "error": f"the question is too long ({length} characters; at most "
-                f"{max_chars}); please ask it in a few sentences"
-            },
-            status_code=413,
-        )
+    question = req.question
+    if length > max_chars:
+        # Too long to answer is not too long to be an emergency: the bot gives that reply.
+        question = readable_part(req.question, max_chars)
+        if overlong_emergency(question, max_chars) is None:
+            number = getattr(ctx.bot, "emergency_number", "") or "your local emergency number"
+            return JSONResponse(
+                {
+                    "error": f"the question is too long ({length} characters; at most "
+                    f"{max_chars}); please ask it in a few sentences. If you need urgent "
+                    f"help, call {number} now."
+                },
+                status_code=413,
+            )
     try:
         answer = ctx.bot.ask(
-            req.question,
+            question,
             [Turn(h.role, h.content) for h in req.history],
-            channel="api",
+            channel=req.channel,
             conversation=req.conversation,
         )
     except BadInputError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     # The full answer object (reason, timings, dates...), not only the documented subset.
     return JSONResponse(answer.to_dict())
+
+
+def readable_part(message: str, max_chars: int) -> str:
+    """What of an over-long message is read for an emergency: all of it up to
+    ``OVERLONG_FACTOR`` times the limit, else its start and its end (where a patient who pastes
+    a long story says what is happening now)."""
+    most = max_chars * OVERLONG_FACTOR
+    if len(message) <= most:
+        return message
+    half = most // 2 - 1
+    return f"{message[:half]}\n{message[-half:]}"
 
 
 @router.post("/api/feedback", summary="Rate an answer", responses=_errors(404, 413, 422, 429, 503))

@@ -1,0 +1,326 @@
+"""Which sentences an answer quotes: greedy query-focused submodular selection under a budget.
+
+The objective (Lin & Bilmes, "A Class of Submodular Functions for Document Summarization",
+ACL 2011), over the ``pool`` candidates nearest the question, each with a relevance weight
+``r_i`` (its retrieval score relative to the best, raised for a sentence of the facet a broad
+question asks about, lowered for one of the articles' dubious claims)::
+
+    F(S) = sum_i r_i * max_{j in S} sim(i, j)                  coverage (facility location)
+         + relevance * sum_{j in S} r_j                         what S says itself
+         + diversity * sum_P sqrt(sum_{j in S & P} r_j)         spread over articles, over facets
+
+is monotone submodular, so adding, one *unit* at a time, the unit with the best gain per word
+(``gain / words ** cost_power``) is within a constant of the best set under the word budget. A
+unit is a sentence with what it needs to be read alone: a list item with its lead-in, a lead-in
+with its items (all of a short list, the best of a long one), a "This..." sentence with the one
+before it. The best candidate is always taken first (a narrow question's direct answer leads);
+selection stops at the budget, or when a unit's gain falls under ``stop_share`` of the first's.
+
+Never quoted for a medical question: a sentence that advertises the clinic (``structure``). A
+dubious claim is never the first quote.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chatbot.config import AnswerWeights
+from chatbot.index import LoadedIndex
+from chatbot.retrieval.intent import Intent
+from chatbot.structure import FACETS, Facts
+from chatbot.types import ScoredSentence
+
+# An item that restates what the previous sentence was about needs that sentence to make sense.
+ANAPHORA = re.compile(
+    r"^(this|these|they|their|them|it|its|such|therefore|thus|but|however|that|those|so|"
+    r"at the same time|as a result|in such cases)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
+_FACET_AT = {name: i for i, name in enumerate(FACETS)}
+
+
+def words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+@dataclass
+class _Pool:
+    """The candidates selection reads, by position in the sentence table."""
+
+    cands: dict[int, ScoredSentence]
+    facts: Sequence[Facts]
+    index: LoadedIndex
+
+    def __post_init__(self) -> None:
+        self.words = {q: words(c.record.text) for q, c in self.cands.items()}
+        self.blocks: dict[tuple[str, int], list[int]] = {}
+        for q, c in self.cands.items():
+            b = self.fact(q).block
+            if b >= 0:
+                self.blocks.setdefault((c.record.article_id, b), []).append(q)
+
+    def fact(self, pos: int) -> Facts:
+        return self.facts[pos] if pos < len(self.facts) else Facts()
+
+
+def budget(intent: Intent | None, w: AnswerWeights) -> int:
+    """Words of quotes an answer may hold: more for a broad question, never past the cap."""
+    wanted = w.broad_words if intent is not None and intent.broad else w.narrow_words
+    return min(wanted, w.max_words)
+
+
+def select_sentences(
+    candidates: list[ScoredSentence],
+    index: LoadedIndex,
+    max_quotes: int,
+    min_relevance: float,
+    weights: AnswerWeights | None = None,
+    intent: Intent | None = None,
+    facts: Sequence[Facts] | None = None,
+    facet_scores: np.ndarray | None = None,
+) -> list[ScoredSentence]:
+    """The evidence for an answer, or [] when the best candidate is under ``min_relevance``.
+
+    Args:
+        candidates: Every citable sentence, scored, best first (``Retriever``).
+        index: The loaded index.
+        max_quotes: The most units (a sentence with its companions) an answer holds.
+        min_relevance: The gate's threshold.
+        weights: ``config.AnswerWeights``.
+        intent: What the question asks for (``retrieval.intent``); None reads it as narrow
+            and medical.
+        facts: Each sentence's structure (staff's corrections applied); default the index's.
+        facet_scores: Each sentence's cosine to each facet (``structure.sentence_facets``);
+            a broad question's weights lean on the facets it asks for.
+    """
+    if not candidates or candidates[0].relevance < min_relevance:
+        return []
+    w = weights or AnswerWeights()
+    facts = facts if facts is not None else index.structure
+    medical = intent is None or not intent.about_clinic
+    allowed = [
+        c
+        for c in candidates
+        if not (medical and c.position < len(facts) and facts[c.position].promotion)
+    ]
+    if not allowed:
+        return []
+    pool = allowed[: w.pool]
+    broad = intent is not None and intent.broad
+    if broad and intent is not None and intent.facets is not None and facet_scores is not None:
+        # A broad question's answer is the facet it asks for, wherever the articles say it:
+        # the pool also holds the sentences closest to that facet, whatever their words.
+        q = asked_weights(intent, w.facet_temperature)
+        rows = facet_scores[[c.position for c in allowed]]
+        affinity = rows @ q - rows.mean(axis=1)
+        seen = {c.position for c in pool}
+        for i in np.argsort(-affinity)[: w.pool]:
+            if allowed[int(i)].position not in seen:
+                pool.append(allowed[int(i)])
+    p = _Pool({c.position: c for c in allowed}, facts, index)
+    r = _weights(pool, p, intent, w, facet_scores)
+    units = [_unit(c, p, pool, w, medical, broad) for c in pool]
+    # A line that introduces what follows ("This may involve:") says nothing without its items.
+    units = [u if _reads_alone(u, p) else [] for u in units]
+    chosen = _greedy(pool, units, r, p, intent, w, max_quotes)
+    return [p.cands[pos] for pos in chosen]
+
+
+def _weights(
+    pool: list[ScoredSentence],
+    p: _Pool,
+    intent: Intent | None,
+    w: AnswerWeights,
+    facet_scores: np.ndarray | None,
+) -> np.ndarray:
+    """Each pool sentence's relevance weight (see the module docstring).
+
+    A broad question weighs a sentence by its score plus ``facet_weight`` x its closeness to
+    the facets the question asks for (the question's facet cosines, softened by
+    ``facet_temperature``), so the facet's specific sentences ("Dopaminergic drugs are very
+    effective...") count, not only those that share the question's words ("treatment").
+    """
+    scores = np.array([c.score for c in pool])
+    broad = intent is not None and intent.broad
+    if broad and intent is not None and intent.facets is not None and facet_scores is not None:
+        q = asked_weights(intent, w.facet_temperature)
+        rows = facet_scores[[c.position for c in pool]]
+        # Every sentence is about RLS, so every facet is close to it: what counts is how much
+        # closer it is to the facets asked than to its own mean facet.
+        scores = scores + w.facet_weight * (rows @ q - rows.mean(axis=1))
+    tau = w.broad_temperature if broad else w.temperature
+    r = np.exp((scores - scores.max()) / tau)
+    dubious = np.array([p.fact(c.position).dubious for c in pool])
+    r[dubious] *= w.dubious_share
+    return r
+
+
+def asked_weights(intent: Intent, temperature: float) -> np.ndarray:
+    """How much a question asks for each facet: a softmax of its facet cosines ("clinic",
+    the last, only for a question about the clinic)."""
+    assert intent.facets is not None
+    cos = np.array(intent.facets, dtype=float)
+    if not intent.about_clinic:
+        cos[-1] = -1.0
+    q = np.exp((cos - cos.max()) / temperature)
+    return np.asarray(q / q.sum())
+
+
+def _unit(
+    cand: ScoredSentence,
+    p: _Pool,
+    pool: list[ScoredSentence],
+    w: AnswerWeights,
+    medical: bool,
+    broad: bool,
+) -> list[int]:
+    """``cand`` and the sentences it needs to be read alone (only from the candidates, so a
+    passage staff excluded never comes back; a promotional lead-in stays out)."""
+    pos = cand.position
+    f = p.fact(pos)
+    out = [pos]
+
+    def ok(q: int) -> bool:
+        return q in p.cands and not (medical and p.fact(q).promotion)
+
+    art = cand.record.article_id
+    same_block = [q for q in p.blocks.get((art, f.block), []) if q != pos]
+    if f.lead >= 0:  # a list item: its lead-in
+        if ok(f.lead):
+            out.append(f.lead)
+    elif f.block >= 0:  # a lead-in: the items of a short list; a long one's come one by one
+        items = sorted(q for q in same_block if p.fact(q).lead == pos)
+        if len(items) <= (w.list_broad_items if broad else w.list_whole_items):
+            out.extend(q for q in items if ok(q))
+    if ANAPHORA.match(cand.record.text):
+        prev = _previous_on_line(cand, p)
+        if prev is not None and ok(prev):
+            out.append(prev)
+    return sorted(set(out))
+
+
+def _reads_alone(unit: list[int], p: _Pool) -> bool:
+    return len(unit) > 1 or not p.cands[unit[0]].record.text.rstrip().endswith(":")
+
+
+def _previous_on_line(cand: ScoredSentence, p: _Pool) -> int | None:
+    body = p.index.articles[cand.record.article_id].body
+    line_start = body.rfind("\n", 0, cand.record.start) + 1
+    before = [
+        q
+        for q, c in p.cands.items()
+        if c.record.article_id == cand.record.article_id
+        and line_start <= c.record.start < cand.record.start
+    ]
+    return max(before, key=lambda q: p.cands[q].record.start) if before else None
+
+
+def _greedy(
+    pool: list[ScoredSentence],
+    units: list[list[int]],
+    r: np.ndarray,
+    p: _Pool,
+    intent: Intent | None,
+    w: AnswerWeights,
+    max_quotes: int,
+) -> list[int]:
+    """Greedy cost-scaled maximisation of the objective (module docstring) under the budget."""
+    n = len(pool)
+    at = {c.position: i for i, c in enumerate(pool)}
+    vecs = p.index.sentence_vectors[[c.position for c in pool]]
+    sim = np.clip(vecs @ vecs.T, 0.0, None)
+    limit = budget(intent, w)
+
+    def r_of(pos: int) -> float:
+        i = at.get(pos)
+        return float(r[i]) if i is not None else 0.0
+
+    covered = np.zeros(n)
+    mass_article: dict[str, float] = {}
+    mass_facet: dict[str, float] = {}
+    chosen: list[int] = []
+    taken: set[int] = set()
+    used = 0
+
+    single: np.ndarray = np.zeros(n)  # coverage gain of each pool sentence alone, this round
+    closest = np.zeros(n)  # each pool sentence's cosine to the nearest one taken
+
+    def gain_of(unit: list[int]) -> float:
+        new = [q for q in unit if q not in taken]
+        if not new:
+            return 0.0
+        rows = [at[q] for q in new if q in at]
+        if len(rows) == 1:
+            g = float(single[rows[0]])
+        else:
+            cover = np.maximum(covered, sim[:, rows].max(axis=1)) if rows else covered
+            g = float(r @ (cover - covered))
+        g += w.relevance * sum(r_of(q) for q in new)
+        for masses, parts in (
+            (mass_article, [p.cands[q].record.article_id for q in new]),
+            (mass_facet, [p.fact(q).facet for q in new]),
+        ):
+            add: dict[str, float] = {}
+            for q, part in zip(new, parts, strict=True):
+                add[part] = add.get(part, 0.0) + r_of(q)
+            g += w.diversity * sum(
+                math.sqrt(masses.get(k, 0.0) + v) - math.sqrt(masses.get(k, 0.0))
+                for k, v in add.items()
+            )
+        return g
+
+    def take(unit: list[int]) -> None:
+        nonlocal covered, used, closest
+        for q in unit:
+            if q in taken:
+                continue
+            taken.add(q)
+            chosen.append(q)
+            texts.add(p.cands[q].record.text)
+            used += p.words[q]
+            if q in at:
+                covered = np.maximum(covered, sim[:, at[q]])
+                closest = np.maximum(closest, sim[:, at[q]])
+            art, fac = p.cands[q].record.article_id, p.fact(q).facet
+            mass_article[art] = mass_article.get(art, 0.0) + r_of(q)
+            mass_facet[fac] = mass_facet.get(fac, 0.0) + r_of(q)
+
+    texts: set[str] = set()
+
+    def near_duplicate(i: int) -> bool:
+        return bool(closest[i] > w.near_duplicate) or pool[i].record.text in texts
+
+    # The direct answer first: the best candidate that is not a dubious claim.
+    first = next((i for i in range(n) if units[i] and not p.fact(pool[i].position).dubious), None)
+    if first is None:
+        return []
+    take(units[first])
+    narrow = intent is None or not intent.broad
+    picks = 1
+    while picks < max_quotes:
+        single = r @ (np.maximum(sim, covered[:, None]) - covered[:, None])
+        best, best_ratio = -1, 0.0
+        for i in range(n):
+            if not units[i] or pool[i].position in taken or near_duplicate(i):
+                continue
+            # A narrow question quotes only what answers it nearly as well as the best.
+            if narrow and pool[i].score < pool[first].score - w.narrow_window:
+                continue
+            cost = sum(p.words[q] for q in units[i] if q not in taken)
+            if cost == 0 or used + cost > limit:
+                continue
+            g = gain_of(units[i])
+            ratio = g / cost**w.cost_power
+            if ratio > best_ratio:
+                best, best_ratio = i, ratio
+        if best < 0:
+            break
+        take(units[best])
+        picks += 1
+    return chosen

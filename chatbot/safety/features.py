@@ -1,0 +1,49 @@
+"""What the learned layers read of a message: the texts to embed and the rules' cues as features.
+
+A message is read as its normalised text (``normalise``: lower case, everyday spellings unified),
+and, when it is longer than the model reads (all-MiniLM-L6-v2 stops at 256 word pieces), also as
+its last sentences, so an emergency at the end of a long story is still seen. The cues of
+``rules.toml`` (past, resolved, present, hypothetical, topic question, figurative, negation, a
+question mark) are features beside the embedding: the embedding says *what* the message is
+about, the cues help say whether it is happening *now*.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chatbot.safety.emergency import _NEGATION
+from chatbot.safety.normalise import normalise, sentences
+from chatbot.safety.rules import rulebook
+
+# A message of more words than this is read as a whole and by its last sentences too.
+LONG_WORDS = 150
+TAIL_WORDS = 90
+
+
+def triage_texts(message: str) -> list[str]:
+    """The texts the learned layers embed for ``message`` (one, or two for a long message)."""
+    low = normalise(message)
+    texts = [low]
+    if len(low.split()) > LONG_WORDS:
+        tail: list[str] = []
+        count = 0
+        for sentence in reversed(sentences(low)):
+            tail.insert(0, sentence)
+            count += len(sentence.split())
+            if count >= TAIL_WORDS:
+                break
+        texts.append(" ".join(" ".join(tail).split()[-2 * TAIL_WORDS :]))
+    return texts
+
+
+def cue_names() -> list[str]:
+    """The names of the cue features, in order."""
+    return [*rulebook().cues, "negation", "question_mark"]
+
+
+def cue_features(text: str) -> np.ndarray:
+    """The cue features of one normalised text (0 or 1 each)."""
+    flags = [bool(cue.search(text)) for cue in rulebook().cues.values()]
+    flags += [bool(_NEGATION.search(text)), "?" in text]
+    return np.array(flags, dtype=np.float32)

@@ -1,0 +1,313 @@
+"""Triage: every message read by layered detectors, any of which can raise the alarm.
+
+1. **The rules** (``emergency.read_rules``, ``rules.toml``) read the text alone, before anything
+   that could fail or wait: what they take for an emergency is one, whatever the other layers say
+   (an emergency told over two messages too: the last user turn is read with this one).
+2. **The learned layers** (``model``: an exemplar bank and a small classifier) read the message's
+   embedding: the vector the retriever computes for the message anyway (trained on the
+   normalised text, read on the retriever's form of it: cross-validated, the same but for one
+   message in 48 the rules miss). Only the tail of a long message is embedded for triage, in the
+   same model call as the retrieval readings: ``RideAlong`` carries it into the retriever's next
+   ``encode`` (one batch; served, one micro-batch of the ``QueryEmbedder``). Triage never adds a
+   model call of its own.
+
+Two tiers. **Emergency** (the emergency-only reply): the rules match, or a learned layer is
+confident. **Safety net** (the normal answer under one bold line): the rules matched but the
+sentence negates it, puts it in the past, makes it hypothetical or asks about it in general, or a
+learned layer fires weakly. A hit is never silently dropped; a plain near-miss gets neither.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chatbot import messages
+from chatbot.embedding import Embedder
+from chatbot.safety.contacts import CountryLines
+from chatbot.safety.decision import decide
+from chatbot.safety.emergency import (
+    EmergencyMatch,
+    detect_emergency_followup,
+    read_rules,
+)
+from chatbot.safety.features import cue_features, triage_texts
+from chatbot.safety.kinds import KIND_CATEGORY, Tier, kind_of
+from chatbot.safety.model import Scores, TriageModel
+from chatbot.safety.normalise import normalise
+from chatbot.safety.rules import rulebook
+
+log = logging.getLogger("chatbot.safety")
+
+POISONING, SUICIDE = "poisoning", "suicide"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What triage decided for one message.
+
+    Attributes:
+        tier: "emergency", "safety_net", or None (neither).
+        kind: One of ``kinds.KINDS`` ("" for none).
+        also: Other kinds whose line the reply adds (poisoning, suicide).
+        layer: Which layer decided: "rules", "follow-up", "classifier", "exemplars",
+            "rules-net" (a match the sentence's cues turned into a reminder), "weak" (a weak
+            learned alarm), "" for none.
+        matched: The rules' words, if a rule decided.
+        scores: The learned layers' reading (None when they did not run).
+        reading: What the retrieval reading passed to ``assess`` returned (None if not run).
+    """
+
+    tier: Tier | None = None
+    kind: str = ""
+    also: frozenset[str] = frozenset()
+    layer: str = ""
+    matched: str = ""
+    scores: Scores | None = None
+    reading: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def category(self) -> str:
+        """The reply's category (and ``Answer.reason`` for an emergency)."""
+        return KIND_CATEGORY.get(self.kind, KIND_CATEGORY["other"]) if self.kind else ""
+
+
+def _swallowed(text: str) -> bool:
+    """Does the message say something was swallowed, taken or drunk (then poison help too)?"""
+    return bool(text) and bool(rulebook().cues["swallowed"].search(normalise(text)))
+
+
+def _self_harm(text: str) -> bool:
+    """Does the message speak of a method or of not caring whether one lives (then the crisis
+    line too)?"""
+    return bool(text) and bool(rulebook().cues["self_harm"].search(normalise(text)))
+
+
+_ALSO_CATEGORIES = {POISONING: KIND_CATEGORY[POISONING], SUICIDE: KIND_CATEGORY[SUICIDE]}
+
+
+def _also_said(kind: str, text: str) -> frozenset[str]:
+    """The poisoning / suicide lines the message's own words call for, beside its kind: their
+    cues, or a rule of theirs that matches too ("hard to rouse" came first, "her tramadol and
+    the codeine" too)."""
+    also = set()
+    if kind != POISONING and _swallowed(text):
+        also.add(POISONING)
+    if kind != SUICIDE and _self_harm(text):
+        also.add(SUICIDE)
+    wanted = frozenset(c for k, c in _ALSO_CATEGORIES.items() if k != kind and k not in also)
+    if text and wanted and (match := read_rules(text, wanted).emergency) is not None:
+        also.add(kind_of(match.category))
+    return frozenset(also)
+
+
+class RideAlong:
+    """An ``Embedder`` that adds this thread's pending triage texts to its next ``encode`` call,
+    so the message is embedded for triage in the same model call as the retrieval readings.
+    Everything else passes through to the wrapped embedder."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self._local = threading.local()
+
+    def carry(self, texts: list[str]) -> None:
+        self._local.pending, self._local.got = list(texts), None
+
+    def take(self) -> np.ndarray | None:
+        """The vectors of the carried texts (None if no call came), and forget them."""
+        got = getattr(self._local, "got", None)
+        self._local.pending, self._local.got = None, None
+        return got
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        pending = getattr(self._local, "pending", None)
+        if not pending:
+            return self.inner.encode(texts)
+        self._local.pending = None
+        extra = [t for t in dict.fromkeys(pending) if t not in texts]
+        every = [*texts, *extra]
+        vecs = self.inner.encode(every)
+        row = {t: i for i, t in enumerate(every)}
+        self._local.got = np.stack([vecs[row[t]] for t in pending])
+        return vecs[: len(texts)]
+
+    def count_word_pieces(self, text: str) -> int:
+        return self.inner.count_word_pieces(text)
+
+    def __getattr__(self, name: str) -> Any:  # stats(), encode_one() of the serving wrapper
+        return getattr(self.inner, name)
+
+
+class Triage:
+    """The layered check (see the module docstring).
+
+    Args:
+        model: The learned layers, or None for the rules alone.
+        embedder: The embedder the retriever uses (wrapped here; pass ``embedder`` on to the
+            retriever so the triage texts ride along with its readings).
+        lines: The numbers to name (``contacts.country_lines``).
+        also_kind: Probability from which poisoning / suicide lines are added.
+    """
+
+    def __init__(
+        self,
+        model: TriageModel | None,
+        embedder: Embedder,
+        lines: CountryLines,
+        also_kind: float = 0.10,
+    ) -> None:
+        self.model = model
+        self.embedder = RideAlong(embedder)
+        self.lines = lines
+        self.also_kind = also_kind
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def assess(
+        self,
+        text: str,
+        previous: str = "",
+        read: Callable[[], Any] | None = None,
+        message_vector: Callable[[Any], np.ndarray | None] | None = None,
+    ) -> Verdict:
+        """Triage one (cleaned) message.
+
+        Args:
+            text: The message.
+            previous: The user's last message (an emergency told over two messages).
+            read: The retrieval reading, run when the rules find no emergency; its result comes
+                back as ``Verdict.reading``. Errors it raises pass through: without the model
+                there is no answer either.
+            message_vector: Picks the message's own vector out of the reading (the retriever
+                embeds the message anyway): then triage adds no text to the model call, except
+                the tail of a long message. Without it, the triage texts ride along in the
+                reading's model call (``RideAlong``).
+        """
+        rules = read_rules(text)
+        if rules.emergency is not None:
+            return self._from_rule(rules.emergency, "rules", "emergency", text)
+        follow = detect_emergency_followup(text, previous)
+        if follow is not None:
+            return self._from_rule(follow, "follow-up", "emergency", f"{previous} {text}")
+        reading, vectors = None, None
+        texts = triage_texts(text)
+        if read is not None:
+            reuse = message_vector is not None
+            if self.model is not None:
+                self.embedder.carry(texts[1:] if reuse else texts)
+            try:
+                reading = read()
+            finally:
+                carried = self.embedder.take()
+            if self.model is not None:
+                vectors = carried if not reuse else self._with_own(reading, message_vector, carried)
+        scores = self._scores(texts, vectors) if self.model is not None else None
+        verdict = self._decide(rules.net, scores, text)
+        return Verdict(
+            verdict.tier,
+            verdict.kind,
+            verdict.also,
+            verdict.layer,
+            verdict.matched,
+            scores,
+            reading,
+        )
+
+    @staticmethod
+    def _with_own(reading: Any, pick: Any, carried: np.ndarray | None) -> np.ndarray | None:
+        """The message's vector from the reading, then the carried ones (a long message's tail);
+        None (triage embeds its texts itself) when the reading has no usable vector."""
+        try:
+            own = pick(reading)
+        except (IndexError, TypeError, AttributeError):
+            own = None
+        if own is None:
+            return None
+        own = np.asarray(own, dtype=np.float32).reshape(1, -1)
+        return own if carried is None else np.vstack([own, carried])
+
+    def _scores(self, texts: list[str], vectors: np.ndarray | None) -> Scores | None:
+        assert self.model is not None
+        try:
+            if vectors is None or len(vectors) != len(texts):
+                vectors = self.embedder.inner.encode(texts)
+            cues = np.stack([cue_features(t) for t in texts])
+            return self.model.score(np.asarray(vectors, dtype=np.float32), cues)
+        except Exception as exc:  # the rules' verdict stands
+            log.error("triage: the learned layers failed (%s); the rules decide alone", exc)
+            return None
+
+    def _decide(self, net: EmergencyMatch | None, scores: Scores | None, text: str) -> Verdict:
+        thresholds = self.model.thresholds if self.model is not None else {}
+        tier, kind, layer = decide(net, scores, thresholds)
+        if tier is None:
+            return Verdict()
+        if layer == "rules-net" and net is not None:
+            verdict = self._from_rule(net, layer, "safety_net", text)
+            also = verdict.also | (self._also(scores, kind) if scores is not None else frozenset())
+            return Verdict("safety_net", kind, also, layer, verdict.matched)
+        also = (self._also(scores, kind) if scores is not None else frozenset()) | _also_said(
+            kind, text
+        )
+        return Verdict(tier, kind, also, layer)
+
+    def _also(self, scores: Scores, kind: str) -> frozenset[str]:
+        return frozenset(
+            k
+            for k in (POISONING, SUICIDE)
+            if k != kind and scores.kinds.get(k, 0.0) >= self.also_kind
+        )
+
+    def from_rules(self, match: EmergencyMatch) -> Verdict:
+        """The emergency verdict for a match of the rules (a message too long to answer)."""
+        return self._from_rule(match, "rules", "emergency", match.matched)
+
+    def _from_rule(self, match: EmergencyMatch, layer: str, tier: Tier, text: str = "") -> Verdict:
+        kind = kind_of(match.category)
+        also = _also_said(kind, text)
+        return Verdict(tier, kind, also, layer, match.matched)
+
+    # -- what the patient is told -------------------------------------------------------------
+
+    def contacts(self, verdict: Verdict) -> list[dict[str, str]]:
+        """The numbers the answer object lists for ``tel:`` links: the emergency number, and the
+        crisis line or poison help when the kind calls for them."""
+        lines = self.lines
+        out = [line.contact("emergency") for line in lines.emergency]
+        kinds = {verdict.kind, *verdict.also}
+        if SUICIDE in kinds and lines.crisis is not None:
+            out.append(lines.crisis.contact("crisis"))
+        if POISONING in kinds and lines.poison is not None:
+            out.append(lines.poison.contact("poison"))
+        return out
+
+    def safety_field(self, verdict: Verdict) -> dict[str, Any] | None:
+        """The answer object's ``safety`` field (None when neither tier)."""
+        if verdict.tier is None:
+            return None
+        return {"tier": verdict.tier, "kind": verdict.kind, "contacts": self.contacts(verdict)}
+
+    def _spoken(self) -> tuple[str, str, str]:
+        lines = self.lines
+        crisis = lines.crisis.spoken if lines.crisis else ""
+        poison = lines.poison.spoken if lines.poison else ""
+        return lines.emergency_number, crisis, poison
+
+    def emergency_text(self, verdict: Verdict) -> str:
+        """The emergency-only reply for ``verdict``."""
+        number, crisis, poison = self._spoken()
+        also = frozenset(KIND_CATEGORY[k] for k in verdict.also)
+        return messages.emergency_text(number, crisis, verdict.category, poison, also)
+
+    def net_line(self, verdict: Verdict) -> str:
+        """The bold line above a safety-net answer."""
+        number, crisis, poison = self._spoken()
+        also = frozenset(KIND_CATEGORY[k] for k in verdict.also)
+        return messages.safety_net_line(number, crisis, verdict.category, poison, also)
