@@ -8,12 +8,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test install browser axe index lint bench clean
+.PHONY: run test install browser services axe index lint bench bench-profile clean
 
 run: install
 	$(PY) app.py
 
-test: install browser axe
+test: install browser services axe
 	$(PY) -m pytest -q
 
 install: $(STAMP)
@@ -32,6 +32,15 @@ browser:
 	@test -x /usr/bin/chromium || { \
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
+
+# Debian's PostgreSQL and Redis for the tests of the shared store and limits: only installed
+# here; tests/services.py starts private ones on free loopback ports in temp folders (as
+# `nobody` when run as root) and stops them at the end. Nothing is enabled or left running.
+services:
+	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && test -x /usr/bin/redis-server; } || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q postgresql redis-server; \
+		for s in postgresql redis-server; do $$SUDO service $$s stop >/dev/null 2>&1 || true; done; }
 
 # axe-core (npm) for the chat's accessibility test; Playwright injects this file into the page.
 AXE_VERSION := 4.14.1
@@ -56,6 +65,12 @@ bench: install index
 	$(PY) bench/latency.py
 	$(PY) bench/load.py
 	$(PY) bench/coldstart.py
+
+# Where an answer's time goes: py-spy's flame graph under load (bench/profile.svg) and what the
+# review store costs an answer.
+bench-profile: install index
+	$(PY) bench/profile_served.py
+	$(PY) bench/store_write.py
 
 # Synthetic corpora of 10x, 100x and 1000x the articles: takes many minutes on 2 cores.
 bench-scale: install

@@ -99,11 +99,30 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (a server's worker processes), from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) of a process in MiB, from /proc."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    rss = int(re.search(r"VmRSS:\s+(\d+)", status)[1])  # type: ignore[index]
-    hwm = int(re.search(r"VmHWM:\s+(\d+)", status)[1])  # type: ignore[index]
+    """(current RSS, peak RSS) in MiB of a process and its children (workers), from /proc."""
+    rss = hwm = 0
+    for p in process_tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            rss += int(re.search(r"VmRSS:\s+(\d+)", status)[1])  # type: ignore[index]
+            hwm += int(re.search(r"VmHWM:\s+(\d+)", status)[1])  # type: ignore[index]
+        except (OSError, TypeError):
+            continue
     return rss / 1024, hwm / 1024
 
 
@@ -111,11 +130,13 @@ class Server(LiveServer):
     """A served app for a benchmark (the tests' ``LiveServer``): private data dir, and the
     per-client rate limit lifted, since every simulated patient comes from 127.0.0.1."""
 
-    def __init__(self, index_dir: Path, data_dir: Path, **env: str) -> None:
+    def __init__(
+        self, index_dir: Path, data_dir: Path, command: list[str] | None = None, **env: str
+    ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         full = live_server_env(index_dir, data_dir, CHATBOT_RATE_LIMIT_PER_MINUTE="10000000")
         full.update(env)
-        super().__init__(full)
+        super().__init__(full, command=command)
 
     def wait_first_answer(
         self, question: str = "What causes restless legs?", timeout: float = 600
@@ -126,9 +147,11 @@ class Server(LiveServer):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
             try:
-                status, _ = post_ask(self.host, self.port, question, timeout=30)
+                status, body = post_ask(self.host, self.port, question, timeout=30)
                 if status == 200:
                     return time.perf_counter() - self.started
+                if 400 <= status < 500:  # up, but refusing the benchmark's question
+                    raise RuntimeError(f"server answered {status}: {str(body)[:300]}")
             except OSError:
                 pass
             time.sleep(0.05)

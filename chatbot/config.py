@@ -13,7 +13,7 @@ import ipaddress
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -27,6 +27,14 @@ ENV_PREFIX = "CHATBOT_"
 
 class ConfigError(ChatbotError):
     """A ``CHATBOT_*`` setting that cannot be used as given."""
+
+
+def _user_cache() -> Path:
+    """This user's cache folder for the app (``$XDG_CACHE_HOME/rls-chatbot``, else
+    ``~/.cache/rls-chatbot``): what can be rebuilt from the installed packages, shared by every
+    data folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rls-chatbot"
 
 
 class _Group(BaseModel):
@@ -174,6 +182,24 @@ class WebSettings(_Group):
     )
     query_cache_size: int = Field(
         2048, ge=0, description="query embeddings kept in memory when serving; 0 turns it off"
+    )
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx",
+        description="what embeds questions: onnx (the bundled model exported locally to ONNX "
+        "Runtime: the torch vectors to 2e-7, the same eval figures, faster), torch "
+        "(sentence-transformers) or onnx-int8 (quantised: faster still, but the vectors and "
+        "eval figures change); the index is always built with torch",
+    )
+    model_cache_dir: Path = Field(
+        default_factory=lambda: _user_cache() / "models",
+        description="where the ONNX export of the model is kept (made once, on first use)",
+    )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="server processes on one port, each with its own model and bot (uvicorn "
+        "workers); rate limits and lockouts are still per process (see README 'Performance')",
     )
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")

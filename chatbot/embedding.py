@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -135,6 +135,7 @@ class QueryEmbedder:
         self.hits = 0
         self.misses = 0
         self.batches = 0
+        self.batch_sizes: Counter[int] = Counter()  # texts per model call → how many calls
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._pending: list[tuple[str, Future[np.ndarray]]] = []
@@ -172,12 +173,15 @@ class QueryEmbedder:
         return future
 
     def stats(self) -> dict[str, Any]:
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "batches": self.batches,
-            "cached": len(self._cache),
-        }
+        """Cache hits and misses, model calls, and texts per call → how many calls."""
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "batches": self.batches,
+                "cached": len(self._cache),
+                "batch_sizes": dict(sorted(self.batch_sizes.items())),
+            }
 
     def _start_worker(self) -> None:
         if self._worker is None or not self._worker.is_alive():
@@ -204,6 +208,7 @@ class QueryEmbedder:
         by_text = {text: vectors[i] for i, text in enumerate(unique)}
         with self._lock:
             self.batches += 1
+            self.batch_sizes[len(unique)] += 1
             if self.cache_size:
                 for text, vec in by_text.items():
                     self._cache[text] = vec
@@ -214,8 +219,9 @@ class QueryEmbedder:
             future.set_result(by_text[text])
 
 
-def limit_model_threads() -> int:
-    """Give the model all cores but one (at least one); returns the thread count.
+def limit_model_threads(processes: int = 1) -> int:
+    """Give the model all cores but one (at least one); returns the thread count. With
+    ``processes`` server processes on the machine, each gets its share of the cores, less one.
 
     Only one thread (the batching worker) runs the model, while the web server's own Python
     (HTTP, retrieval, composing, logging) needs a core too. With torch on every core the two
@@ -225,6 +231,6 @@ def limit_model_threads() -> int:
 
     import torch
 
-    threads = max(1, (os.cpu_count() or 2) - 1)
+    threads = max(1, (os.cpu_count() or 2) // max(1, processes) - 1)
     torch.set_num_threads(threads)
     return threads

@@ -10,6 +10,7 @@ from it (model, index, serving wrapper, review store).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from chatbot.config import Settings
 from chatbot.corpus import load_corpus
 from chatbot.embedding import Embedder, QueryEmbedder, limit_model_threads
 from chatbot.errors import BadInputError, IndexCorruptError, IndexMissingError, IndexStaleError
+from chatbot.fast_embedding import query_embedder
 from chatbot.index import LoadedIndex, build_index, load_index
 from chatbot.retrieval import Retriever, retrieval_query
 from chatbot.retrieval.intent import as_oneself
@@ -101,9 +103,11 @@ def build_bot(
         from chatbot.embedding import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
-    index = open_index(settings, embedder, rebuild=rebuild)
+    index = open_index(settings, embedder, rebuild=rebuild)  # built with torch, always
+    threads = limit_model_threads(settings.web.workers) if serving else (os.cpu_count() or 1)
+    web = settings.web
+    embedder = query_embedder(web.embedding_backend, embedder, web.model_cache_dir, threads)
     if serving:
-        limit_model_threads()
         embedder = QueryEmbedder(embedder, cache_size=settings.web.query_cache_size)
     store = open_log(settings, read_only=read_only_log) if log else None
     return Bot(settings, index, embedder, log=store)

@@ -1,5 +1,6 @@
 """Fixtures shared by every test folder: env isolation, a fake embedder, a tiny corpus, the real
-model, index and bot, one served app, one in-process client, and a real browser.
+model, index and bot, one served app, one in-process client, a real browser, and real PostgreSQL
+and Redis servers (``tests/services.py``).
 
 Helpers that are not fixtures live in ``helpers.py``.
 """
@@ -132,6 +133,26 @@ def live_server(real_index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     server = LiveServer(live_server_env(real_index_dir, data)).wait()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A private PostgreSQL (Debian's package, `make services`) on a free loopback port, in a
+    temp folder, for the whole session; stopped and deleted at the end. Its libpq URL."""
+    from services import PostgresServer
+
+    with PostgresServer() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A private Redis (Debian's package, `make services`) on a free loopback port, nothing
+    kept on disk, for the whole session; stopped at the end. Its redis:// URL."""
+    from services import RedisServer
+
+    with RedisServer() as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

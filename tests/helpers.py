@@ -161,9 +161,17 @@ class LiveServer:
         env: Its environment (``live_server_env``).
         port: The port (default: a free one).
         log: Where its output goes (default: ``server.log`` in its data folder).
+        command: Another server to run instead (``--host`` and ``--port`` are appended), e.g.
+            bench/baseline_server.py.
     """
 
-    def __init__(self, env: dict[str, str], port: int | None = None, log: Path | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        port: int | None = None,
+        log: Path | None = None,
+        command: list[str] | None = None,
+    ):
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.url = f"http://{self.host}:{self.port}"
@@ -171,7 +179,7 @@ class LiveServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatbot", "serve"]
+            (command or [sys.executable, "-m", "chatbot", "serve"])
             + ["--host", self.host, "--port", str(self.port)],
             cwd=ROOT,
             env=env,

@@ -151,6 +151,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def worker_app() -> Any:
+    """One worker process's app (``CHATBOT_WORKERS`` > 1; uvicorn imports and calls this in
+    each fresh worker): quiet libraries, settings from the environment the parent passed on,
+    and its own model, index and bot (``web.app.build`` through ``pipeline.build_bot``)."""
+    from chatbot.cli.common import quiet_libraries
+    from chatbot.config import load_settings
+    from chatbot.web.app import build
+
+    quiet_libraries()
+    return build(load_settings())
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("ingest", help="build or refresh the index from the corpus")
     p.add_argument("--corpus", help="corpus folder (default: corpus/)")

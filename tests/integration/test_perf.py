@@ -74,6 +74,10 @@ def test_concurrent_questions_are_batched_and_each_gets_its_own_vector():
         assert np.array_equal(results[text], reference.encode([text])[0])
     assert fast.batches < len(texts)  # while the model works, the others wait together
     assert sum(len(c) for c in inner.calls) == len(texts)
+    sizes = fast.stats()["batch_sizes"]  # texts per model call → calls, as /healthz shows it
+    assert sum(sizes.values()) == fast.batches == len(inner.calls)
+    assert sum(size * calls for size, calls in sizes.items()) == len(texts)
+    assert max(sizes) > 1
 
 
 def test_cache_hits_skip_the_model_and_evict_least_recent():
@@ -121,7 +125,9 @@ def test_a_model_error_reaches_the_caller_and_the_worker_lives_on():
 def test_served_bot_answers_exactly_as_before(real_bot, real_settings, real_embedder, monkeypatch):
     from chatbot import pipeline
 
-    monkeypatch.setattr(pipeline, "limit_model_threads", lambda: 1)  # keep the session's torch
+    monkeypatch.setattr(
+        pipeline, "limit_model_threads", lambda processes=1: 1
+    )  # keep the session's torch
 
     plain = pipeline.Bot(real_settings, real_bot.index, real_embedder)
     tuned = pipeline.build_bot(

@@ -9,6 +9,7 @@ and icon from other hosts, so server.py switches it off.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -97,6 +98,14 @@ class Health(BaseModel):
     )
     store_failures: int = 0
     store_error: str | None = None
+    worker: int = Field(
+        0, description="the id of the server process that answered (CHATBOT_WORKERS > 1)"
+    )
+    query_embedding: dict[str, Any] | None = Field(
+        None,
+        description="this process's query embedder when serving: cache hits and misses, model "
+        "calls, and how many calls embedded how many texts at once (batch_sizes)",
+    )
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -125,6 +134,8 @@ def healthz(ctx: Ctx) -> dict[str, Any]:
         "articles": len(bot.index.articles),
         "chunks": len(bot.index.chunks),
         "index": bot.index.hash,
+        "worker": os.getpid(),
+        "query_embedding": bot.embedder.stats() if hasattr(bot.embedder, "stats") else None,
         **(bot.log.health() if bot.log is not None else {"store": "none"}),
     }
 

@@ -1,0 +1,87 @@
+"""CHATBOT_WORKERS: one port served by several processes, each with its own bot (built through
+pipeline.build_bot); every one of them answers, and stopping the server stops them all."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from pathlib import Path
+
+from helpers import LiveServer, check_invariants, live_server_env
+
+QUESTIONS = [
+    "Why would low iron give me restless legs?",
+    "can pregnancy cause rls",
+    "is there a cure",
+]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _ask_on_one_connection(server: LiveServer, question: str, seen: dict, lock) -> None:
+    """/healthz then /api/ask on one keep-alive connection: the same process answers both."""
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=120)
+    try:
+        conn.request("GET", "/healthz")
+        worker = json.loads(conn.getresponse().read())["worker"]
+        body = json.dumps({"question": question})
+        conn.request("POST", "/api/ask", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        answer = json.loads(resp.read())
+    finally:
+        conn.close()
+    with lock:
+        seen.setdefault(worker, []).append((resp.status, answer))
+
+
+def test_two_workers_both_answer_and_stop_together(real_index_dir: Path, tmp_path: Path):
+    env = live_server_env(real_index_dir, tmp_path / "data", CHATBOT_WORKERS="2")
+    server = LiveServer(env).wait(timeout=300)
+    try:
+        seen: dict[int, list] = {}
+        lock = threading.Lock()
+        # /healthz answers once the first worker is up; the second may still be loading its
+        # model. Connections that arrive together are spread over the ready workers by the
+        # kernel, so rounds of simultaneous ones reach both (bounded: at most 3 minutes).
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            threads = [
+                threading.Thread(target=_ask_on_one_connection, args=(server, q, seen, lock))
+                for q in QUESTIONS * 3
+            ]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            if len(seen) >= 2:
+                break
+        assert len(seen) == 2, f"answers came from {sorted(seen)} only"
+        for worker, replies in seen.items():
+            assert worker != server.proc.pid and _parent_of(worker) == server.proc.pid
+            for status, answer in replies:
+                assert status == 200
+                check_invariants(answer)
+                assert answer["status"] == "answered"
+        workers = list(seen)
+    finally:
+        server.stop()
+    deadline = time.monotonic() + 30
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers), "a worker outlived the server"
+
+
+def test_one_worker_by_default_answers_from_the_server_process(live_server):
+    assert live_server.health()["worker"] == live_server.proc.pid
