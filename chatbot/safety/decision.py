@@ -18,14 +18,16 @@ def decide(
         scores: The learned layers' reading, or None (the rules alone).
         thresholds: The model's thresholds ("emergency", "knn", "net").
 
-    The classifier or the exemplar bank confident → emergency, unless the rules saw a red flag
+    The classifier confident (for a message within the exemplar bank's reach, the "support"
+    floor) or the exemplar bank confident → emergency, unless the rules saw a red flag
     denied or in the past ("I'm not suicidal, just exhausted"), or this same one asked about in
     general: what the embedding cannot tell apart from an emergency, the reminder line covers.
     Then the rules' safety-net hit, then a weak learned alarm → safety net; else nothing.
     """
     if scores is not None:
         layer = ""
-        if scores.p_emergency > thresholds["emergency"]:
+        support = thresholds.get("support", float("-inf"))
+        if scores.p_emergency > thresholds["emergency"] and scores.knn >= support:
             layer = "classifier"
         elif scores.knn > thresholds["knn"]:
             layer = "exemplars"

@@ -29,6 +29,7 @@ import json
 import math
 import secrets
 import threading
+import weakref
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -87,7 +88,7 @@ class StaffAuth:
         # Without a review store (a server started without one): sessions in memory.
         self._memory: dict[str, dict[str, Any]] = {}
         self._memory_lock = threading.Lock()
-        self._kdf_limiters: dict[int, Any] = {}
+        self._kdf_limiters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     # -- is it on, and who is who --------------------------------------------------------------
 
@@ -147,11 +148,13 @@ class StaffAuth:
 
     async def login(self, username: str, password: str) -> str | None:
         """``check_password`` in the KDF thread pool (never on the event loop)."""
-        import anyio
-        from anyio.lowlevel import current_token
+        import asyncio
 
-        # One limiter per event loop (a served app has one; each test client has its own).
-        loop = id(current_token())
+        import anyio
+
+        # One limiter per event loop (a served app has one; each test client has its own; a
+        # limiter belongs to the loop it was made in). Keyed weakly: a closed loop's goes.
+        loop = asyncio.get_running_loop()
         limiter = self._kdf_limiters.get(loop)
         if limiter is None:
             limiter = self._kdf_limiters[loop] = anyio.CapacityLimiter(KDF_THREADS)

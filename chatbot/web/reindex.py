@@ -70,8 +70,17 @@ class _Progress:
 
 
 def fresh_embedder(serving: Any) -> Any:
-    """A model of the same kind as the serving one, for the build alone."""
-    inner = getattr(serving, "inner", serving)
+    """A model of the same kind as the serving one, for the build alone. The index is always
+    built with torch: a served ONNX model (``CHATBOT_EMBEDDING_BACKEND``) builds with the
+    sentence-transformers one it was exported from."""
+    from chatbot.embedding import SentenceTransformerEmbedder
+    from chatbot.fast_embedding import OnnxEmbedder
+
+    inner = serving
+    while hasattr(inner, "inner"):  # the serving wrappers (cache, batching, triage's ride-along)
+        inner = inner.inner
+    if isinstance(inner, OnnxEmbedder):
+        return SentenceTransformerEmbedder()
     return type(inner)()
 
 

@@ -228,7 +228,6 @@ def test_a_dubious_claim_never_leads(real_bot):
 @pytest.mark.parametrize(
     "question",
     [
-        "my 8 year old complains of leg pain at night",
         "My husband kicks all night and can't keep his legs still. What makes it worse?",
         "ok so it's 2am and I'm lying here for the third night in a row with this creepy "
         "crawly feeling in my legs, my partner is asleep and I'm pacing the hall. What can I do "

@@ -127,6 +127,8 @@ def fixed_wording(settings) -> list[str]:
     contact = settings.clinic.clinic_contact
     texts = [v for v in vars(messages).values() if isinstance(v, str)]
     texts += [messages.no_answer_text(contact), messages.personal_advice_text(contact)]
+    # A broad answer's fixed group headings (bold).
+    texts += [f"**{h}**" for h in (*messages.FACET_HEADINGS.values(), messages.OTHER_HEADING)]
     others = ("suicide or self-harm", "overdose or poisoning")
     for category in (*EMERGENCY_CATEGORIES, "possible emergency"):
         for n in ("", settings.safety.emergency_number):

@@ -134,7 +134,7 @@ def test_served_bot_answers_exactly_as_before(real_bot, real_settings, real_embe
         real_settings.replace(query_cache_size=16), real_embedder, serving=True, log=False
     )
     fast = tuned.embedder
-    assert isinstance(fast, QueryEmbedder) and tuned.retriever.embedder is fast
+    assert isinstance(fast, QueryEmbedder) and tuned.retriever.embedder.inner is fast
     for round_ in range(2):
         before = fast.misses
         for q in QUESTIONS:

@@ -80,8 +80,9 @@ def test_a_correct_answer_is_given_again_marked_reviewed(world: TinyWorld):
 
     # Another question, a follow-up read with its context, personal advice: answered afresh.
     assert not bot.ask("Are symptoms better at night?").reviewed
-    history = [Turn("user", "Tell me about iron"), Turn("assistant", "...")]
-    assert not bot.ask("Are symptoms worse at night?", history).reviewed
+    # (A complete new question after another topic stands alone, and may get it: issue 15.)
+    history = [Turn("user", "What are the symptoms?"), Turn("assistant", "...")]
+    assert not bot.ask("are they worse at night as well?", history).reviewed
     # An emergency is never replaced by a reviewed answer.
     bot.store.set_verdict(bot.ask("I have chest pain and can't breathe").id, "correct")
     assert bot.ask("I have chest pain and can't breathe").status == "emergency"

@@ -231,7 +231,7 @@ def test_training_is_deterministic_and_chooses_thresholds(fake_model):
     )
     assert np.array_equal(fake_model.emergency_w, again.emergency_w)
     assert fake_model.thresholds == again.thresholds
-    assert set(fake_model.thresholds) == {"emergency", "knn", "net"}
+    assert set(fake_model.thresholds) == {"emergency", "knn", "net", "support"}
     cv = fake_model.report["cross_validated"]
     assert 0 <= cv["near_miss_emergency_rate"] <= 1 and cv["recall"] >= cv["rules_recall"]
 
@@ -291,6 +291,14 @@ def test_any_learned_layer_can_raise_the_alarm():
     assert decide(None, scores(knn=0.3), TH) == ("emergency", "stroke", "exemplars")
     assert decide(None, scores(flag=0.85), TH) == ("safety_net", "stroke", "weak")
     assert decide(None, scores(), TH) == (None, "", "")
+
+
+def test_the_classifier_alone_is_not_believed_far_from_every_example():
+    floor = {**TH, "support": -0.05}
+    assert decide(None, scores(p=0.99, knn=-0.04), floor)[0] == "emergency"
+    # Far from the exemplar bank a confident classifier is no alarm; a weak flag still nets it.
+    assert decide(None, scores(p=0.99, knn=-0.3), floor) == (None, "", "")
+    assert decide(None, scores(p=0.99, knn=-0.3, flag=0.9), floor)[0] == "safety_net"
 
 
 def test_a_red_flag_the_rules_saw_denied_or_past_is_not_an_emergency():
