@@ -29,8 +29,8 @@ import json
 import math
 import secrets
 import threading
-import weakref
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
