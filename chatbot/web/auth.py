@@ -87,7 +87,7 @@ class StaffAuth:
         # Without a review store (a server started without one): sessions in memory.
         self._memory: dict[str, dict[str, Any]] = {}
         self._memory_lock = threading.Lock()
-        self._kdf_limiters: dict[int, Any] = {}
+        self._kdf_limiters: dict[Any, Any] = {}
 
     # -- is it on, and who is who --------------------------------------------------------------
 
@@ -150,8 +150,9 @@ class StaffAuth:
         import anyio
         from anyio.lowlevel import current_token
 
-        # One limiter per event loop (a served app has one; each test client has its own).
-        loop = id(current_token())
+        # One limiter per event loop (a served app has one; each test client has its own). The
+        # token itself is the key: anyio makes a new, equal one at each call, so its id() differs.
+        loop = current_token()
         limiter = self._kdf_limiters.get(loop)
         if limiter is None:
             limiter = self._kdf_limiters[loop] = anyio.CapacityLimiter(KDF_THREADS)
