@@ -166,7 +166,7 @@ class LimitsStore:
             down = self.clock() - self._since
             failures = self.failures
         log.warning(
-            "limits store %s is back after %.0f s (%d counts were made in this process alone)",
+            "limits store %s is back after %.0f s (counts made in this process alone: %d)",
             self.where,
             down,
             failures,
