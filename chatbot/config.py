@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -27,6 +28,55 @@ ENV_PREFIX = "CHATBOT_"
 
 class ConfigError(ChatbotError):
     """A ``CHATBOT_*`` setting that cannot be used as given."""
+
+
+LIMITS_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
+# Settings that may hold a password: shown with it masked in a message or a log.
+SECRET_URLS = ("limits_url",)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part replaced by ``***``."""
+    parts = urlsplit(str(url))
+    if parts.password is None:
+        return str(url)
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def check_limits_url(url: str) -> str:
+    """``url`` if the rate limit and the sign-in brake can count there (``memory://``,
+    ``redis://HOST[:PORT][/DB]``, ``rediss://...``, ``redis+unix:///path/to/socket``), else a
+    ValueError saying what is wrong (never echoing a password)."""
+    url = str(url).strip()
+    if not url:
+        return "memory://"
+    shown = redact_url(url)
+    example = "memory:// or redis://HOST:6379/0"
+    parts = urlsplit(url)
+    if parts.scheme not in LIMITS_SCHEMES:
+        raise ValueError(f"{shown!r} is not a limits store: give {example}")
+    if parts.scheme == "memory":
+        if parts.netloc or parts.path.strip("/"):
+            raise ValueError(f"{shown!r}: memory:// takes nothing after it")
+        return "memory://"
+    if parts.scheme == "redis+unix":
+        if not parts.path.strip("/"):
+            raise ValueError(f"{shown!r} names no socket: give redis+unix:///path/to/redis.sock")
+        return url
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{shown!r}: the port is not a number (e.g. {example})") from None
+    if not parts.hostname:
+        raise ValueError(f"{shown!r} names no host (e.g. {example})")
+    if port == 0:
+        raise ValueError(f"{shown!r}: port 0 is not a Redis port")
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise ValueError(f"{shown!r}: the database after the '/' must be a number (e.g. /0)")
+    return url
 
 
 def _user_cache() -> Path:
@@ -199,7 +249,13 @@ class WebSettings(_Group):
         ge=1,
         le=64,
         description="server processes on one port, each with its own model and bot (uvicorn "
-        "workers); rate limits and lockouts are still per process (see README 'Performance')",
+        "workers); with several, set limits_url so they share one rate limit and sign-in brake",
+    )
+    limits_url: str = Field(
+        "memory://",
+        description="where the rate limit and the staff sign-in brake count: memory:// (each "
+        "server process on its own) or redis://HOST:6379/0 (shared by every worker and machine "
+        "that names it; if it cannot be reached, each process counts alone until it is back)",
     )
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
@@ -215,6 +271,11 @@ class WebSettings(_Group):
                     raise ValueError(f"not a JSON list ({exc})") from exc
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("limits_url")
+    @classmethod
+    def _limits_url(cls, value: str) -> str:
+        return check_limits_url(value)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -272,7 +333,15 @@ class _FlatEnvironment(PydanticBaseSettingsSource):
             value = os.environ.get(ENV_PREFIX + name.upper())
             if value is not None:
                 out[name] = value
+        for alias, name in ENV_ALIASES.items():
+            value = os.environ.get(ENV_PREFIX + alias)
+            if value is not None and name not in out:
+                out[name] = value
         return out
+
+
+# Other names a deployment may know a setting by (issue 18 names the Redis one so).
+ENV_ALIASES = {"REDIS_URL": "limits_url"}
 
 
 class Settings(BaseSettings):
@@ -342,6 +411,8 @@ def load_settings(**overrides: Any) -> Settings:
             loc = [str(p) for p in err["loc"]]
             name = loc[1] if len(loc) > 1 and loc[0] in GROUPS else (loc[0] if loc else "?")
             got = err.get("input")
+            if name in SECRET_URLS:  # its message shows it, with any password masked
+                got = None
             shown = f" (got {str(got)[:60]!r})" if isinstance(got, str | int | float) else ""
             problems.append(f"{ENV_PREFIX}{name.upper()}: {err['msg']}{shown}")
         raise ConfigError("bad setting: " + "; ".join(problems)) from None

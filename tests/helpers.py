@@ -309,6 +309,57 @@ def check_spans(answer, bot: Bot) -> None:
     assert markers == {c.id for c in answer.citations}
 
 
+def api_client(real_bot, tmp_path=None, client=("203.0.113.7", 50000), **settings):
+    """A TestClient for a whole app (``create_app``) over ``real_bot``'s index with the given
+    settings (flat names), and a review store in ``tmp_path`` when given. Each call is a new
+    app: its own middleware, rate limiter and limits store."""
+    from fastapi.testclient import TestClient
+
+    from chatbot.web.app import create_app
+
+    store = None
+    if tmp_path is not None:
+        from chatbot.review.store import Store
+
+        store = Store(tmp_path / "review.sqlite3")
+    s = real_bot.settings.replace(**settings)
+    bot = Bot(s, real_bot.index, real_bot.embedder, log=store)
+    return TestClient(create_app(bot, store), raise_server_exceptions=False, client=client)
+
+
+def staff_client(world: TinyWorld, **settings):
+    """(TestClient, bot) for the staff area alone over ``world`` (a new app each call, with its
+    own sign-in brake), on https as in production behind TLS (the cookies are Secure)."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from chatbot.web.routers import staff
+
+    bot = world.bot()
+    cfg = world.settings.replace(**settings)
+    bot.settings = cfg
+    app = FastAPI()
+    staff.register(app, SimpleNamespace(bot=bot, settings=cfg, store=bot.store))
+    return TestClient(app, base_url="https://testserver"), bot
+
+
+def csrf_of(html_text: str) -> str:
+    """The CSRF token of a staff page's form."""
+    m = re.search(r'name="csrf" value="([^"]+)"', html_text)
+    assert m, "no CSRF token in the form"
+    return m.group(1)
+
+
+def staff_login(client, username: str = "staff", password: str = STAFF_PASSWORD):
+    """One sign-in through the form (its page first, for the CSRF token); the response."""
+    page = client.get("/staff")
+    return client.post(
+        "/staff/login",
+        data={"username": username, "password": password, "csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+
+
 class TinyWorld:
     """A tiny corpus, an index built with the fake embedder, and a store that outlives bots."""
 

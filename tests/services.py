@@ -251,7 +251,7 @@ class RedisServer:
 
 if __name__ == "__main__":
     with PostgresServer() as pg, RedisServer() as rd:
-        print(f"CHATBOT_DATABASE_URL={pg.url}\nCHATBOT_REDIS_URL={rd.url}", flush=True)
+        print(f"CHATBOT_DATABASE_URL={pg.url}\nCHATBOT_LIMITS_URL={rd.url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)

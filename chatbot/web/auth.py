@@ -16,7 +16,9 @@ brake on wrong passwords that counts per account and per client address.
   pre-login cookie).
 - Wrong passwords (``LoginLimiter``, the ``limits`` library): 5 in 15 minutes for one account
   from one address block that account from that address; 20 from one address block it for
-  every account. A wrong password from one place never locks anyone out elsewhere.
+  every account. A wrong password from one place never locks anyone out elsewhere. The counts
+  are in the rate limit's store (``CHATBOT_LIMITS_URL``), so with Redis every worker and
+  machine shares one brake; what happens when Redis is down is said at ``LoginLimiter``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 
 from chatbot.review.accounts import ROLES
 from chatbot.review.passwords import PasswordHashError, hash_password, parse_hash, verify_password
+from chatbot.web.limits import LimitsStore
 
 SESSION_HOURS = 8
 KDF_THREADS = 2  # scrypt checks at once (each takes ~50-100 ms of a core and 32 MiB)
@@ -267,50 +270,80 @@ def _load_secret(path: Path) -> bytes:
     return secret
 
 
-def login_storage(uri: str = "memory://") -> Any:
-    """Where the sign-in brake keeps its counts: the one factory to change for another
-    backend (``limits`` understands ``redis://host:6379`` as well as ``memory://``)."""
-    from limits.storage import storage_from_string
-
-    return storage_from_string(uri)
-
-
 class LoginLimiter:
-    """Wrong passwords per (account, address) and per address, in moving windows."""
+    """Wrong passwords per (account, address) and per address, in moving windows, counted in
+    the app's ``LimitsStore`` (``CHATBOT_LIMITS_URL``: Redis shares one brake between every
+    worker and machine).
+
+    When Redis cannot be reached the brake neither opens nor locks staff out: it falls back to
+    this process's own brake, which every failure is also written to while Redis works. Failing
+    open would give a password guesser unlimited tries for as long as Redis is down (and an
+    attacker able to disturb Redis could choose that moment); failing closed would lock every
+    staff member out of reviewing answers over an outage that has nothing to do with them. The
+    fallback keeps the limits of a ``memory://`` deployment (5 and 20 tries per process, so at
+    most N times that over N workers, each try costing the guesser a full scrypt check), and
+    a guesser this process already stopped stays stopped.
+    """
 
     def __init__(
         self,
         per_account: str = "5/15 minutes",
         per_address: str = "20/15 minutes",
-        storage: Any = None,
+        store: LimitsStore | None = None,
     ) -> None:
         from limits import parse
+        from limits.storage import MemoryStorage
         from limits.strategies import MovingWindowRateLimiter
 
-        self._limiter = MovingWindowRateLimiter(storage or login_storage())
+        self.store = store if store is not None else LimitsStore()
+        self._shared = MovingWindowRateLimiter(self.store.storage)
+        # This process's brake: the same one with memory://, the fallback with Redis.
+        self._local = (
+            MovingWindowRateLimiter(MemoryStorage()) if self.store.shared else self._shared
+        )
         self._pair = parse(per_account)
         self._address = parse(per_address)
 
-    def blocked_for(self, account: str, address: str) -> float:
-        """Seconds until ``account`` may try again from ``address`` (0: it may now)."""
+    def _keys(self, account: str, address: str) -> tuple[tuple[Any, tuple[str, ...]], ...]:
+        return (
+            (self._pair, ("signin", "pair", account, address)),
+            (self._address, ("signin", "address", address)),
+        )
+
+    def _blocked(self, limiter: Any, account: str, address: str) -> float:
         now = time.time()
         waits = []
-        for item, keys in ((self._pair, ("pair", account, address)), (self._address, (address,))):
-            if not self._limiter.test(item, *keys):
-                reset = self._limiter.get_window_stats(item, *keys).reset_time
+        for item, keys in self._keys(account, address):
+            if not limiter.test(item, *keys):
+                reset = limiter.get_window_stats(item, *keys).reset_time
                 waits.append(max(1.0, reset - now))
         return max(waits, default=0.0)
 
+    def blocked_for(self, account: str, address: str) -> float:
+        """Seconds until ``account`` may try again from ``address`` (0: it may now)."""
+        return self.store.run(
+            lambda: self._blocked(self._shared, account, address),
+            lambda: self._blocked(self._local, account, address),
+        )
+
     def failed(self, account: str, address: str) -> None:
-        self._limiter.hit(self._pair, "pair", account, address)
-        self._limiter.hit(self._address, address)
+        def hit(limiter: Any) -> None:
+            for item, keys in self._keys(account, address):
+                limiter.hit(item, *keys)
+
+        if self._local is not self._shared:
+            hit(self._local)
+        self.store.run(lambda: hit(self._shared), lambda: None)
 
     def succeeded(self, account: str, address: str) -> None:
-        self._limiter.clear(self._pair, "pair", account, address)
+        item, keys = self._keys(account, address)[0]
+        if self._local is not self._shared:
+            self._local.clear(item, *keys)
+        self.store.run(lambda: self._shared.clear(item, *keys), lambda: None)
 
 
 def minutes(seconds: float) -> int:
     return max(1, math.ceil(seconds / 60))
 
 
-__all__ = ["ROLES", "SESSION_HOURS", "LoginLimiter", "StaffAuth", "client_key", "login_storage"]
+__all__ = ["ROLES", "SESSION_HOURS", "LoginLimiter", "StaffAuth", "client_key"]

@@ -392,17 +392,20 @@ def install(app: Any, settings: Any) -> list[str]:
 
     Raises:
         OriginError: an allowed origin is not of the form ``https://host[:port]``.
+        LimitsConfigError: ``CHATBOT_LIMITS_URL`` names a store that cannot be used.
     """
     from starlette.middleware.cors import CORSMiddleware
 
-    from chatbot.web.limits import RateLimiter, RateLimitMiddleware
+    from chatbot.web.limits import LimitsStore, RateLimiter, RateLimitMiddleware
 
     origins = normalise_origins(settings.web.allowed_origins)
     # Starlette applies the last added middleware first: CORS outermost, so even a 413 or a
     # 429 carries the CORS headers an allowed site needs to read the message.
     app.add_middleware(ClosedRoutesMiddleware)
     app.add_middleware(BodyLimitMiddleware, limit=API_BODY_LIMIT, chat_limit=CHAT_BODY_LIMIT)
-    limiter = RateLimiter(settings.web.rate_limit_per_minute)
+    # One store per app for the rate limit and the staff sign-in brake (CHATBOT_LIMITS_URL).
+    app.state.limits = LimitsStore(settings.web.limits_url)
+    limiter = RateLimiter(settings.web.rate_limit_per_minute, app.state.limits)
     # Shared, so a front end may check the same allowance itself (e.g. to answer in the chat).
     app.state.rate_limiter = limiter
     app.add_middleware(RateLimitMiddleware, limiter=limiter)

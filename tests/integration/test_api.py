@@ -5,26 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import api_client as make_client
 from helpers import check_invariants
 
 CLINIC = "https://www.clinic.example"
-
-
-def make_client(real_bot, tmp_path=None, client=("203.0.113.7", 50000), **settings):
-    """A TestClient for an app over the real index with the given settings (and a store)."""
-    from fastapi.testclient import TestClient
-
-    from chatbot.pipeline import Bot
-    from chatbot.web.app import create_app
-
-    store = None
-    if tmp_path is not None:
-        from chatbot.review.store import Store
-
-        store = Store(tmp_path / "review.sqlite3")
-    s = real_bot.settings.replace(**settings)
-    bot = Bot(s, real_bot.index, real_bot.embedder, log=store)
-    return TestClient(create_app(bot, store), raise_server_exceptions=False, client=client)
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import STAFF_PASSWORD, TinyWorld
+from helpers import STAFF_PASSWORD, TinyWorld, csrf_of
+from helpers import staff_client as make_client
+from helpers import staff_login as login
 from markupsafe import escape
 
 from chatbot.review import passwords
@@ -24,19 +25,6 @@ def password_hash() -> str:
     return passwords.hash_password(STAFF_PASSWORD)
 
 
-def make_client(world: TinyWorld, **settings):
-    from fastapi import FastAPI
-    from fastapi.testclient import TestClient
-
-    bot = world.bot()
-    cfg = world.settings.replace(**settings)
-    bot.settings = cfg
-    app = FastAPI()
-    staff.register(app, SimpleNamespace(bot=bot, settings=cfg, store=bot.store))
-    # Secure cookies travel over https only, as in production behind TLS.
-    return TestClient(app, base_url="https://testserver"), bot
-
-
 @pytest.fixture
 def world(tmp_path: Path) -> TinyWorld:
     return TinyWorld(tmp_path)
@@ -46,21 +34,6 @@ def world(tmp_path: Path) -> TinyWorld:
 def site(world: TinyWorld, password_hash: str):
     client, bot = make_client(world, staff_password_hash=password_hash)
     return client, bot
-
-
-def csrf_of(html_text: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', html_text)
-    assert m, "no CSRF token in the form"
-    return m.group(1)
-
-
-def login(client, username: str = "staff", password: str = STAFF_PASSWORD):
-    page = client.get("/staff")
-    return client.post(
-        "/staff/login",
-        data={"username": username, "password": password, "csrf": csrf_of(page.text)},
-        follow_redirects=False,
-    )
 
 
 # -- passwords and the switch ----------------------------------------------------------------

@@ -18,6 +18,7 @@ from helpers import (
     LIBRARY_HTML,
     STAFF_PASSWORD,
     TinyWorld,
+    csrf_of,
     make_pdf,
     make_scan_pdf,
     tree_state,
@@ -59,12 +60,6 @@ def client(area):
     from fastapi.testclient import TestClient
 
     return TestClient(area.app, base_url="https://testserver")
-
-
-def csrf_of(text: str) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', text)
-    assert m, "no CSRF token"
-    return m.group(1)
 
 
 def signed_in(area, user: str = "staff", password: str | None = None):

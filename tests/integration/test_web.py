@@ -21,6 +21,12 @@ def test_healthz(client, real_bot):
         "store": "none",  # this bot has no review store
         "store_failures": 0,
         "store_error": None,
+        "worker": os.getpid(),  # served in this process
+        "query_embedding": None,  # the bot embeds directly (no serving QueryEmbedder)
+        "limits": "ok",  # the rate limit and sign-in brake in this process's memory
+        "limits_store": "memory",
+        "limits_failures": 0,
+        "limits_error": None,
     }
 
 

@@ -1,5 +1,6 @@
 """CHATBOT_WORKERS: one port served by several processes, each with its own bot (built through
-pipeline.build_bot); every one of them answers, and stopping the server stops them all."""
+pipeline.build_bot); every one of them answers, they count one rate limit in the Redis that
+CHATBOT_LIMITS_URL names, and stopping the server stops them all."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from helpers import LiveServer, check_invariants, live_server_env
+import redis
+from helpers import LIVE_SERVER_EXTRA_ENV, LiveServer, check_invariants, live_server_env
 
 QUESTIONS = [
     "Why would low iron give me restless legs?",
@@ -46,8 +49,27 @@ def _ask_on_one_connection(server: LiveServer, question: str, seen: dict, lock) 
         seen.setdefault(worker, []).append((resp.status, answer))
 
 
-def test_two_workers_both_answer_and_stop_together(real_index_dir: Path, tmp_path: Path):
-    env = live_server_env(real_index_dir, tmp_path / "data", CHATBOT_WORKERS="2")
+def _asks_counted(limits_url: str, address: str = "127.0.0.1") -> int:
+    """How many questions from ``address`` the limits store holds in the last hour."""
+    from limits import RateLimitItemPerMinute
+
+    from chatbot.web.limits import make_storage
+
+    storage: Any = make_storage(limits_url)
+    key = RateLimitItemPerMinute(int(LIVE_SERVER_EXTRA_ENV["CHATBOT_RATE_LIMIT_PER_MINUTE"]))
+    _, count = storage.get_moving_window(key.key_for("ask", address), key.amount, 3600)
+    return int(count)
+
+
+def test_two_workers_both_answer_and_stop_together(
+    real_index_dir: Path, tmp_path: Path, redis_url: str
+):
+    # The limits on Redis (a database of its own): both workers count one allowance.
+    limits_url = redis_url.rsplit("/", 1)[0] + "/3"
+    redis.Redis.from_url(limits_url).flushdb()
+    env = live_server_env(
+        real_index_dir, tmp_path / "data", CHATBOT_WORKERS="2", CHATBOT_LIMITS_URL=limits_url
+    )
     server = LiveServer(env).wait(timeout=300)
     try:
         seen: dict[int, list] = {}
@@ -75,6 +97,10 @@ def test_two_workers_both_answer_and_stop_together(real_index_dir: Path, tmp_pat
                 check_invariants(answer)
                 assert answer["status"] == "answered"
         workers = list(seen)
+        # Every question either worker answered is in the one shared count.
+        assert _asks_counted(limits_url) == sum(len(replies) for replies in seen.values())
+        health = server.health()
+        assert health["limits"] == "ok" and health["limits_store"] == "redis"
     finally:
         server.stop()
     deadline = time.monotonic() + 30

@@ -12,7 +12,7 @@ import logging
 import os
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -106,6 +106,14 @@ class Health(BaseModel):
         description="this process's query embedder when serving: cache hits and misses, model "
         "calls, and how many calls embedded how many texts at once (batch_sizes)",
     )
+    limits: Literal["ok", "failing"] = Field(
+        "ok",
+        description="the store of the rate limit and the sign-in brake (CHATBOT_LIMITS_URL): "
+        "failing means patients are answered but each process counts on its own",
+    )
+    limits_store: Literal["memory", "redis"] = "memory"
+    limits_failures: int = Field(0, description="counts made without the shared store")
+    limits_error: str | None = None
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -125,10 +133,12 @@ router = APIRouter(tags=["api"])
 
 
 @router.get("/healthz", response_model=Health, summary="Health and index in use")
-def healthz(ctx: Ctx) -> dict[str, Any]:
-    """Liveness, the index in use (its manifest hash changes when the index is rebuilt) and
-    the review store's state: "failing" means patients are answered but nothing is logged."""
+def healthz(ctx: Ctx, request: Request) -> dict[str, Any]:
+    """Liveness, the index in use (its manifest hash changes when the index is rebuilt), the
+    review store's state ("failing": patients are answered but nothing is logged) and the
+    limits store's ("failing": patients are answered, each process counting on its own)."""
     bot = ctx.bot
+    limits = getattr(request.app.state, "limits", None)
     return {
         "status": "ok",
         "articles": len(bot.index.articles),
@@ -137,6 +147,7 @@ def healthz(ctx: Ctx) -> dict[str, Any]:
         "worker": os.getpid(),
         "query_embedding": bot.embedder.stats() if hasattr(bot.embedder, "stats") else None,
         **(bot.log.health() if bot.log is not None else {"store": "none"}),
+        **(limits.health() if limits is not None else {}),
     }
 
 

@@ -25,6 +25,7 @@ from chatbot.review.db import StoreError, UnknownAnswerError
 from chatbot.review.log import AnswerFilter
 from chatbot.text.spans import overlaps_any, relocate
 from chatbot.web.auth import SESSION_HOURS, LoginLimiter, StaffAuth, client_key, minutes
+from chatbot.web.limits import LimitsStore
 from chatbot.web.staff_base import (
     LOGIN_COOKIE,
     LOOPBACK,
@@ -85,7 +86,9 @@ def register(app: Any, ctx: Any) -> StaffState:
     from chatbot.web.routers import staff_admin, staff_library
 
     auth = StaffAuth(ctx.settings, store=lambda: ctx.store)
-    state = StaffState(ctx=ctx, auth=auth, limiter=LoginLimiter())
+    # The rate limit's store (CHATBOT_LIMITS_URL), so every worker shares one brake.
+    limits = getattr(app.state, "limits", None) or LimitsStore(ctx.settings.web.limits_url)
+    state = StaffState(ctx=ctx, auth=auth, limiter=LoginLimiter(store=limits))
 
     def reindexed(by: str, ok: bool, text: str) -> None:
         if ctx.store is not None:
