@@ -11,8 +11,6 @@ def test_healthz(client, real_bot):
     r = client.get("/healthz")
     assert r.status_code == 200
     body = r.json()
-    assert body.pop("worker") == os.getpid()  # which process answered (CHATBOT_WORKERS)
-    assert body.pop("query_embedding") is None  # no batching embedder outside a served app
     assert body == {
         "status": "ok",
         "articles": 5,

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from chatbot.library.articles import Library
 from chatbot.review.db import StoreError, UnknownAnswerError
 from chatbot.review.log import AnswerFilter
+from chatbot.safety.kinds import KINDS
 from chatbot.text.spans import overlaps_any, relocate
 from chatbot.web.auth import SESSION_HOURS, LoginLimiter, StaffAuth, client_key, minutes
 from chatbot.web.limits import LimitsStore
@@ -63,20 +64,7 @@ __all__ = [
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 CHANNELS = ("chat", "widget", "api", "cli", "batch", "eval")
-SAFETY_KINDS = (
-    "chest_pain",
-    "breathing",
-    "stroke",
-    "suicide",
-    "clot",
-    "poisoning",
-    "anaphylaxis",
-    "sepsis",
-    "cauda_equina",
-    "bleeding",
-    "collapse_seizure",
-    "other",
-)
+SAFETY_KINDS = KINDS  # the safety filter's kinds: triage's own list
 
 
 def register(app: Any, ctx: Any) -> StaffState:
