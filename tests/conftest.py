@@ -55,6 +55,16 @@ def tiny_corpus(tmp_path: Path) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """The scrypt hash of the tests' staff password (hashed once: scrypt is slow on purpose)."""
+    from helpers import STAFF_PASSWORD
+
+    from chatbot.review import passwords
+
+    return passwords.hash_password(STAFF_PASSWORD)
+
+
 @pytest.fixture
 def world(tmp_path: Path) -> TinyWorld:
     """A tiny corpus indexed with the fake embedder, and a review store that outlives bots."""

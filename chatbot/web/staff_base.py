@@ -102,6 +102,11 @@ def state_of(request: Request) -> StaffState:
 State = Annotated[StaffState, Depends(state_of)]
 
 
+def audit(state: StaffState, staff: Staff, action: str, target: str = "", **detail: Any) -> None:
+    """One row of the audit log for what ``staff`` just did."""
+    state.store.record(staff.user, action, target, **detail)
+
+
 def render(
     name: str, staff: Staff | None = None, status: int = 200, **context: Any
 ) -> HTMLResponse:

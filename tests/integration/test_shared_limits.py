@@ -16,7 +16,6 @@ import redis
 import services
 from helpers import (
     ROOT,
-    STAFF_PASSWORD,
     TinyWorld,
     api_client,
     check_invariants,
@@ -27,7 +26,6 @@ from helpers import (
 )
 from services import RedisServer
 
-from chatbot.review import passwords
 from chatbot.web import limits as limits_module
 
 CLINIC = "https://www.clinic.example"
@@ -45,11 +43,6 @@ def shared(redis_url: str) -> str:
     finally:
         client.close()
     return redis_url
-
-
-@pytest.fixture(scope="module")
-def password_hash() -> str:
-    return passwords.hash_password(STAFF_PASSWORD)
 
 
 def ask(client, question: str = QUESTION, **headers: str):

@@ -20,16 +20,6 @@ from chatbot.web.routers import staff
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)> are my legs worse at night?'
 
 
-@pytest.fixture(scope="module")
-def password_hash() -> str:
-    return passwords.hash_password(STAFF_PASSWORD)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> TinyWorld:
-    return TinyWorld(tmp_path)
-
-
 @pytest.fixture
 def site(world: TinyWorld, password_hash: str):
     client, bot = make_client(world, staff_password_hash=password_hash)

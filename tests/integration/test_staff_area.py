@@ -8,7 +8,6 @@ import csv
 import io
 import re
 import threading
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -24,22 +23,11 @@ from helpers import (
     tree_state,
 )
 
-from chatbot.review import passwords
 from chatbot.types import Answer
 from chatbot.web import auth as auth_module
 from chatbot.web.routers import staff
 
 PW = {"alice": "alice password one", "bob": "bob password two!"}
-
-
-@pytest.fixture(scope="module")
-def password_hash() -> str:
-    return passwords.hash_password(STAFF_PASSWORD)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> TinyWorld:
-    return TinyWorld(tmp_path)
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from chatbot.web.staff_base import (
     StaffState,
     State,
     Viewer,
+    audit,
     bar_chart_svg,
     context_of,
     headers,
@@ -97,11 +98,6 @@ def register(app: Any, ctx: Any) -> StaffState:
     app.include_router(staff_library.router)
     app.include_router(staff_admin.router)
     return state
-
-
-def audit(state: StaffState, staff: Staff, action: str, target: str = "", **detail: Any) -> None:
-    """One row of the audit log for what ``staff`` just did."""
-    state.store.record(staff.user, action, target, **detail)
 
 
 # -- signing in and out -----------------------------------------------------------------------

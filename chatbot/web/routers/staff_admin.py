@@ -21,6 +21,7 @@ from chatbot.web.staff_base import (
     StaffState,
     State,
     Viewer,
+    audit,
     int_param,
     message,
     render,
@@ -32,10 +33,6 @@ SAVED = {
     "examples": "Example questions saved.",
     "retired": "Approved answer retired: it is no longer given.",
 }
-
-
-def _audit(state: StaffState, staff: Staff, action: str, target: str, **detail: Any) -> None:
-    state.store.record(staff.user, action, target, **detail)
 
 
 # -- approved answers -------------------------------------------------------------------------
@@ -163,7 +160,7 @@ async def approved_create(request: Request, staff: Poster, state: State) -> Any:
             f"Not saved: {exc}.",
             400,
         )
-    _audit(
+    audit(
         state,
         staff,
         "approved_created",
@@ -172,7 +169,7 @@ async def approved_create(request: Request, staff: Poster, state: State) -> Any:
         from_answer=source or "",
     )
     if source:
-        _audit(state, staff, "approved_from_answer", f"answer:{source}", approved=new_id)
+        audit(state, staff, "approved_from_answer", f"answer:{source}", approved=new_id)
     return RedirectResponse(f"/staff/approved?saved=created#approved-{new_id}", status_code=303)
 
 
@@ -185,7 +182,7 @@ def approved_examples(
         state.store.set_examples(n, examples.splitlines())
     except StoreError as exc:
         return message("Not saved", f"{exc}.", staff, 400, "/staff/approved")
-    _audit(state, staff, "approved_examples", f"approved:{n}", examples=len(examples.split("\n")))
+    audit(state, staff, "approved_examples", f"approved:{n}", examples=len(examples.split("\n")))
     return RedirectResponse(f"/staff/approved?saved=examples#approved-{n}", status_code=303)
 
 
@@ -193,7 +190,7 @@ def approved_examples(
 def approved_retire(approved_id: str, staff: Poster, state: State) -> Any:
     n = int_param(approved_id, "the approved answer")
     if state.store.retire_approved(n):
-        _audit(state, staff, "approved_retired", f"approved:{n}")
+        audit(state, staff, "approved_retired", f"approved:{n}")
     return RedirectResponse("/staff/approved?saved=retired", status_code=303)
 
 
@@ -232,7 +229,7 @@ def users_add(
         state.store.add_user(name, role, password, created_by=staff.user)
     except ChatbotError as exc:
         return _users_page(state, staff, error=f"Not added: {exc}.", status=400)
-    _audit(state, staff, "account_added", f"account:{name.strip()}", role=role)
+    audit(state, staff, "account_added", f"account:{name.strip()}", role=role)
     return RedirectResponse("/staff/users?saved=1", status_code=303)
 
 
@@ -242,7 +239,7 @@ def users_role(name: str, staff: AdminPost, state: State, role: Annotated[str, F
         state.store.set_role(name, role)
     except StoreError as exc:
         return _users_page(state, staff, error=f"Not changed: {exc}.", status=400)
-    _audit(state, staff, "account_role", f"account:{name}", role=role)
+    audit(state, staff, "account_role", f"account:{name}", role=role)
     return RedirectResponse("/staff/users?saved=1", status_code=303)
 
 
@@ -258,5 +255,5 @@ def users_active(
         state.store.set_active(name, active == "1")
     except StoreError as exc:
         return _users_page(state, staff, error=f"Not changed: {exc}.", status=400)
-    _audit(state, staff, "account_on" if active == "1" else "account_off", f"account:{name}")
+    audit(state, staff, "account_on" if active == "1" else "account_off", f"account:{name}")
     return RedirectResponse("/staff/users?saved=1", status_code=303)

@@ -31,6 +31,7 @@ from chatbot.web.staff_base import (
     StaffState,
     State,
     Viewer,
+    audit,
     int_param,
     message,
     render,
@@ -55,14 +56,10 @@ def _drafts(state: StaffState) -> Path:
     return Path(state.ctx.settings.paths.data_dir) / "drafts"
 
 
-def _audit(state: StaffState, staff: Staff, action: str, target: str, **detail: Any) -> None:
-    state.store.record(staff.user, action, target, **detail)
-
-
 def _reindex(state: StaffState, staff: Staff) -> bool:
     started = bool(state.reindexer.start(staff.user))
     if started:
-        _audit(state, staff, "reindex_started", "index")
+        audit(state, staff, "reindex_started", "index")
     return started
 
 
@@ -159,7 +156,7 @@ async def articles_new(
         else:
             raise ExtractionError("choose a file or paste the article's text")
     except ExtractionError as exc:
-        _audit(state, staff, "article_refused", "upload", reason=str(exc)[:200])
+        audit(state, staff, "article_refused", "upload", reason=str(exc)[:200])
         return message(
             "Not added", f"{exc}. Nothing was changed.", staff, 400, "/staff/articles#add"
         )
@@ -190,7 +187,7 @@ async def articles_publish(request: Request, staff: EditorPost, state: State) ->
     except (LibraryError, ChatbotError) as exc:
         return _preview_page(state, staff, token, draft, meta, f"Not published: {exc}.", 400)
     (_drafts(state) / f"{token}.json").unlink(missing_ok=True)
-    _audit(
+    audit(
         state,
         staff,
         "article_added",
@@ -257,7 +254,7 @@ def _edited(state: StaffState, staff: Staff, article_id: str, **change: Any) -> 
         art = _library(state).edit(article_id, staff.user, **change)
     except (LibraryError, ChatbotError) as exc:
         return _article_page(state, staff, article_id, error=f"Not saved: {exc}.", status=400)
-    _audit(
+    audit(
         state,
         staff,
         "article_edited",
@@ -288,7 +285,7 @@ def article_retire(article_id: str, staff: EditorPost, state: State) -> Any:
         art = _library(state).retire(article_id, staff.user)
     except (LibraryError, ChatbotError) as exc:
         return _article_page(state, staff, article_id, error=f"Not retired: {exc}.", status=400)
-    _audit(state, staff, "article_retired", f"article:{article_id}", version=art.version)
+    audit(state, staff, "article_retired", f"article:{article_id}", version=art.version)
     _reindex(state, staff)
     return RedirectResponse("/staff/articles?saved=retired", status_code=303)
 
