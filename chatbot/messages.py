@@ -58,6 +58,11 @@ def _call(number: str) -> str:
     return f"call {number}" if number else "call your local emergency number"
 
 
+def urgent_help(number: str) -> str:
+    """Said beside a refusal to read a message (too long, too large): it may still be urgent."""
+    return f"If you need urgent help, {_call(number)} now."
+
+
 def poison_help_sentence(poison: str) -> str:
     """The line naming poison help (the country's, or generically)."""
     return (

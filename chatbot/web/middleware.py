@@ -20,7 +20,8 @@ responses pass through untouched.
   from the right: the first address that is not a trusted proxy is the client. Anyone else's
   header changes nothing. ``ClientAddressMiddleware`` puts that address (and the proxy's
   ``X-Forwarded-Proto``) into the request, so the rate limit, the staff lockout and the logs
-  all see the real client.
+  all see the real client. It drops ``X-Forwarded-Host`` from anyone but a trusted proxy (the
+  staff pages' same-origin check reads it as the public host).
 - **Errors.** An unexpected error becomes the generic JSON 500 inside this stack, so it
   carries the same headers as every other reply (the app's own 500 handler sits outside it).
 - **Rate limit** (``limits.py``), installed here with the rest.
@@ -36,7 +37,9 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from chatbot import messages
 from chatbot.errors import ChatbotError
+from chatbot.safety.contacts import emergency_contacts
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -148,11 +151,18 @@ class BodyLimitMiddleware:
     larger than ``chat_limit`` (a message plus the conversation shown so far)."""
 
     def __init__(
-        self, app: ASGIApp, limit: int = API_BODY_LIMIT, chat_limit: int = CHAT_BODY_LIMIT
+        self,
+        app: ASGIApp,
+        limit: int = API_BODY_LIMIT,
+        chat_limit: int = CHAT_BODY_LIMIT,
+        urgent: str = "",
     ) -> None:
         self.app = app
         self.limit = limit
         self.chat_limit = chat_limit
+        # A message too large to read may still be someone in danger: the refusal says whom
+        # to call (``messages.urgent_help``).
+        self.urgent = urgent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -163,7 +173,8 @@ class BodyLimitMiddleware:
         else:
             await self.app(scope, receive, send)
             return
-        too_big = {"error": f"the request is too large (at most {limit} bytes)"}
+        error = f"the request is too large (at most {limit} bytes)"
+        too_big = {"error": f"{error}. {self.urgent}" if self.urgent else error}
         for key, value in scope.get("headers", []):
             if key == b"content-length" and value.isdigit() and int(value) > limit:
                 await send_json(send, 413, too_big, {"Connection": "close"})
@@ -330,6 +341,19 @@ def forwarded_scheme(scope: Scope, trusted: TrustedProxies) -> str | None:
     return value if value in ("http", "https") else None
 
 
+def _without_untrusted_host(scope: Scope, trusted: TrustedProxies) -> Scope:
+    """``scope`` without ``X-Forwarded-Host`` unless a trusted proxy sent the request: the staff
+    pages' same-origin check reads that header as the public host, so only our own proxy may
+    name it."""
+    headers = scope.get("headers") or []
+    if not any(key == b"x-forwarded-host" for key, _ in headers):
+        return scope
+    client = scope.get("client")
+    if trusted and client and trusted.trusts(str(client[0])):
+        return scope
+    return {**scope, "headers": [(k, v) for k, v in headers if k != b"x-forwarded-host"]}
+
+
 class ClientAddressMiddleware:
     """Sets the request's client (and scheme) to what ``client_address`` finds, so everything
     after it (rate limit, staff lockout, logs, Gradio) sees the real client."""
@@ -339,6 +363,8 @@ class ClientAddressMiddleware:
         self.trusted = trusted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope = _without_untrusted_host(scope, self.trusted)
         if scope["type"] in ("http", "websocket") and self.trusted and scope.get("client"):
             peer = scope["client"]
             address = client_address(scope, self.trusted)
@@ -402,7 +428,15 @@ def install(app: Any, settings: Any) -> list[str]:
     # Starlette applies the last added middleware first: CORS outermost, so even a 413 or a
     # 429 carries the CORS headers an allowed site needs to read the message.
     app.add_middleware(ClosedRoutesMiddleware)
-    app.add_middleware(BodyLimitMiddleware, limit=API_BODY_LIMIT, chat_limit=CHAT_BODY_LIMIT)
+    number, _ = emergency_contacts(
+        settings.safety.country, settings.safety.emergency_number, settings.safety.crisis_line
+    )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=API_BODY_LIMIT,
+        chat_limit=CHAT_BODY_LIMIT,
+        urgent=messages.urgent_help(number),
+    )
     # One store per app for the rate limit and the staff sign-in brake (CHATBOT_LIMITS_URL).
     app.state.limits = LimitsStore(settings.web.limits_url)
     limiter = RateLimiter(settings.web.rate_limit_per_minute, app.state.limits)

@@ -134,6 +134,8 @@ def test_huge_body_is_413_before_it_is_parsed(client):
     assert len(body) > API_BODY_LIMIT
     r = post(client, body)
     assert r.status_code == 413 and "too large" in error_of(r)
+    # Too large to read may still be someone in danger: the refusal says whom to call.
+    assert "If you need urgent help, call" in error_of(r)
 
 
 def test_huge_chunked_body_without_length_is_413(client):

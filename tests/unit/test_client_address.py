@@ -7,7 +7,12 @@ from types import SimpleNamespace
 import pytest
 
 from chatbot.web.limits import RateLimiter, rate_key
-from chatbot.web.middleware import TrustedProxies, client_address, forwarded_scheme
+from chatbot.web.middleware import (
+    ClientAddressMiddleware,
+    TrustedProxies,
+    client_address,
+    forwarded_scheme,
+)
 
 
 def scope(peer: str | None, **headers: str) -> dict:
@@ -140,3 +145,29 @@ def test_the_table_of_clients_does_not_grow_without_bound(clock):
     assert limiter.check("192.0.2.1") == 0
     limiter.storage._MemoryStorage__expire_events()  # what its timer does every few ms
     assert limiter.prune() == 1  # only the one who asked within the minute is left
+
+
+def _host_seen(peer: str, trusted: TrustedProxies) -> list[bytes]:
+    """The X-Forwarded-Host values the app behind ClientAddressMiddleware is given."""
+    import asyncio
+
+    seen: list[bytes] = []
+
+    async def app(scope, receive, send):
+        seen.extend(v for k, v in scope["headers"] if k == b"x-forwarded-host")
+
+    asyncio.run(
+        ClientAddressMiddleware(app, trusted)(
+            scope(peer, x_forwarded_host="clinic.example"), None, None
+        )
+    )
+    return seen
+
+
+def test_only_a_trusted_proxy_may_name_the_public_host():
+    # The staff pages' same-origin check reads X-Forwarded-Host as the public host: a client
+    # that names it itself must not get past that check.
+    assert _host_seen("203.0.113.7", NONE) == []
+    assert _host_seen("203.0.113.7", LOCAL) == []
+    assert _host_seen("127.0.0.1", NONE) == []
+    assert _host_seen("127.0.0.1", LOCAL) == [b"clinic.example"]

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from chatbot import messages
 from chatbot.errors import BadInputError
 from chatbot.safety.emergency import overlong_emergency
 from chatbot.safety.hygiene import OVERLONG_FACTOR
@@ -173,12 +174,12 @@ def ask(req: AskRequest, ctx: Ctx) -> Any:
         # Too long to answer is not too long to be an emergency: the bot gives that reply.
         question = readable_part(req.question, max_chars)
         if overlong_emergency(question, max_chars) is None:
-            number = getattr(ctx.bot, "emergency_number", "") or "your local emergency number"
+            number = getattr(ctx.bot, "emergency_number", "")
             return JSONResponse(
                 {
                     "error": f"the question is too long ({length} characters; at most "
-                    f"{max_chars}); please ask it in a few sentences. If you need urgent "
-                    f"help, call {number} now."
+                    f"{max_chars}); please ask it in a few sentences. "
+                    + messages.urgent_help(number)
                 },
                 status_code=413,
             )
