@@ -21,6 +21,12 @@ EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)> are my legs wors
 
 
 @pytest.fixture
+def world(tmp_path: Path, store_location: Path | str) -> TinyWorld:
+    """The tiny world with its store on SQLite, then on PostgreSQL."""
+    return TinyWorld(tmp_path, store_location)
+
+
+@pytest.fixture
 def site(world: TinyWorld, password_hash: str):
     client, bot = make_client(world, staff_password_hash=password_hash)
     return client, bot
