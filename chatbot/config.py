@@ -35,7 +35,7 @@ LIMITS_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
 SECRET_URLS = ("limits_url", "database_url")
 # Settings whose value a message never shows (a URL's is shown with its password masked).
 SECRET_VALUES = (*SECRET_URLS, "staff_secret")
-DATABASE_SCHEMES = ("postgresql", "postgres")
+DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")  # SQLAlchemy's too
 
 
 def redact_url(url: str) -> str:
@@ -85,7 +85,7 @@ def check_limits_url(url: str) -> str:
 def check_database_url(url: str) -> str:
     """``url`` if the review store can live there: empty (the SQLite file in the data folder) or
     ``postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?...]`` (libpq's URL; ``postgres://``
-    is read as the same), else a ValueError saying what is wrong (never echoing a password)."""
+    and SQLAlchemy's ``postgresql+psycopg://`` are read as the same), else a ValueError saying what is wrong (never echoing a password)."""
     url = str(url).strip()
     if not url:
         return ""

@@ -178,6 +178,8 @@ def test_a_malformed_database_url_is_a_clear_setting_error(monkeypatch, url, say
 def test_database_url_forms(monkeypatch):
     monkeypatch.setenv("CHATBOT_DATABASE_URL", "postgres://app@db.example/chatbot")
     assert load_settings().staff.database_url == "postgresql://app@db.example/chatbot"
+    monkeypatch.setenv("CHATBOT_DATABASE_URL", "postgresql+psycopg://app@db.example/chatbot")
+    assert load_settings().staff.database_url == "postgresql://app@db.example/chatbot"
     monkeypatch.setenv("CHATBOT_DATABASE_URL", "  ")
     assert load_settings().staff.database_url == ""  # the SQLite file, as before
 
