@@ -85,7 +85,8 @@ def check_limits_url(url: str) -> str:
 def check_database_url(url: str) -> str:
     """``url`` if the review store can live there: empty (the SQLite file in the data folder) or
     ``postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?...]`` (libpq's URL; ``postgres://``
-    and SQLAlchemy's ``postgresql+psycopg://`` are read as the same), else a ValueError saying what is wrong (never echoing a password)."""
+    and SQLAlchemy's ``postgresql+psycopg://`` are read as the same), else a ValueError saying
+    what is wrong (never echoing a password)."""
     url = str(url).strip()
     if not url:
         return ""
