@@ -5,9 +5,13 @@ pool does. Compared with the answer's own time, it says whether the write should
 request path (issue 18: a writer thread with a queue) or can stay synchronous.
 
 The answers are the real bot's for the fixed questions (real model and index, computed once);
-the store is a fresh one in a temp folder, WAL as served. Updates bench/RESULTS.md.
+the store is a fresh one: a SQLite file in a temp folder, WAL as served, or (``--backend
+postgresql``) a PostgreSQL database: the one ``--database-url`` names, else a private server
+started from Debian's package as the tests do (tests/services.py, loopback, fsync off: a test
+cluster, so its figures are the driver's and the pool's cost, not a durable server's). Updates
+bench/RESULTS.md.
 
-Run: `.venv/bin/python bench/store_write.py [--writes 2000]`.
+Run: `.venv/bin/python bench/store_write.py [--writes 2000] [--backend sqlite|postgresql]`.
 """
 
 from __future__ import annotations
@@ -54,10 +58,27 @@ def timed_calls(fn, calls: int, threads: int) -> tuple[list[float], float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", type=int, default=2000, help="calls per row")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--database-url", default="", help="PostgreSQL to use (else a private one)")
     args = parser.parse_args()
+    if args.backend == "postgresql" and not args.database_url:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from services import PostgresServer
 
+        with PostgresServer() as server:
+            run(args, server.url, "a private PostgreSQL (tests/services.py: loopback, fsync off)")
+    elif args.backend == "postgresql":
+        from chatbot.config import redact_url
+
+        run(args, args.database_url, f"PostgreSQL at {redact_url(args.database_url)}")
+    else:
+        run(args, "", "a fresh SQLite file (WAL, synchronous=NORMAL, as served)")
+
+
+def run(args: argparse.Namespace, database_url: str, where: str) -> None:
     from chatbot.config import Settings
     from chatbot.pipeline import build_bot
+    from chatbot.review.backend import POOL_MAX
     from chatbot.review.store import Store
     from chatbot.types import Turn
 
@@ -70,7 +91,7 @@ def main() -> None:
         answers = [(q, bot.ask(q)) for q in QUESTIONS]
         asked = statistics.median(a.timings["total_ms"] for _, a in answers)
         history = [Turn("user", "my legs feel fizzy at night"), Turn("assistant", "...")]
-        store = Store(Path(tmp) / "data" / "chatbot.sqlite3")
+        store = Store(database_url or Path(tmp) / "data" / "chatbot.sqlite3")
         articles, disclaimer = bot.index.articles, bot.disclaimer
 
         def write(i: int) -> None:
@@ -105,7 +126,7 @@ def main() -> None:
     report = "\n".join(
         [
             f"machine: {machine()}",
-            f"a fresh store (WAL, synchronous=NORMAL, as served); {rows_in_db} answers written; "
+            f"{where}; {rows_in_db} answers written; "
             f"the bot's own answer time for these questions (Bot.ask, no log, one thread): p50 "
             f"{asked:.1f} ms",
             "",
@@ -124,13 +145,16 @@ def main() -> None:
                 rows,
             ),
             "",
-            "With N threads each call's time includes waiting for the GIL and SQLite's write "
-            "lock behind the other N-1 (the tail is that wait, and WAL checkpoints); 'calls/s' "
-            "is what the store sustains; one thread's mean is the work an answer pays for it.",
+            "With N threads each call's time includes waiting for the GIL and the database "
+            "behind the other N-1 (SQLite's write lock and WAL checkpoints; PostgreSQL's pool "
+            f"of {POOL_MAX} connections and a loopback round trip a statement); 'calls/s' is "
+            "what the store sustains; one thread's mean is the work an answer pays for it.",
         ]
     )
     print(report)
-    update_results("Review store cost per answer", report)
+    store.close()
+    title = "Review store cost per answer"
+    update_results(title if not database_url else f"{title} (PostgreSQL)", report)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,10 @@ class ConfigError(ChatbotError):
 
 LIMITS_SCHEMES = ("memory", "redis", "rediss", "redis+unix")
 # Settings that may hold a password: shown with it masked in a message or a log.
-SECRET_URLS = ("limits_url",)
+SECRET_URLS = ("limits_url", "database_url")
+# Settings whose value a message never shows (a URL's is shown with its password masked).
+SECRET_VALUES = (*SECRET_URLS, "staff_secret")
+DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")  # SQLAlchemy's too
 
 
 def redact_url(url: str) -> str:
@@ -77,6 +80,33 @@ def check_limits_url(url: str) -> str:
     if db and not db.isdigit():
         raise ValueError(f"{shown!r}: the database after the '/' must be a number (e.g. /0)")
     return url
+
+
+def check_database_url(url: str) -> str:
+    """``url`` if the review store can live there: empty (the SQLite file in the data folder) or
+    ``postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?...]`` (libpq's URL; ``postgres://``
+    and SQLAlchemy's ``postgresql+psycopg://`` are read as the same), else a ValueError saying
+    what is wrong (never echoing a password)."""
+    url = str(url).strip()
+    if not url:
+        return ""
+    shown = redact_url(url)
+    example = "postgresql://USER:PASSWORD@HOST:5432/DATABASE"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in DATABASE_SCHEMES:
+        raise ValueError(
+            f"{shown!r} is not a PostgreSQL URL: give {example}, or leave it empty for the "
+            "SQLite file in the data folder"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{shown!r}: the port is not a number (e.g. {example})") from None
+    if port == 0:
+        raise ValueError(f"{shown!r}: port 0 is not a PostgreSQL port")
+    if not parts.path.strip("/"):
+        raise ValueError(f"{shown!r} names no database (e.g. {example})")
+    return "postgresql" + url[len(parts.scheme) :]
 
 
 def _user_cache() -> Path:
@@ -300,6 +330,34 @@ class StaffSettings(_Group):
     retention_days: int = Field(
         0, ge=0, description="delete logged conversations older than this; 0 keeps them"
     )
+    database_url: str = Field(
+        "",
+        description="where the review store lives: empty is the SQLite file in the data folder; "
+        "postgresql://USER:PASSWORD@HOST:5432/DATABASE is a PostgreSQL database that every "
+        "server process and machine naming it shares (same schema and migrations)",
+    )
+    staff_secret: str = Field(
+        "",
+        description="the key staff sign-in cookies are signed with (at least 32 characters); "
+        "every machine behind one address needs the same. Empty: the staff_secret file in the "
+        "data folder, made on first use",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
+    @field_validator("staff_secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        value = str(value).strip()
+        if value and len(value) < 32:
+            raise ValueError(
+                "at least 32 characters (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`)"
+            )
+        return value
 
 
 GROUPS: dict[str, type[_Group]] = {
@@ -411,7 +469,7 @@ def load_settings(**overrides: Any) -> Settings:
             loc = [str(p) for p in err["loc"]]
             name = loc[1] if len(loc) > 1 and loc[0] in GROUPS else (loc[0] if loc else "?")
             got = err.get("input")
-            if name in SECRET_URLS:  # its message shows it, with any password masked
+            if name in SECRET_VALUES:  # its message shows a URL with any password masked
                 got = None
             shown = f" (got {str(got)[:60]!r})" if isinstance(got, str | int | float) else ""
             problems.append(f"{ENV_PREFIX}{name.upper()}: {err['msg']}{shown}")

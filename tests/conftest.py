@@ -155,6 +155,21 @@ def postgres_url():
         yield server.url
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path):
+    """Where a test's review store lives, once each: the SQLite file in its data folder, then a
+    fresh schema of the tests' PostgreSQL (``helpers.pg_schema``: its stores closed and the
+    schema dropped afterwards). ``Store(store_location)`` opens either."""
+    if request.param == "sqlite":
+        yield tmp_path / "data" / "chatbot.sqlite3"
+        return
+    from helpers import pg_schema
+
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    with pg_schema(request.getfixturevalue("postgres_url"), monkeypatch) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def redis_url():
     """A private Redis (Debian's package, `make services`) on a free loopback port, nothing

@@ -7,6 +7,7 @@ benchmarks in bench/ use ``LiveServer`` too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -361,19 +363,25 @@ def staff_login(client, username: str = "staff", password: str = STAFF_PASSWORD)
 
 
 class TinyWorld:
-    """A tiny corpus, an index built with the fake embedder, and a store that outlives bots."""
+    """A tiny corpus, an index built with the fake embedder, and a store that outlives bots.
 
-    def __init__(self, root: Path) -> None:
+    ``store_at``: a PostgreSQL URL (``store_location``'s) puts the store there, for the bots and
+    the settings (``CHATBOT_DATABASE_URL``) alike; by default it is the SQLite file in data/.
+    """
+
+    def __init__(self, root: Path, store_at: Path | str | None = None) -> None:
         self.root = root
         self.corpus = root / "corpus"
         for slug, (title, body) in TINY_ARTICLES.items():
             write_article(self.corpus, slug, title, body)
-        self.store_path = root / "data" / "chatbot.sqlite3"
+        self.store_path: Path | str = store_at or root / "data" / "chatbot.sqlite3"
+        on_postgres = isinstance(self.store_path, str)
         self.settings = Settings(
             corpus_dir=self.corpus,
             index_dir=root / "index",
             data_dir=root / "data",
             min_relevance=0.2,
+            database_url=self.store_path if on_postgres else "",
         )
 
     def bot(self) -> Bot:
@@ -394,6 +402,39 @@ class TinyWorld:
         title = TINY_ARTICLES[slug][0]
         current = (self.corpus / f"{slug}.md").read_text("utf-8").split("---\n", 2)[2]
         write_article(self.corpus, slug, title, transform(current))
+
+
+@contextlib.contextmanager
+def pg_schema(server_url: str, monkeypatch: Any) -> Iterator[str]:
+    """A fresh schema in the tests' PostgreSQL, as a URL whose search_path is that schema (so a
+    store opened on it starts empty at version 0); every store this process opens meanwhile is
+    closed afterwards and the schema dropped."""
+    import uuid
+
+    import psycopg
+
+    from chatbot.review import backend
+
+    name = "t_" + uuid.uuid4().hex[:16]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+    opened: list[Any] = []
+    real_init = backend.PostgresBackend.__init__
+
+    def tracked(self: Any, url: str) -> None:
+        real_init(self, url)
+        opened.append(self)
+
+    monkeypatch.setattr(backend.PostgresBackend, "__init__", tracked)
+    sep = "&" if "?" in server_url else "?"
+    try:
+        yield f"{server_url}{sep}options=-csearch_path%3D{name}"
+    finally:
+        monkeypatch.setattr(backend.PostgresBackend, "__init__", real_init)
+        for opened_backend in opened:
+            opened_backend.close()
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {name} CASCADE")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -178,6 +178,19 @@ class PostgresServer:
         )
         return self
 
+    def halt(self) -> None:
+        """Stop the server but keep its data and port (``resume`` starts it again): an outage."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", timeout=60)
+        self.running = False
+
+    def resume(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+        self.running = True
+
     def stop(self) -> None:
         if self.running:
             with contextlib.suppress(ServiceError, subprocess.TimeoutExpired):

@@ -278,9 +278,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
             "give --days N (or set CHATBOT_RETENTION_DAYS): conversations older than "
             "N days are deleted"
         )
-    from chatbot.review.store import DB_NAME, Store
+    from chatbot.review.store import Store, store_location
 
-    n = Store(Path(settings.paths.data_dir) / DB_NAME).purge(days)
+    n = Store(store_location(settings)).purge(days)
     print(f"deleted {n} answers from conversations older than {days} days")
     return 0
 

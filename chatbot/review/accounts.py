@@ -3,7 +3,8 @@
 Roles, from least to most: ``reviewer`` (judge answers, exclude passages, approve answers),
 ``editor`` (also add, edit and retire articles and re-index), ``admin`` (also manage accounts).
 Sessions live in a table so that a sign-out holds in every server process at once and survives
-a restart: SQLite serialises the writes, nothing is rewritten without a lock.
+a restart (and, on PostgreSQL, on every machine): the database serialises the writes, nothing
+is rewritten without a lock.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class Accounts(Database):
         conn = self._conn()
         conn.execute("DELETE FROM staff_sessions WHERE expires < ?", (now - 86400,))
         conn.execute(
-            "INSERT INTO staff_sessions (nonce, user, created, expires) VALUES (?,?,?,?)",
+            'INSERT INTO staff_sessions (nonce, "user", created, expires) VALUES (?,?,?,?)',
             (nonce, user, now, float(expires)),
         )
 
@@ -144,7 +145,7 @@ class Accounts(Database):
 
     def end_sessions(self, user: str) -> None:
         self._conn().execute(
-            "UPDATE staff_sessions SET signed_out=? WHERE user=? AND signed_out IS NULL",
+            'UPDATE staff_sessions SET signed_out=? WHERE "user"=? AND signed_out IS NULL',
             (time.time(), user),
         )
 

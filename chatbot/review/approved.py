@@ -131,7 +131,7 @@ class ApprovedAnswers(Database):
         now = time.time()
         cur = self._conn().execute(
             "INSERT INTO approved_answers (created, updated, created_by, answer, citations,"
-            " examples, source_answer) VALUES (?,?,?,?,?,?,?)",
+            " examples, source_answer) VALUES (?,?,?,?,?,?,?) RETURNING id",
             (
                 now,
                 now,
@@ -142,7 +142,7 @@ class ApprovedAnswers(Database):
                 source_answer,
             ),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     @staticmethod
     def _citations(

@@ -22,7 +22,7 @@ class Audit(Database):
     def record(self, actor: str, action: str, target: str = "", **detail: Any) -> int:
         """Add one row; ``detail`` is kept as JSON (short values: no patient text)."""
         cur = self._conn().execute(
-            "INSERT INTO audit (ts, actor, action, target, detail) VALUES (?,?,?,?,?)",
+            "INSERT INTO audit (ts, actor, action, target, detail) VALUES (?,?,?,?,?) RETURNING id",
             (
                 time.time(),
                 (actor or "?")[:100],
@@ -31,7 +31,7 @@ class Audit(Database):
                 json.dumps(detail, ensure_ascii=False, default=str)[:4000] if detail else "",
             ),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     def audit(
         self,

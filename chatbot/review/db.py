@@ -1,24 +1,25 @@
-"""The review store's database: one SQLite file, a connection per thread, numbered migrations.
+"""The review store's database: numbered migrations over one SQLite file or a PostgreSQL
+database (``backend.py`` holds every difference between the two).
 
-WAL journal; ``MIGRATIONS`` is append only (an applied migration is never edited); a store
-newer than the program is refused rather than damaged.
+``MIGRATIONS`` is append only (an applied migration is never edited; they are written in
+SQLite's SQL and translated for PostgreSQL); a store newer than the program is refused rather
+than damaged.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from chatbot.errors import ChatbotError
+from chatbot.review.backend import Backend, Conn, StoreError, open_backend
 from chatbot.text.normalise import question_key
 
-Migration = str | Callable[[sqlite3.Connection], None]
+Migration = str | Callable[[Conn], None]
+__all__ = ["MIGRATIONS", "Database", "StoreError", "UnknownAnswerError", "day_start", "iso_time"]
 
 
-def _backfill_question_norm(conn: sqlite3.Connection) -> None:
+def _backfill_question_norm(conn: Conn) -> None:
     rows = conn.execute("SELECT id, question FROM answers WHERE question_norm = ''").fetchall()
     for answer_id, question in rows:
         conn.execute(
@@ -27,8 +28,9 @@ def _backfill_question_norm(conn: sqlite3.Connection) -> None:
         )
 
 
-# Append only: each entry upgrades the schema by one version (PRAGMA user_version). An entry is
-# an SQL script or a function of the connection (for data migrations SQL cannot express).
+# Append only: each entry upgrades the schema by one version (SQLite's PRAGMA user_version,
+# PostgreSQL's schema_version table). An entry is an SQL script (SQLite's DDL, translated by
+# backend.pg_ddl) or a function of the connection (for data migrations SQL cannot express).
 MIGRATIONS: list[Migration] = [
     """
     CREATE TABLE answers (
@@ -150,10 +152,6 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-class StoreError(ChatbotError):
-    """The review store cannot be opened or written."""
-
-
 class UnknownAnswerError(StoreError):
     """No logged answer (or citation) has that id."""
 
@@ -172,76 +170,52 @@ def iso_time(ts: float) -> str:
 
 
 class Database:
-    """SQLite file with a connection per thread; the store's parts share ``_conn``.
+    """The review store's database; the store's parts share ``_conn``.
 
     Args:
-        path: The database file (created with its folder when missing).
+        location: The SQLite file (created with its folder when missing), or a
+            ``postgresql://`` URL (``CHATBOT_DATABASE_URL``): see ``backend.py``.
         retention_days: Kept for the log's retention purge (``log.Log``); 0 keeps everything.
     """
 
-    def __init__(self, path: Path, retention_days: int = 0) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the folder of the review store {self.path}: {exc}"
-            ) from exc
+    def __init__(self, location: Path | str, retention_days: int = 0) -> None:
+        self.backend: Backend = open_backend(location)
+        self.path: Path | None = getattr(self.backend, "path", None)  # None on PostgreSQL
+        self.where = self.backend.where
         self.retention_days = int(retention_days)
-        self._local = threading.local()
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self.backend.close()
+            raise
 
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
-                conn.execute("PRAGMA busy_timeout=30000")
-                # Deleted rows (retention, purge) are overwritten, not left in free pages.
-                conn.execute("PRAGMA secure_delete=ON")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open the review store {self.path}: {exc}") from exc
-            self._local.conn = conn
-        return conn
+    def _conn(self) -> Conn:
+        return self.backend.conn()
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """SQLite: close this thread's connection (others close when their thread ends).
+        PostgreSQL: close the pool."""
+        self.backend.close()
 
     def _migrate(self) -> None:
-        conn = self._conn()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise StoreError(
-                    f"the review store {self.path} is at schema version {version}, newer than "
-                    f"this program ({len(MIGRATIONS)}); upgrade the program"
-                )
-            for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
-                if callable(step):
-                    step(conn)
-                else:
-                    for statement in filter(str.strip, step.split(";")):
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number}")
-            conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreError(f"the review store {self.path} cannot be upgraded: {exc}") from exc
-        except StoreError:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            with self.backend.transaction() as conn:
+                version = self.backend.read_version(conn)
+                if version > len(MIGRATIONS):
+                    raise StoreError(
+                        f"the review store {self.where} is at schema version {version}, newer "
+                        f"than this program ({len(MIGRATIONS)}); upgrade the program"
+                    )
+                for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                    if callable(step):
+                        step(conn)
+                    else:
+                        for statement in self.backend.statements(step):
+                            conn.execute(statement)
+                    self.backend.write_version(conn, number)
+        except self.backend.errors() as exc:
+            raise StoreError(f"the review store {self.where} cannot be upgraded: {exc}") from exc
 
     @property
     def schema_version(self) -> int:
-        return int(self._conn().execute("PRAGMA user_version").fetchone()[0])
+        return self.backend.read_version(self._conn())

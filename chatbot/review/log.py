@@ -24,7 +24,7 @@ from chatbot.types import Answer
 PURGE_EVERY_S = 3600.0  # with a retention setting, old conversations go at most an hour late
 ANSWER_VERDICTS = ("correct", "wrong")
 SAFETY_TIERS = ("emergency", "safety_net")
-MAX_OFFSET = 2**62  # SQLite's integers are 64-bit: a larger offset would overflow
+MAX_OFFSET = 2**62  # the store's integers are 64-bit: a larger offset would overflow
 # An answer's patient rating: the latest one (one vote per rated answer).
 LATEST_RATING = (
     "(SELECT f.rating FROM feedback f WHERE f.answer_id = a.id ORDER BY f.id DESC LIMIT 1)"
@@ -52,8 +52,8 @@ class AnswerFilter:
 class Log(Database):
     """Writing answers and feedback; reading them back for staff; the retention purge."""
 
-    def __init__(self, path: Path, retention_days: int = 0) -> None:
-        super().__init__(path, retention_days)
+    def __init__(self, location: Path | str, retention_days: int = 0) -> None:
+        super().__init__(location, retention_days)
         self._purge_lock = threading.Lock()
         self._last_purge = 0.0
         if self.retention_days > 0:

@@ -32,8 +32,8 @@ CITATION_VERDICTS = ("supports", "does_not_support")
 class Loop(Log):
     """Staff verdicts, exclusions and reviewed answers."""
 
-    def __init__(self, path: Path, retention_days: int = 0) -> None:
-        super().__init__(path, retention_days)
+    def __init__(self, location: Path | str, retention_days: int = 0) -> None:
+        super().__init__(location, retention_days)
         self._spans_cache: tuple[Any, frozenset[ArticleSpan]] | None = None
 
     def _require_answer(self, answer_id: str) -> dict[str, Any]:
@@ -100,8 +100,8 @@ class Loop(Log):
         if existing is not None:
             return int(existing[0])
         cur = conn.execute(
-            "INSERT INTO excluded_passages (article, start, end, quote, reason, created, answer_id,"
-            " reviewer) VALUES (?,?,?,?,?,?,?,?)",
+            'INSERT INTO excluded_passages (article, start, "end", quote, reason, created,'
+            " answer_id, reviewer) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
             (
                 article,
                 int(start),
@@ -113,7 +113,7 @@ class Loop(Log):
                 reviewer[:100],
             ),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])
 
     def exclude_citation(
         self, answer_id: str, citation: int, reason: str, reviewer: str = ""
@@ -129,7 +129,7 @@ class Loop(Log):
 
     def restore_passage(self, exclusion_id: int) -> bool:
         """Let an excluded passage be quoted again; False when there is no such exclusion."""
-        if not 0 < int(exclusion_id) < 2**63:  # SQLite's integers: a larger one is no id
+        if not 0 < int(exclusion_id) < 2**63:  # 64-bit ids (both backends): a larger one is no id
             return False
         cur = self._conn().execute(
             "UPDATE excluded_passages SET active=0 WHERE id=? AND active=1", (int(exclusion_id),)
@@ -165,7 +165,7 @@ class Loop(Log):
         """
         rows = (
             self._conn()
-            .execute("SELECT article, start, end, quote FROM excluded_passages WHERE active=1")
+            .execute('SELECT article, start, "end", quote FROM excluded_passages WHERE active=1')
             .fetchall()
         )
         if articles is None:

@@ -173,15 +173,15 @@ class Reports(Audit):
         # One vote per rated answer: its latest rating (a patient may change their mind; a
         # comment after a rating is another row with the same rating).
         fb = conn.execute(
-            "SELECT COUNT(*), SUM(f.rating='down') FROM feedback f"
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE f.rating='down') FROM feedback f"
             " JOIN answers a ON a.id=f.answer_id WHERE a.created >= ?"
             " AND f.id = (SELECT MAX(g.id) FROM feedback g WHERE g.answer_id=f.answer_id)",
             (since,),
         ).fetchone()
         st.rated, st.rated_down = int(fb[0]), int(fb[1] or 0)
         vr = conn.execute(
-            "SELECT COUNT(*), SUM(v.verdict='wrong') FROM verdicts v JOIN answers a"
-            " ON a.id=v.answer_id WHERE a.created >= ?",
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE v.verdict='wrong') FROM verdicts v"
+            " JOIN answers a ON a.id=v.answer_id WHERE a.created >= ?",
             (since,),
         ).fetchone()
         st.staff_reviewed, st.staff_wrong = int(vr[0]), int(vr[1] or 0)

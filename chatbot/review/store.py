@@ -1,4 +1,5 @@
-"""The review store: every question and answer, feedback, and staff decisions, in one SQLite file.
+"""The review store: every question and answer, feedback, and staff decisions, in one SQLite file
+(the default) or a PostgreSQL database (``CHATBOT_DATABASE_URL``).
 
 ``Store`` puts the parts together: ``db`` (connection, migrations), ``log`` (answers and feedback
 in, the list out, retention), ``loop`` (verdicts, exclusions, reviewed answers), ``approved``
@@ -20,17 +21,22 @@ DB_NAME = "chatbot.sqlite3"
 
 
 class Store(Loop, Reports, Accounts, ApprovedAnswers):
-    """SQLite-backed answer log. Thread-safe: each thread gets its own connection.
+    """The answer log. Thread-safe: on SQLite each thread gets its own connection, on
+    PostgreSQL the threads share a pool (``backend.py``).
 
     Args:
-        path: The database file (created with its folder when missing).
+        location: The SQLite file (created with its folder when missing) or a
+            ``postgresql://`` URL.
         retention_days: Delete conversations whose last message is older than this many days,
             now and then again at most every hour while answers are logged; 0 keeps everything.
     """
 
 
+def store_location(settings: Settings) -> Path | str:
+    """The configured PostgreSQL URL, else the SQLite file under the data directory."""
+    return settings.staff.database_url or Path(settings.paths.data_dir) / DB_NAME
+
+
 def open_store(settings: Settings) -> Store:
-    """The store file under the configured data directory, with its retention setting."""
-    return Store(
-        Path(settings.paths.data_dir) / DB_NAME, retention_days=settings.staff.retention_days
-    )
+    """The configured store (``store_location``), with its retention setting."""
+    return Store(store_location(settings), retention_days=settings.staff.retention_days)

@@ -8,10 +8,12 @@ brake on wrong passwords that counts per account and per client address.
 - A password is kept only as a scrypt hash; checking one runs in a thread pool with its own
   limit (``KDF_THREADS``), never on the event loop, so sign-ins cannot stall patients' answers.
 - The session is a cookie signed with HMAC-SHA256 (``Secure``, ``HttpOnly``,
-  ``SameSite=Strict``), expiring after ``SESSION_HOURS``; it names its account and a
-  fingerprint of that account's password hash (a new password ends every session), and it is
-  valid only while its row in the store's ``staff_sessions`` table is open: signing out holds
-  in every server process and after a restart.
+  ``SameSite=Strict``; the key: ``staff_secret``), expiring after ``SESSION_HOURS``; it names
+  its account and a fingerprint of that account's password hash (a new password ends every
+  session), and it is valid only while its row in the store's ``staff_sessions`` table is
+  open: signing out holds in every server process and after a restart, and on every machine
+  when they share one PostgreSQL store (``CHATBOT_DATABASE_URL``) and one
+  ``CHATBOT_STAFF_SECRET``.
 - Every form carries a CSRF token bound to the session (or, for the sign-in form, to a
   pre-login cookie).
 - Wrong passwords (``LoginLimiter``, the ``limits`` library): 5 in 15 minutes for one account
@@ -85,8 +87,7 @@ class StaffAuth:
                     parse_hash(self.password_hash)
                 except PasswordHashError as exc:
                     self.config_problem = f"Staff review is switched off: {exc}."
-        # Sessions survive a restart (the secret is kept in the data folder).
-        self._key = _load_secret(Path(settings.paths.data_dir) / "staff_secret")
+        self._key = staff_secret(settings)
         self._dummy = hash_password(secrets.token_urlsafe(16))  # same cost for unknown names
         # Without a review store (a server started without one): sessions in memory.
         self._memory: dict[str, dict[str, Any]] = {}
@@ -249,6 +250,17 @@ class StaffAuth:
 
     def check_csrf(self, nonce: str, token: str, purpose: str = "form") -> bool:
         return bool(nonce) and hmac.compare_digest(self.csrf(nonce, purpose), token or "")
+
+
+def staff_secret(settings: Any) -> bytes:
+    """The key session cookies are signed with: ``CHATBOT_STAFF_SECRET`` when set (the same on
+    every machine behind one address, so a cookie signed by one replica is good on all), else
+    the ``staff_secret`` file in the data folder, made on first use (one machine: sessions
+    survive a restart)."""
+    configured = str(getattr(settings.staff, "staff_secret", "") or "")
+    if configured:
+        return configured.encode("utf-8")
+    return _load_secret(Path(settings.paths.data_dir) / "staff_secret")
 
 
 def _load_secret(path: Path) -> bytes:

@@ -30,12 +30,18 @@ def span(article: str, quote: str) -> tuple[str, int, int]:
 
 
 @pytest.fixture
-def bot(real_settings, real_embedder, tmp_path: Path):
+def bot(real_settings, real_embedder, tmp_path: Path, store_location: Path | str):
+    """The real bot with its own store, on SQLite, then on PostgreSQL."""
     from chatbot.pipeline import Bot, open_index
 
     settings = real_settings.replace(data_dir=tmp_path / "data")
-    store = Store(tmp_path / "data" / "chatbot.sqlite3")
+    store = Store(store_location)
     return Bot(settings, open_index(settings, real_embedder, rebuild=False), real_embedder, store)
+
+
+@pytest.fixture
+def world(tmp_path: Path, store_location: Path | str) -> TinyWorld:
+    return TinyWorld(tmp_path, store_location)
 
 
 def test_an_approved_answer_is_given_to_paraphrases_and_not_to_a_near_opposite(bot):

@@ -14,6 +14,14 @@ from chatbot.review.store import Store
 from chatbot.types import Turn
 
 IRON = "Iron deficiency is linked to restless legs."
+
+
+@pytest.fixture
+def world(tmp_path: Path, store_location: Path | str) -> TinyWorld:
+    """The tiny world with its store on SQLite, then on PostgreSQL."""
+    return TinyWorld(tmp_path, store_location)
+
+
 NIGHT = "Symptoms are often worse at night."
 
 

@@ -21,6 +21,20 @@ EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)> are my legs wors
 
 
 @pytest.fixture
+def world(tmp_path: Path, store_location: Path | str, request) -> TinyWorld:
+    """The tiny world twice: its store on SQLite with the limits in memory, then its store on
+    PostgreSQL with the sign-in brake in Redis (emptied first), as on several machines."""
+    world = TinyWorld(tmp_path, store_location)
+    if isinstance(store_location, str):
+        import redis
+
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+        world.settings = world.settings.replace(limits_url=url)
+    return world
+
+
+@pytest.fixture
 def site(world: TinyWorld, password_hash: str):
     client, bot = make_client(world, staff_password_hash=password_hash)
     return client, bot
