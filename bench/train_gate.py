@@ -141,7 +141,7 @@ def operating_point(p: np.ndarray, y: np.ndarray, target: float = TARGET) -> flo
     covered = np.sort(p[y == 1])
     if not len(covered):
         return 0.5
-    k = int(np.floor((1.0 - target) * len(covered)))  # how many may fall under it
+    k = int(np.floor((1.0 - target) * len(covered) + 1e-9))  # how many may fall under it
     return float(covered[k]) - 1e-9
 
 
