@@ -42,9 +42,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 
 from chatbot.retrieval.gate import (  # noqa: E402
-    EXEMPLAR,
     FEATURES,
-    MEASURED,
     TRAINER_VERSION,
     GateModel,
     exemplar_features,
@@ -277,7 +275,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     for f, c in sorted(zip(FEATURES, coef, strict=True), key=lambda t: -abs(t[1])):
         print(f"  {f:<16} {c:+.3f}")
-    _ = MEASURED, EXEMPLAR
     return 0
 
 
