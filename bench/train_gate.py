@@ -235,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in cv.items()
         },
     }
+    from chatbot.corpus import load_corpus
+
+    articles = tuple(sorted(a.id for a in load_corpus(Path(settings.paths.corpus_dir))))
     gate = GateModel(
         FEATURES,
         mean,
@@ -248,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         np.array([r["vector"] for r in rows], dtype=np.float32),
         y.astype(int),
         report,
+        articles,
     )
     if not args.check:
         gate.save()

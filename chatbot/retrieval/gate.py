@@ -125,6 +125,13 @@ class GateModel:
     bank: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     bank_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     report: dict[str, object] = field(default_factory=dict)
+    # The articles the labels were given against: with others (staff added one in the library)
+    # an "uncovered" example may be covered now, so the gate steps aside until it is refitted.
+    articles: tuple[str, ...] = ()
+
+    def fits(self, articles: object) -> bool:
+        """Whether the gate was fitted against exactly these article ids."""
+        return not self.articles or set(self.articles) == set(articles)  # type: ignore[call-overload]
 
     def row(self, reading: GateReading) -> np.ndarray:
         values = dict(reading.measured)
@@ -158,6 +165,7 @@ class GateModel:
             "intercept": round(float(self.intercept), 8),
             "threshold": round(float(self.threshold), 6),
             "report": self.report,
+            "articles": sorted(self.articles),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
@@ -192,6 +200,7 @@ class GateModel:
                 bank,
                 labels,
                 dict(data.get("report", {})),
+                tuple(data.get("articles", ())),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("gate model %s cannot be read (%s): the hand formula gates", path, exc)

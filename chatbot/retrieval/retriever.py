@@ -14,6 +14,7 @@ Two levels, both hybrid:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -51,6 +52,9 @@ _PROMOTION = re.compile(
 )
 
 
+log = logging.getLogger("chatbot.retrieval")
+
+
 class Retriever:
     """Hybrid retrieval over a loaded index.
 
@@ -83,6 +87,12 @@ class Retriever:
         # The learned gate (``retrieval.gate``): the stored one for this embedding model (True),
         # a given one, or none (False: the hand formula ``scoring.relevance``).
         self.gate: GateModel | None = stored_gate(embedder.name) if gate is True else (gate or None)
+        if self.gate is not None and not self.gate.fits(index.articles):
+            log.warning(
+                "the articles changed since the gate was fitted: the hand formula gates until "
+                "bench/train_gate.py is run again"
+            )
+            self.gate = None
         self._last = threading.local()  # the last question's GateReading (for the trainer)
         n_chunks = len(index.chunks)
         self._chunk_vecs = (

@@ -99,3 +99,13 @@ def test_the_operating_point_answers_the_target_share():
     y = np.ones(10, dtype=int)
     t = train_gate.operating_point(p, y, target=0.9)
     assert (p >= t).mean() >= 0.9 and (p >= t).mean() < 1.0
+
+
+def test_the_gate_steps_aside_when_the_articles_changed():
+    """Staff added an article in the library: an "uncovered" example may be covered now."""
+    data = json.loads(MODEL_FILE.read_text("utf-8"))
+    corpus = {p.stem for p in (ROOT / "corpus").glob("*.md") if p.stem != "README"}
+    assert set(data["articles"]) == corpus
+    gate = _model()
+    gate.articles = ("a", "b")
+    assert gate.fits({"a": 1, "b": 2}) and not gate.fits({"a": 1, "b": 2, "new": 3})
