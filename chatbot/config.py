@@ -239,9 +239,9 @@ class AnswerSettings(_Group):
     )
     min_relevance: float = Field(
         0.50,
-        description="relevance (see README 'Answer quality': best sentence cosine and lexical "
-        "match, lowered for words the articles never use) under which the bot abstains; "
-        "chosen on the dev half of tests/questions.jsonl",
+        description="the gate's number (see README 'Answer quality': the learned gate's "
+        "probability that the articles cover the question, its fitted operating point moved "
+        "to 0.50) under which the bot abstains",
     )
     weights: AnswerWeights = AnswerWeights()
 

@@ -94,6 +94,11 @@ class QueryAnalysis:
     # The question's terms as the lexical score reads them: each is the question's own stem(s)
     # and, for a word of a vocabulary group (vocabulary.py), every way the articles say it.
     terms: tuple[Term, ...] = ()
+    # The share of the question's weight in unused rare words (a drug, another condition: the
+    # model splits them into pieces) and in unused common words (a story's or a figure of
+    # speech's: "killing me", "tips"): the gate weighs the two apart.
+    uncovered_rare: float = 0.0
+    uncovered_common: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,7 @@ class QueryReader:
         # says little: each unused word weighs by its closeness to the articles.
         topical = self._topicality([w for w, _ in out_words]) if out_words else {}
         weight_out = sum(weight * topical[w] for w, weight in out_words)
+        rare_out = sum(weight * topical[w] for w, weight in out_words if weight > 1.0)
         weight_all = weight_in + weight_out
         coverage = 1.0 - weight_out / weight_all if weight_all else 1.0
         out = set(uncovered)
@@ -217,7 +223,15 @@ class QueryReader:
         terms = [Term(frozenset([t])) for t in dict.fromkeys(content) if t not in grouped]
         terms += [Term(frozenset(own), lex.group_alts[name], name) for name, own in named.items()]
         return QueryAnalysis(
-            text, corrections, tuple(content), tuple(uncovered), coverage, kept, tuple(terms)
+            text,
+            corrections,
+            tuple(content),
+            tuple(uncovered),
+            coverage,
+            kept,
+            tuple(terms),
+            rare_out / weight_all if weight_all else 0.0,
+            (weight_out - rare_out) / weight_all if weight_all else 0.0,
         )
 
     def semantic_coverage(

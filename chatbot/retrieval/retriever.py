@@ -14,7 +14,10 @@ Two levels, both hybrid:
 
 from __future__ import annotations
 
+import logging
+import math
 import re
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -24,6 +27,7 @@ from chatbot.config import RetrievalWeights
 from chatbot.embedding import Embedder
 from chatbot.index import LoadedIndex
 from chatbot.retrieval.fusion import fused_search, positive_ranking, rrf
+from chatbot.retrieval.gate import AMOUNT, DIGIT, GateModel, GateReading, stored_gate
 from chatbot.retrieval.intent import Intent, about_clinic, asking_sentence, is_broad
 from chatbot.retrieval.lexicon import Lexicon
 from chatbot.retrieval.query import QueryAnalysis, QueryReader, SideVectors
@@ -48,6 +52,9 @@ _PROMOTION = re.compile(
 )
 
 
+log = logging.getLogger("chatbot.retrieval")
+
+
 class Retriever:
     """Hybrid retrieval over a loaded index.
 
@@ -65,6 +72,7 @@ class Retriever:
         embedder: Embedder,
         weights: RetrievalWeights | None = None,
         facts: list[Facts] | None = None,
+        gate: GateModel | None | bool = True,
     ) -> None:
         import bm25s
 
@@ -76,6 +84,16 @@ class Retriever:
         )
         self.embedder = embedder
         self.weights = weights = weights or RetrievalWeights()
+        # The learned gate (``retrieval.gate``): the stored one for this embedding model (True),
+        # a given one, or none (False: the hand formula ``scoring.relevance``).
+        self.gate: GateModel | None = stored_gate(embedder.name) if gate is True else (gate or None)
+        if self.gate is not None and not self.gate.fits(index.articles):
+            log.warning(
+                "the articles changed since the gate was fitted: the hand formula gates until "
+                "bench/train_gate.py is run again"
+            )
+            self.gate = None
+        self._last = threading.local()  # the last question's GateReading (for the trainer)
         n_chunks = len(index.chunks)
         self._chunk_vecs = (
             np.asarray(index.faiss_index.reconstruct_n(0, n_chunks), dtype=np.float32)
@@ -289,30 +307,41 @@ class Retriever:
         if own and own != query:  # a follow-up: its own words, without the earlier topic's
             own_lexical = self.lexicon.lexical(self.analyse(own).terms, rows)
             best_lexical = max(best_lexical, float(own_lexical[at].max()))
-        gate = relevance(
-            w,
-            max(best_part, float(sims[at].max())),
-            best_lexical,
-            analysis.coverage,
-            self.reader.semantic_coverage(analysis, qvec, side.kept),
-        )
+        best_cos = max(best_part, float(sims[at].max()))
+        semantic = self.reader.semantic_coverage(analysis, qvec, side.kept)
+        hand = relevance(w, best_cos, best_lexical, analysis.coverage, semantic)
         # A story around a question ("it's 2am, third night in a row ... what can I do?"): the
         # sentence that asks is judged alone too, so the story's words never refuse it.
         message = own or query or ""
         asking = asking_sentence(message)
+        ask = (best_cos, best_lexical, analysis.coverage, semantic)
         if asking != message.strip() and len(asking.split()) >= w.part_min_words + 1:
             alone = self.analyse(asking)
             avec = self.embed_query(asking)
-            gate = max(
-                gate,
-                relevance(
-                    w,
-                    float((vectors[at] @ avec).max()),
-                    float(self.lexicon.lexical(alone.terms, rows)[at].max()),
-                    alone.coverage,
-                    self.reader.semantic_coverage(alone, avec),
-                ),
+            ask = (
+                float((vectors[at] @ avec).max()),
+                float(self.lexicon.lexical(alone.terms, rows)[at].max()),
+                alone.coverage,
+                self.reader.semantic_coverage(alone, avec),
             )
+            hand = max(hand, relevance(w, *ask))
+        reading = self._reading(
+            sims[at],
+            ranked[at],
+            lexical[at],
+            scores,
+            pos_at,
+            best_cos,
+            best_lexical,
+            analysis,
+            semantic,
+            ask,
+            side,
+            qvec,
+            message,
+        )
+        self._last.reading = reading
+        gate = self.gate.relevance(reading) if self.gate is not None else hand
         given = {p.chunk.chunk_id: p for p in passages}
         out = []
         for j, (i, ci) in enumerate(zip(kept, best_chunk, strict=True)):
@@ -331,6 +360,64 @@ class Retriever:
             )
         out.sort(key=lambda c: -c.score)
         return out
+
+    def last_reading(self) -> GateReading | None:
+        """What the gate read of the last question this thread asked (the gate's trainer)."""
+        return getattr(self._last, "reading", None)
+
+    def _reading(
+        self,
+        sims: np.ndarray,
+        ranked: np.ndarray,
+        lexical: np.ndarray,
+        scores: np.ndarray,
+        positions: np.ndarray,
+        best_cos: float,
+        best_lexical: float,
+        analysis: QueryAnalysis,
+        semantic: float,
+        ask: tuple[float, float, float, float],
+        side: SideVectors,
+        qvec: np.ndarray,
+        message: str,
+    ) -> GateReading:
+        """The gate's features (``gate.MEASURED``) from what scoring measured."""
+        top = np.sort(sims)[::-1][:3]
+        top_lex = np.sort(lexical)[::-1][:3]
+        order = np.argsort(-scores)
+        five = order[:5]
+        gap = float(scores[order[0]] - scores[order[min(4, len(order) - 1)]])
+        asks = float(bool(AMOUNT.search(message)))
+        sentences = self.index.sentences
+        numbers = any(DIGIT.search(sentences[int(positions[i])].text) for i in five)
+        facet_best = 0.0
+        vectors = self.index.facet_vectors
+        if vectors is not None and len(vectors) > 1:
+            plain = side.plain if side.plain is not None else qvec
+            facet_best = float((vectors[:-1] @ plain).max())  # the medical facets
+        measured = {
+            "cos_best": best_cos,
+            "cos_top3": float(top.mean()),
+            "rank_best": float(ranked.max()),
+            "lex_best": best_lexical,
+            "lex_top3": float(top_lex.mean()),
+            "score_gap": gap,
+            "coverage": analysis.coverage,
+            "semantic": semantic,
+            "uncovered": math.log1p(len(analysis.uncovered)),
+            "uncovered_rare": analysis.uncovered_rare,
+            "uncovered_common": analysis.uncovered_common,
+            "ask_cos": ask[0],
+            "ask_lex": ask[1],
+            "ask_coverage": ask[2],
+            "ask_semantic": ask[3],
+            "facet_best": facet_best,
+            "promotion_top5": float(self._promotional[positions[five]].mean()),
+            "words": math.log1p(len(message.split())),
+            "asks_amount": asks,
+            "amount_unsaid": asks * float(not numbers),
+        }
+        return GateReading(measured, qvec)
 
     def _chunk_pos(self, chunk: Chunk) -> int:
         pos = self._chunk_index.get(chunk.chunk_id)
