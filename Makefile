@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test install browser services axe index lint bench bench-profile clean
+.PHONY: run test install browser services axe index lint bench bench-profile clean screenshots
 
 run: install
 	$(PY) app.py
@@ -52,6 +52,11 @@ $(AXE):
 		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q npm; }
 	npm install --prefix $(VENV)/axe --no-save --no-audit --no-fund axe-core@$(AXE_VERSION)
+
+# The staff screenshots of the README (docs/screenshots/), re-taken by the library's browser
+# test; a plain `make test` writes its screenshots to a temporary folder instead.
+screenshots: install browser axe
+	UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser/test_library_browser.py
 
 index: install
 	$(PY) -m chatbot ingest

@@ -137,7 +137,9 @@ class Bot:
             safety.country, safety.emergency_number, safety.crisis_line, safety.poison_line
         )
         # Triage's learned layers read the message's vectors from the retriever's own model call.
-        model = triage_model(Path(settings.paths.index_dir), embedder)
+        model = triage_model(
+            Path(settings.paths.index_dir), embedder, cache_dir=settings.web.model_cache_dir
+        )
         self.triage = Triage(model, embedder, lines)
         # The index and its retriever are swapped together (``swap_index``); a question in
         # progress keeps the pair it started with (``_pinned``), so none fails during a swap.

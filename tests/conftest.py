@@ -86,10 +86,18 @@ def real_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> P
     from chatbot.index import build_index
 
     target = tmp_path_factory.mktemp("real") / "index"
-    chunking = Settings().chunking
+    settings = Settings()
+    chunking = settings.chunking
     build_index(
         load_corpus(CORPUS), real_embedder, target, chunking.chunk_tokens, chunking.overlap_tokens
     )
+    # --- suite speed: triage's learned layers beside the index from the start -----------------
+    # Trained once (or taken from the user's model cache, keyed by their data and trainer), so
+    # no served app, CLI process or copy of this index trains them again.
+    from chatbot.safety.model import triage_model
+
+    triage_model(target, real_embedder, cache_dir=settings.web.model_cache_dir)
+    # --- end suite speed ------------------------------------------------------------------------
     return target
 
 

@@ -641,9 +641,31 @@ def chat_wait(p, count: int) -> Any:
 
 
 def chat_ask(p, question: str) -> Any:
+    """Ask in the chat and wait for the complete answer; return it.
+
+    The question box submits with ``trigger_mode="once"``: Gradio ignores an Enter while the
+    previous answer's event is still finishing (its last message can arrive after the answer is
+    drawn, later still on a loaded machine). So Enter is pressed until the chat has taken the
+    question (a new question row, the box emptied): pressing again while an event is pending is
+    ignored, never a second question."""
+    rows = "#conversation .user-row"
+    asked = p.locator(rows).count()
     before = p.locator("#conversation .answer-done, #conversation .answer-error").count()
-    p.get_by_label(CHAT_INPUT).fill(question)
-    p.get_by_label(CHAT_INPUT).press("Enter")
+    box = p.get_by_label(CHAT_INPUT)
+    box.fill(question)
+    deadline = time.monotonic() + 90
+    while True:
+        box.press("Enter")
+        try:
+            p.wait_for_function(
+                "([sel, n]) => document.querySelectorAll(sel).length > n",
+                arg=[rows, asked],
+                timeout=2_000,
+            )
+            break
+        except Exception:
+            if time.monotonic() > deadline or box.input_value() != question:
+                raise
     return chat_wait(p, before + 1)
 
 

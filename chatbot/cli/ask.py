@@ -37,7 +37,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"({manifest['sentences']} sentences) in {paths.index_dir} [{manifest['hash']}]"
     )
     # Triage's learned layers, beside the index (rebuilt only when their training data changed).
-    model = triage_model(Path(paths.index_dir), embedder)
+    model = triage_model(Path(paths.index_dir), embedder, cache_dir=settings.web.model_cache_dir)
     if model is not None:
         cv = model.report.get("cross_validated", {})
         print(

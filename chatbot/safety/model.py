@@ -14,7 +14,9 @@ Thresholds are chosen by cross-validation on the banks (each message scored by a
 saw it) from the budgets in ``TriageTargets``, the one place they are set. Training is
 deterministic (fixed folds, lbfgs); the model is rebuilt by ``ingest`` or at first start, stored
 beside the index (``triage.npz`` + ``triage.json``) and reused while its key (data, cues,
-targets, embedding model) matches.
+targets, embedding model) matches. A copy is kept in the user's model cache, named by that key
+and the trainer's own source, so a rebuilt or new index folder reuses it instead of training
+again (``triage_model``'s ``cache_dir``).
 """
 
 from __future__ import annotations
@@ -428,20 +430,36 @@ def _stored(directory: Path, key: str) -> bool:
         return False
 
 
+def cached_folder(cache_dir: Path, key: str) -> Path:
+    """Where the model of ``key`` is kept in ``cache_dir``: named by the key and a hash of the
+    safety package's source, so a change to the trainer's code trains afresh."""
+    digest = hashlib.sha256()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return Path(cache_dir) / f"triage-{key}-{digest.hexdigest()[:12]}"
+
+
 def triage_model(
-    directory: Path | None, embedder: Embedder, targets: TriageTargets | None = None
+    directory: Path | None,
+    embedder: Embedder,
+    targets: TriageTargets | None = None,
+    cache_dir: Path | None = None,
 ) -> TriageModel | None:
-    """The trained layers for ``embedder``: from memory, from ``directory`` (beside the index), or
-    trained now and saved there. None for an embedding model they were not validated with."""
+    """The trained layers for ``embedder``: from memory, from ``directory`` (beside the index),
+    from ``cache_dir`` (the user's model cache), or trained now; saved in both folders. None for
+    an embedding model they were not validated with."""
     if embedder.name not in VALIDATED_MODELS:
         return None
     targets = targets or TriageTargets()
     examples = load_examples()
     key = model_key(examples, embedder, targets)
+    cached = cached_folder(cache_dir, key) if cache_dir is not None else None
     if key in _LOADED:
         model = _LOADED[key]
     else:
         stored = TriageModel.load(directory, key) if directory is not None else None
+        if stored is None and cached is not None:
+            stored = TriageModel.load(cached, key)
         if stored is not None:
             model = stored
         else:
@@ -449,9 +467,12 @@ def triage_model(
             model = train(examples, embedder, targets)
             model.key = key
         _LOADED[key] = model
-    if directory is not None and not _stored(Path(directory), key):
-        try:
-            model.save(Path(directory))
-        except OSError as exc:  # a read-only index folder: keep it in memory
-            log.warning("could not save the triage model in %s (%s)", directory, exc)
+    for folder in (directory, cached):
+        if folder is not None and not _stored(Path(folder), key):
+            try:
+                if folder is cached:
+                    folder.mkdir(parents=True, exist_ok=True)
+                model.save(Path(folder))
+            except OSError as exc:  # a read-only folder: keep it in memory
+                log.warning("could not save the triage model in %s (%s)", folder, exc)
     return model

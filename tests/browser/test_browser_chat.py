@@ -16,6 +16,7 @@ from helpers import (
     CHAT_INPUT,
     ThreadServer,
     axe_problems,
+    chat_ask,
     chat_wait,
     run_axe,
     settle,
@@ -76,10 +77,7 @@ def wait_answer(p, count: int) -> Any:
 
 
 def ask(p, question: str) -> Any:
-    before = p.locator("#conversation .answer-done, #conversation .answer-error").count()
-    p.get_by_label(INPUT).fill(question)
-    p.get_by_label(INPUT).press("Enter")
-    return wait_answer(p, before + 1)
+    return chat_ask(p, question)
 
 
 def answer_id(element) -> str:

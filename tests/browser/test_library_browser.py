@@ -6,9 +6,9 @@ audit log, an approved answer composed in the browser, the content gaps."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -28,7 +28,10 @@ from helpers import (
 )
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
+# The README's staff screenshots (docs/screenshots/) are refreshed only when asked
+# (`make screenshots`, i.e. UPDATE_SCREENSHOTS=1); otherwise a run writes them to a temp folder
+# and leaves the git tree clean.
+DOCS_SHOTS = Path(__file__).resolve().parent.parent.parent / "docs" / "screenshots"
 ALICE, BOB = ("alice", "alice's own password 1"), ("bob", "bob's own password 22")
 
 
@@ -57,9 +60,18 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def shot(p, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    p.screenshot(path=str(SHOTS / name), full_page=True)
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this module's screenshots go: docs/screenshots/ with UPDATE_SCREENSHOTS=1, else a
+    temp folder (they are still taken: a page that cannot be drawn fails the test)."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        return DOCS_SHOTS
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def shot(p, folder: Path, name: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    p.screenshot(path=str(folder / name), full_page=True)
 
 
 def sign_in(browser, site, user: str, password: str):
@@ -74,19 +86,19 @@ def sign_in(browser, site, user: str, password: str):
 
 
 def wait_for_index(p, site, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Until the articles page says the re-index finished. While it runs the page reloads itself
+    (a 2 s meta refresh), so the test waits for the text across those reloads instead of
+    navigating itself (a navigation of its own could collide with one and be aborted)."""
+    if not p.url.endswith("/staff/articles"):
         p.goto(site.url + "/staff/articles")
-        text = p.locator("#reindex").inner_text()
-        if "re-index failed" in text:
-            raise AssertionError(text)
-        if "answers from the new index" in text:
-            return
-        time.sleep(1)
-    raise AssertionError("the re-index did not finish")
+    done = "#reindex:has-text('answers from the new index'), #reindex:has-text('re-index failed')"
+    p.wait_for_selector(done, timeout=timeout * 1000)
+    text = p.locator("#reindex").inner_text()
+    if "re-index failed" in text:
+        raise AssertionError(text)
 
 
-def test_accounts_are_made_in_the_staff_area(browser, site):
+def test_accounts_are_made_in_the_staff_area(browser, site, shots):
     context, p = sign_in(browser, site, "staff", STAFF_PASSWORD)  # the bootstrap admin
     p.goto(site.url + "/staff/users")
     for name, password in (ALICE, BOB):
@@ -98,11 +110,11 @@ def test_accounts_are_made_in_the_staff_area(browser, site):
         p.fill("form[action='/staff/users'] input[name=password]", password)
         p.click("button:has-text('Add the account')")
         p.wait_for_selector(f"td:text-is('{name}')")
-    shot(p, "staff-accounts.png")
+    shot(p, shots, "staff-accounts.png")
     context.close()
 
 
-def test_an_html_page_and_a_pdf_become_articles_quoted_in_the_chat(browser, site, files):
+def test_an_html_page_and_a_pdf_become_articles_quoted_in_the_chat(browser, site, files, shots):
     context, p = sign_in(browser, site, *ALICE)
     statuses: list[int] = []
     stop = threading.Event()
@@ -124,19 +136,19 @@ def test_an_html_page_and_a_pdf_become_articles_quoted_in_the_chat(browser, site
             assert not any(f in preview for f in furniture), key
             assert (HTML_QUOTE if key == "html" else PDF_QUOTE) in preview
             if key == "html":
-                shot(p, "staff-article-preview.png")
+                shot(p, shots, "staff-article-preview.png")
                 p.fill("input[name=reviewed_by]", "Dr Ann Lee")
             p.click("button:has-text('Publish this article')")
             p.wait_for_selector("text=Published.")
             p.goto(site.url + "/staff/articles")
             if key == "html":
-                shot(p, "staff-articles-reindexing.png")
+                shot(p, shots, "staff-articles-reindexing.png")
             wait_for_index(p, site)
     finally:
         stop.set()
         asking.join()
     assert statuses and set(statuses) == {200}, statuses  # no failed request during the swaps
-    shot(p, "staff-articles.png")
+    shot(p, shots, "staff-articles.png")
     context.close()
 
     chat = browser.new_context(viewport={"width": 1000, "height": 900}).new_page()
@@ -149,11 +161,11 @@ def test_an_html_page_and_a_pdf_become_articles_quoted_in_the_chat(browser, site
         chat.keyboard.press("Enter")
         chat.get_by_text("Sources").first.wait_for(timeout=60_000)
         assert quote in chat.locator(".answer-text").last.inner_text(), question
-    shot(chat, "chat-new-article.png")
+    shot(chat, shots, "chat-new-article.png")
     chat.context.close()
 
 
-def test_a_binary_file_is_refused_and_nothing_changes(browser, site, files):
+def test_a_binary_file_is_refused_and_nothing_changes(browser, site, files, shots):
     corpus = site.root / "corpus"
     before = tree_state(corpus)
     context, p = sign_in(browser, site, *ALICE)
@@ -162,12 +174,12 @@ def test_a_binary_file_is_refused_and_nothing_changes(browser, site, files):
     p.click("button:has-text('Read it and preview')")
     alert = p.get_by_role("alert").inner_text()
     assert "not supported" in alert and "Nothing was changed" in alert
-    shot(p, "staff-article-refused.png")
+    shot(p, shots, "staff-article-refused.png")
     assert tree_state(corpus) == before
     context.close()
 
 
-def test_a_reviewer_cannot_edit_articles_and_the_audit_log_shows_who_did_what(browser, site):
+def test_a_reviewer_cannot_edit_articles_and_the_audit_log_shows_who_did_what(browser, site, shots):
     corpus = site.root / "corpus"
     before = tree_state(corpus)
     context, p = sign_in(browser, site, *BOB)
@@ -192,19 +204,19 @@ def test_a_reviewer_cannot_edit_articles_and_the_audit_log_shows_who_did_what(br
     p.get_by_role("status").wait_for()
     assert "bob" in p.locator("#audit").inner_text()
     assert "still stands" in p.locator("main").inner_text()
-    shot(p, "staff-answer-detail.png")
+    shot(p, shots, "staff-answer-detail.png")
     p.goto(site.url + "/staff/audit")
     rows = p.locator("table.audit tbody tr").all_inner_texts()
     assert any("bob" in r and "verdict" in r for r in rows)
     assert any("alice" in r and "article added" in r for r in rows)
     assert any("alice" in r and "reindex done" in r for r in rows)
-    shot(p, "staff-audit.png")
+    shot(p, shots, "staff-audit.png")
     with urllib.request.urlopen(site.url + "/healthz") as h:
         assert json.loads(h.read())["articles"] == 7
     context.close()
 
 
-def test_an_approved_answer_is_composed_and_given_to_paraphrases_only(browser, site):
+def test_an_approved_answer_is_composed_and_given_to_paraphrases_only(browser, site, shots):
     context, p = sign_in(browser, site, *BOB)
     p.goto(site.url + "/staff/approved/new?q=genetic")
     p.fill(
@@ -216,7 +228,7 @@ def test_an_approved_answer_is_composed_and_given_to_paraphrases_only(browser, s
     second = p.locator("p.s", has_text="specific genetic variants")
     second.locator("input[type=checkbox]").check()
     second.locator("input[type=number]").fill("2")
-    shot(p, "staff-approved-compose.png")
+    shot(p, shots, "staff-approved-compose.png")
     p.click("button:has-text('Save the approved answer')")
     p.wait_for_selector("text=Approved answer saved")
     for question in ("is rls hereditary", "can i inherit restless legs from my mum"):
@@ -229,15 +241,15 @@ def test_an_approved_answer_is_composed_and_given_to_paraphrases_only(browser, s
     chat.get_by_label("Your question about restless legs").fill("does rls run in the family?")
     chat.keyboard.press("Enter")
     chat.get_by_text("Reviewed by clinic staff").first.wait_for(timeout=60_000)
-    shot(chat, "chat-approved-answer.png")
+    shot(chat, shots, "chat-approved-answer.png")
     chat.context.close()
     p.goto(site.url + "/staff/approved")
     assert "in use" in p.locator("main").inner_text()
-    shot(p, "staff-approved.png")
+    shot(p, shots, "staff-approved.png")
     context.close()
 
 
-def test_the_content_gap_view_lists_clustered_no_answer_questions(browser, site):
+def test_the_content_gap_view_lists_clustered_no_answer_questions(browser, site, shots):
     for q in (
         "How do I renew my passport?",
         "how can I renew my passport",
@@ -252,7 +264,7 @@ def test_the_content_gap_view_lists_clustered_no_answer_questions(browser, site)
     passport = next(c for c in cards if "passport" in c)
     assert "3 times" in passport and "Asked in 3 wordings" in passport
     assert any("post office" in c and "1 time" in c for c in cards)
-    shot(p, "staff-gaps.png")
+    shot(p, shots, "staff-gaps.png")
     p.goto(site.url + "/staff")
-    shot(p, "staff-answers.png")
+    shot(p, shots, "staff-answers.png")
     context.close()

@@ -187,6 +187,32 @@ def test_the_model_is_stored_beside_the_index_and_reused(real_bot, real_index_di
     assert cv["recall"] >= 0.97 and cv["near_miss_emergency_rate"] <= 0.03
 
 
+def test_a_new_index_folder_takes_the_model_from_the_cache_without_training(
+    real_bot, tmp_path, monkeypatch
+):
+    """A rebuilt or new index folder reuses the model kept in the user's cache (named by its key
+    and the trainer's source) instead of training again, and gets its own copy."""
+    monkeypatch.setattr(model_module, "_LOADED", {})  # as in a new process
+
+    def no_training(*_args, **_kwargs):
+        raise AssertionError("trained again although the cache holds this model")
+
+    monkeypatch.setattr(model_module, "train", no_training)
+    cache = real_bot.settings.web.model_cache_dir
+    got = model_module.triage_model(tmp_path, real_bot.embedder, cache_dir=cache)
+    assert got is not None and got.key == real_bot.triage.model.key
+    assert got.thresholds == real_bot.triage.model.thresholds
+    assert model_module.TriageModel.load(tmp_path, got.key) is not None  # copied beside it
+    assert model_module.cached_folder(cache, got.key).is_dir()
+    # A trainer whose source changed looks in another folder (and so trains afresh).
+    here = model_module.cached_folder(cache, got.key)
+    changed = tmp_path / "changed-trainer"
+    changed.mkdir()
+    (changed / "model.py").write_text("# another trainer\n", "utf-8")
+    monkeypatch.setattr(model_module, "__file__", str(changed / "model.py"))
+    assert model_module.cached_folder(cache, got.key) != here
+
+
 def test_when_the_learned_layers_fail_the_rules_still_decide(real_bot, monkeypatch):
     from chatbot.pipeline import Bot
 
