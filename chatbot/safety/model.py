@@ -31,7 +31,16 @@ from typing import Any
 import numpy as np
 
 from chatbot.embedding import MODEL_NAME, Embedder
-from chatbot.safety.features import LONG_WORDS, TAIL_WORDS, cue_features, triage_texts
+from chatbot.safety.features import (
+    CHAR_FEATURES,
+    CHAR_NGRAMS,
+    CHAR_SCALE,
+    LONG_WORDS,
+    TAIL_WORDS,
+    char_features,
+    cue_features,
+    triage_texts,
+)
 from chatbot.safety.rules import RULES_FILE
 
 DATA_DIR = Path(__file__).with_name("data")
@@ -42,12 +51,13 @@ TRAINING_FILES = (
     "questions_dev.jsonl",
     "wave1.jsonl",
     "wave2.jsonl",
+    "wave3.jsonl",
     # Ordinary questions of the two answer dev waves (q1, q2): plain messages are most of what
     # the classifier sees, and too few of them let it take odd ones for emergencies.
     "answers_dev.jsonl",
 )
 MODEL_FILE, MANIFEST_FILE = "triage.npz", "triage.json"
-TRAINER_VERSION = 2  # 2: the support floor
+TRAINER_VERSION = 3  # 2: the support floor; 3: character n-grams, the second turn
 # The learned layers run only over the embedding model they were validated with; another (the
 # unit tests' fake) leaves triage to the rules.
 VALIDATED_MODELS = (MODEL_NAME,)
@@ -99,6 +109,7 @@ class Example:
     tier: str
     kind: str
     near_miss: bool = False
+    previous: str = ""  # the user's last turn before it (a second-turn message), or ""
 
 
 def load_examples(directory: Path = DATA_DIR) -> list[Example]:
@@ -114,7 +125,9 @@ def load_examples(directory: Path = DATA_DIR) -> list[Example]:
             )
             kind = row.get("kind") or "none"
             near = row.get("category") == "near_miss"
-            out.append(Example(f"{name}:{row['id']}", row["question"], tier, kind, near))
+            turns = row.get("history") or []
+            previous = next((t["content"] for t in reversed(turns) if t["role"] == "user"), "")
+            out.append(Example(f"{name}:{row['id']}", row["question"], tier, kind, near, previous))
     return out
 
 
@@ -122,10 +135,13 @@ def model_key(examples: list[Example], embedder: Embedder, targets: TriageTarget
     """What decides the trained model: a change of any of these retrains it."""
     digest = hashlib.sha256()
     parts: list[Any] = [TRAINER_VERSION, asdict(targets), embedder.name, embedder.dim]
-    parts += [LONG_WORDS, TAIL_WORDS, RULES_FILE.read_text(encoding="utf-8")]
+    parts += [LONG_WORDS, TAIL_WORDS, CHAR_NGRAMS, CHAR_FEATURES, CHAR_SCALE]
+    parts += [RULES_FILE.read_text(encoding="utf-8")]
     digest.update(json.dumps(parts, sort_keys=True).encode())
     for ex in examples:
-        digest.update(json.dumps([ex.id, ex.text, ex.tier, ex.kind, ex.near_miss]).encode())
+        digest.update(
+            json.dumps([ex.id, ex.text, ex.tier, ex.kind, ex.near_miss, ex.previous]).encode()
+        )
     return digest.hexdigest()[:16]
 
 
@@ -165,11 +181,12 @@ class TriageModel:
     neighbours: int = 3
     report: dict[str, Any] = field(default_factory=dict)
 
-    def score(self, vectors: np.ndarray, cues: np.ndarray) -> Scores:
-        """Score one message from the vectors of its texts (``triage_texts``) and their cues."""
+    def score(self, vectors: np.ndarray, cues: np.ndarray, chars: Any = None) -> Scores:
+        """Score one message from the vectors of its texts (``triage_texts``), their cues and
+        their character n-grams (``features.char_features``; computed here when not given)."""
         x = np.hstack([vectors, cues])
-        p_e = _sigmoid(x @ self.emergency_w + self.emergency_b)
-        p_f = _sigmoid(x @ self.flag_w + self.flag_b)
+        p_e = self._linear(x, chars, self.emergency_w, self.emergency_b)
+        p_f = self._linear(x, chars, self.flag_w, self.flag_b)
         k = self.neighbours
         near_e = np.sort(vectors @ self.bank.T, axis=1)[:, -k:].mean(axis=1)
         near_n = np.sort(vectors @ self.others.T, axis=1)[:, -k:].mean(axis=1)
@@ -179,6 +196,16 @@ class TriageModel:
         probs /= probs.sum()
         kinds = {name: float(p) for name, p in zip(self.kind_names, probs, strict=True)}
         return Scores(float(p_e.max()), float((near_e - near_n).max()), float(p_f.max()), kinds)
+
+    @staticmethod
+    def _linear(x: np.ndarray, chars: Any, w: np.ndarray, b: float) -> np.ndarray:
+        dense = x.shape[1]
+        z = x @ w[:dense] + b
+        if len(w) > dense:
+            if chars is None:
+                raise ValueError("the model reads character n-grams: give them")
+            z = z + np.asarray(chars @ w[dense:]).ravel()
+        return _sigmoid(z)
 
     # -- storage -----------------------------------------------------------------------------
 
@@ -278,14 +305,33 @@ class TrainingData:
     tier: np.ndarray
     kind: np.ndarray
     near_miss: np.ndarray
+    chars: list[Any] = field(default_factory=list)  # per example: sparse (texts, CHAR_FEATURES)
+
+    def __post_init__(self) -> None:
+        if not self.chars:
+            self.chars = [char_features(triage_texts(ex.text)) for ex in self.examples]
 
     @property
     def message(self) -> np.ndarray:
         return np.stack([v[0] for v in self.vectors])
 
     @property
-    def features(self) -> np.ndarray:
-        return np.hstack([self.message, np.stack([c[0] for c in self.cues])])
+    def features(self) -> Any:
+        from scipy import sparse
+
+        dense = np.hstack([self.message, np.stack([c[0] for c in self.cues])])
+        return _design(dense, sparse.vstack([c[0] for c in self.chars]))
+
+    def unit(self, i: int) -> Any:
+        """Example ``i``'s texts as rows of the classifiers' input."""
+        return _design(np.hstack([self.vectors[i], self.cues[i]]), self.chars[i])
+
+
+def _design(dense: np.ndarray, chars: Any) -> Any:
+    """The classifiers' input: the dense block (embedding, cues), then the character n-grams."""
+    from scipy import sparse
+
+    return sparse.hstack([sparse.csr_matrix(dense), chars], format="csr")
 
 
 def embed_examples(examples: list[Example], embedder: Embedder) -> TrainingData:
@@ -318,7 +364,7 @@ def cross_validate(data: TrainingData, targets: TriageTargets) -> np.ndarray:
         bank, others = msg[tr & emergency], msg[tr & ~emergency]
         for i in np.flatnonzero(~tr):
             v = data.vectors[i]
-            xi = np.hstack([v, data.cues[i]])
+            xi = data.unit(i)
             near_e = np.sort(v @ bank.T, axis=1)[:, -k:].mean(axis=1)
             near_n = np.sort(v @ others.T, axis=1)[:, -k:].mean(axis=1)
             oof[i] = (

@@ -36,7 +36,7 @@ from chatbot.safety.emergency import (
     detect_emergency_followup,
     read_rules,
 )
-from chatbot.safety.features import cue_features, triage_texts
+from chatbot.safety.features import char_features, cue_features, triage_texts
 from chatbot.safety.kinds import KIND_CATEGORY, Tier, kind_of
 from chatbot.safety.model import Scores, TriageModel
 from chatbot.safety.normalise import normalise
@@ -239,7 +239,8 @@ class Triage:
             if vectors is None or len(vectors) != len(texts):
                 vectors = self.embedder.inner.encode(texts)
             cues = np.stack([cue_features(t) for t in texts])
-            return self.model.score(np.asarray(vectors, dtype=np.float32), cues)
+            chars = char_features(texts)
+            return self.model.score(np.asarray(vectors, dtype=np.float32), cues, chars)
         except Exception as exc:  # the rules' verdict stands
             log.error("triage: the learned layers failed (%s); the rules decide alone", exc)
             return None
