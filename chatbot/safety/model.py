@@ -41,12 +41,13 @@ from chatbot.safety.features import (
     cue_features,
     triage_texts,
 )
-from chatbot.safety.rules import RULES_FILE
+from chatbot.safety.rules import RULES_FILE, rulebook
 
 DATA_DIR = Path(__file__).with_name("data")
 TRAINING_FILES = (
     "train_t1.jsonl",
     "train_t2.jsonl",
+    "train_t3.jsonl",
     "safety_set.jsonl",
     "questions_dev.jsonl",
     "wave1.jsonl",
@@ -56,6 +57,8 @@ TRAINING_FILES = (
     # the classifier sees, and too few of them let it take odd ones for emergencies.
     "answers_dev.jsonl",
 )
+# The rules' reasons for a reminder that the classifier overrides only above "override".
+DENIED = ("negated", "past")
 MODEL_FILE, MANIFEST_FILE = "triage.npz", "triage.json"
 TRAINER_VERSION = 3  # 2: the support floor; 3: character n-grams, the second turn
 # The learned layers run only over the embedding model they were validated with; another (the
@@ -85,6 +88,14 @@ class TriageTargets:
         quantile of the scores of the emergencies it catches (cross-validated). Far from every
         example a linear model is confidently wrong ("will it go away once the baby is born" read
         as anaphylaxis at 0.91).
+    veto_rate: the learned layers arbitrate the rules' own matches: a match (of a rule not marked
+        ``always_now``) whose classifier score is below the ``veto_rate`` quantile of the scores
+        of the emergencies the rules catch (cross-validated) gets the safety-net line instead of
+        the emergency-only reply ("bleeding hell, 3am again", "overdosed on coffee"): at most
+        this share of the rules' true catches is moved to the reminder tier, never dropped.
+    override_rate: the other way round: a red flag the rules read as denied or past ("long drive
+        yesterday") is an emergency all the same when the classifier's score is above what
+        lets this share of such near-misses through.
     """
 
     folds: int = 5
@@ -97,6 +108,8 @@ class TriageTargets:
     ordinary_net_rate: float = 0.03
     also_kind: float = 0.10
     support_quantile: float = 0.02
+    veto_rate: float = 0.01
+    override_rate: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -407,22 +420,37 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
             _above(oof[ordinary, 2], targets.ordinary_net_rate),
         ),
     }
+    readings = [read_rules(ex.text) for ex in data.examples]
+    always = {r.name for r in rulebook().emergency if r.always_now}
+    arbitrable = np.array(
+        [r.emergency is not None and r.emergency.rule not in always for r in readings]
+    )
+    caught_by_rules = oof[arbitrable & emergency, 0]
+    thresholds["veto"] = (
+        float(np.quantile(caught_by_rules, targets.veto_rate)) if len(caught_by_rules) else 0.0
+    )
+    denied = np.array(
+        [r.emergency is None and r.net is not None and r.net.why in DENIED for r in readings]
+    )
+    thresholds["override"] = max(
+        thresholds["emergency"], _above(oof[denied & near, 0], targets.override_rate)
+    )
     caught_by_classifier = emergency & ~rules & (oof[:, 0] > thresholds["emergency"])
     thresholds["support"] = (
         float(np.quantile(oof[caught_by_classifier, 1], targets.support_quantile))
         if caught_by_classifier.any()
         else float("-inf")
     )
-    from chatbot.safety.decision import decide
+    from chatbot.safety.decision import decide, vetoed
 
     tiers = []
-    for i, ex in enumerate(data.examples):
-        reading = read_rules(ex.text)
-        if reading.emergency is not None:
-            tiers.append("emergency")
-            continue
+    for i, reading in enumerate(readings):
         # The kind is not cross-validated.
         scores = Scores(float(oof[i, 0]), float(oof[i, 1]), float(oof[i, 2]), kinds={})
+        if reading.emergency is not None:
+            veto = vetoed(reading.emergency, scores, thresholds)
+            tiers.append("safety_net" if veto else "emergency")
+            continue
         tiers.append(decide(reading.net, scores, thresholds)[0] or "none")
     got = np.array(tiers)
     caught, netted = got == "emergency", got == "safety_net"

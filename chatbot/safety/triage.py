@@ -30,7 +30,7 @@ import numpy as np
 from chatbot import messages
 from chatbot.embedding import Embedder
 from chatbot.safety.contacts import CountryLines
-from chatbot.safety.decision import decide
+from chatbot.safety.decision import always_now_rules, decide, vetoed
 from chatbot.safety.emergency import (
     EmergencyMatch,
     detect_emergency_followup,
@@ -56,8 +56,9 @@ class Verdict:
         kind: One of ``kinds.KINDS`` ("" for none).
         also: Other kinds whose line the reply adds (poisoning, suicide).
         layer: Which layer decided: "rules", "follow-up", "classifier", "exemplars",
-            "rules-net" (a match the sentence's cues turned into a reminder), "weak" (a weak
-            learned alarm), "" for none.
+            "rules-net" (a match the sentence's cues turned into a reminder), "rules-veto" (a
+            match the learned layers overruled: a reminder), "weak" (a weak learned alarm), ""
+            for none.
         matched: The rules' words, if a rule decided.
         scores: The learned layers' reading (None when they did not run).
         reading: What the retrieval reading passed to ``assess`` returned (None if not run).
@@ -191,10 +192,12 @@ class Triage:
                 reading's model call (``RideAlong``).
         """
         rules = read_rules(text)
-        if rules.emergency is not None:
-            return self._from_rule(rules.emergency, "rules", "emergency", text)
-        follow = detect_emergency_followup(text, previous)
-        if follow is not None:
+        hit = rules.emergency
+        if hit is not None and (
+            self.model is None or read is None or hit.rule in always_now_rules()
+        ):
+            return self._from_rule(hit, "rules", "emergency", text)
+        if hit is None and (follow := detect_emergency_followup(text, previous)) is not None:
             return self._from_rule(follow, "follow-up", "emergency", f"{previous} {text}")
         reading, vectors = None, None
         texts = triage_texts(text)
@@ -204,11 +207,19 @@ class Triage:
                 self.embedder.carry(texts[1:] if reuse else texts)
             try:
                 reading = read()
+            except Exception:
+                if hit is None:
+                    raise
+                # A match of the rules is an emergency whatever else fails.
+                log.exception("triage: the reading failed; the rules' match stands")
+                return self._from_rule(hit, "rules", "emergency", text)
             finally:
                 carried = self.embedder.take()
             if self.model is not None:
                 vectors = carried if not reuse else self._with_own(reading, message_vector, carried)
         scores = self._scores(texts, vectors) if self.model is not None else None
+        if hit is not None:
+            return self._arbitrated(hit, scores, text, reading)
         verdict = self._decide(rules.net, scores, text)
         return Verdict(
             verdict.tier,
@@ -244,6 +255,18 @@ class Triage:
         except Exception as exc:  # the rules' verdict stands
             log.error("triage: the learned layers failed (%s); the rules decide alone", exc)
             return None
+
+    def _arbitrated(
+        self, hit: EmergencyMatch, scores: Scores | None, text: str, reading: Any
+    ) -> Verdict:
+        """A match of the rules, with the learned layers' reading: the emergency, or the
+        safety-net line when they overrule it (``decision.vetoed``)."""
+        thresholds = self.model.thresholds if self.model is not None else {}
+        veto = vetoed(hit, scores, thresholds)
+        tier: Tier = "safety_net" if veto else "emergency"
+        base = self._from_rule(hit, "rules-veto" if veto else "rules", tier, text)
+        also = base.also | (self._also(scores, base.kind) if scores is not None else frozenset())
+        return Verdict(tier, base.kind, also, base.layer, base.matched, scores, reading)
 
     def _decide(self, net: EmergencyMatch | None, scores: Scores | None, text: str) -> Verdict:
         thresholds = self.model.thresholds if self.model is not None else {}
