@@ -32,7 +32,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from chatbot.embedding import SentenceTransformerEmbedder
-    from chatbot.safety.model import TriageTargets, embed_examples, load_examples
+    from chatbot.safety.model import TriageTargets, load_examples
+    from chatbot.safety.training import embed_examples
     from chatbot.safety.validation import leave_one_set_out
 
     examples = load_examples()
@@ -72,7 +73,12 @@ def main() -> None:
     print(body)
     if args.failures:
         for bank, r in figures.items():
-            for key in ("missed", "false_emergencies", "poison_help_missing", "crisis_line_missing"):
+            for key in (
+                "missed",
+                "false_emergencies",
+                "poison_help_missing",
+                "crisis_line_missing",
+            ):
                 if r[key]:
                     print(f"{bank} {key}: {', '.join(r[key])}")
     if not args.no_results and not args.bank:

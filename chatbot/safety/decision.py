@@ -36,6 +36,8 @@ def decide(
             layer = "classifier"
         elif scores.knn > thresholds["knn"]:
             layer = "exemplars"
+        elif scores.p_sentence > thresholds.get("sentence", float("inf")):
+            layer = "sentences"
         if layer and net is not None:
             if net.why in DENIED:
                 # Denied or past by the rules' cues: only a score above "override" outweighs it.

@@ -8,7 +8,9 @@ question mark) are features beside the embedding: the embedding says *what* the 
 about, the cues help say whether it is happening *now*. Hashed character n-grams of the text
 (``char_features``: scikit-learn's ``HashingVectorizer``, nothing fitted or downloaded) are the
 third block: they still read a word typed wrong ("lopsidded", "chset pian") and the small words
-that say a message is a joke or over ("lol", "hell", "in june").
+that say a message is a joke or over ("lol", "hell", "in june"). A fourth reader, the sentence
+head, reads the text alone (cues and n-grams, no embedding) sentence by sentence and with the
+user's last turn (``text_units``).
 """
 
 from __future__ import annotations
@@ -79,3 +81,25 @@ def char_features(texts: list[str]) -> Any:
     """The hashed character n-grams of normalised texts: a sparse (texts, CHAR_FEATURES) matrix,
     each row of unit length times ``CHAR_SCALE``."""
     return _hasher().transform(texts) * CHAR_SCALE
+
+
+def text_units(message: str, previous: str = "") -> list[str]:
+    """What the sentence head reads (text alone, no embedding): the normalised message, each of
+    its sentences when it has several (an emergency buried in a long ordinary message), and the
+    user's last turn with it (an emergency told over two messages)."""
+    low = normalise(message)
+    units = [low]
+    parts = sentences(low)
+    if len(parts) > 1:
+        units += parts
+    if previous.strip():
+        units.append(f"{normalise(previous[-2000:])}, {low}")
+    return units
+
+
+def text_design(units: list[str]) -> Any:
+    """The sentence head's input for ``units``: their cues, then their character n-grams."""
+    from scipy import sparse
+
+    cues = sparse.csr_matrix(np.stack([cue_features(u) for u in units]))
+    return sparse.hstack([cues, char_features(units)], format="csr")

@@ -37,11 +37,8 @@ from chatbot.safety.features import (
     CHAR_SCALE,
     LONG_WORDS,
     TAIL_WORDS,
-    char_features,
-    cue_features,
-    triage_texts,
 )
-from chatbot.safety.rules import RULES_FILE, rulebook
+from chatbot.safety.rules import RULES_FILE
 
 DATA_DIR = Path(__file__).with_name("data")
 TRAINING_FILES = (
@@ -60,7 +57,7 @@ TRAINING_FILES = (
 # The rules' reasons for a reminder that the classifier overrides only above "override".
 DENIED = ("negated", "past")
 MODEL_FILE, MANIFEST_FILE = "triage.npz", "triage.json"
-TRAINER_VERSION = 3  # 2: the support floor; 3: character n-grams, the second turn
+TRAINER_VERSION = 3  # 2: the support floor; 3: n-grams, the sentence head, arbitration
 # The learned layers run only over the embedding model they were validated with; another (the
 # unit tests' fake) leaves triage to the rules.
 VALIDATED_MODELS = (MODEL_NAME,)
@@ -76,6 +73,8 @@ class TriageTargets:
         take for an emergency (the emergency-only reply); the threshold is the highest score
         that keeps to it, so recall is as high as that budget allows.
     knn_false_rate: the same for the exemplar bank.
+    sentence_false_rate: the same for the sentence head (its most alarming sentence), over
+        near-misses and ordinary questions alike.
     ordinary_false_rate: the same over ordinary questions (about RLS, doses, other topics): the
         stricter of the two budgets sets each threshold.
     net_false_rate: share of plain near-misses ("none") that may get the safety-net line from the
@@ -102,6 +101,7 @@ class TriageTargets:
     regularisation: float = 2.0  # logistic regression's C
     neighbours: int = 3
     emergency_false_rate: float = 0.01
+    sentence_false_rate: float = 0.002
     knn_false_rate: float = 0.005
     ordinary_false_rate: float = 0.005
     net_false_rate: float = 0.10
@@ -166,6 +166,7 @@ class Scores:
     knn: float
     p_flag: float
     kinds: dict[str, float]  # kind -> probability, for the message read as an emergency
+    p_sentence: float = 0.0  # the sentence head: its most alarming unit (``text_units``)
 
     @property
     def kind(self) -> str:
@@ -191,12 +192,17 @@ class TriageModel:
     bank: np.ndarray  # emergency exemplars (rows: unit vectors)
     others: np.ndarray  # near-miss exemplars
     thresholds: dict[str, float]
+    sentence_w: np.ndarray  # the sentence head: (cues + CHAR_FEATURES,)
+    sentence_b: float
     neighbours: int = 3
     report: dict[str, Any] = field(default_factory=dict)
 
-    def score(self, vectors: np.ndarray, cues: np.ndarray, chars: Any = None) -> Scores:
+    def score(
+        self, vectors: np.ndarray, cues: np.ndarray, chars: Any = None, units: Any = None
+    ) -> Scores:
         """Score one message from the vectors of its texts (``triage_texts``), their cues and
-        their character n-grams (``features.char_features``; computed here when not given)."""
+        their character n-grams (``features.char_features`` of the same texts), and the sentence
+        head's input (``features.text_design`` of ``text_units``; none: it reads nothing)."""
         x = np.hstack([vectors, cues])
         p_e = self._linear(x, chars, self.emergency_w, self.emergency_b)
         p_f = self._linear(x, chars, self.flag_w, self.flag_b)
@@ -208,7 +214,13 @@ class TriageModel:
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         kinds = {name: float(p) for name, p in zip(self.kind_names, probs, strict=True)}
-        return Scores(float(p_e.max()), float((near_e - near_n).max()), float(p_f.max()), kinds)
+        p_s = 0.0
+        if units is not None:
+            p_s = float(
+                _sigmoid(np.asarray(units @ self.sentence_w).ravel() + self.sentence_b).max()
+            )
+        knn = float((near_e - near_n).max())
+        return Scores(float(p_e.max()), knn, float(p_f.max()), kinds, p_s)
 
     @staticmethod
     def _linear(x: np.ndarray, chars: Any, w: np.ndarray, b: float) -> np.ndarray:
@@ -232,11 +244,13 @@ class TriageModel:
             "kind_b": self.kind_b,
             "bank": self.bank,
             "others": self.others,
+            "sentence_w": self.sentence_w,
         }
         meta = {
             "key": self.key,
             "emergency_b": self.emergency_b,
             "flag_b": self.flag_b,
+            "sentence_b": self.sentence_b,
             "kind_names": self.kind_names,
             "thresholds": self.thresholds,
             "neighbours": self.neighbours,
@@ -259,6 +273,7 @@ class TriageModel:
                 key=key,
                 emergency_b=float(meta["emergency_b"]),
                 flag_b=float(meta["flag_b"]),
+                sentence_b=float(meta["sentence_b"]),
                 kind_names=list(meta["kind_names"]),
                 thresholds={k: float(v) for k, v in meta["thresholds"].items()},
                 neighbours=int(meta["neighbours"]),
@@ -287,208 +302,14 @@ def _atomic(path: Path, write: Any) -> None:
         raise
 
 
-# ---------------------------------------------------------------------------------------------
-# Training
-
-
-def _fold(example_id: str, folds: int) -> int:
-    return int(hashlib.md5(example_id.encode()).hexdigest(), 16) % folds
-
-
-def _fit(x: np.ndarray, y: np.ndarray, c: float, balanced: bool = True) -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    weight = "balanced" if balanced else None
-    return LogisticRegression(C=c, max_iter=5000, class_weight=weight).fit(x, y)
-
-
-def _above(scores: np.ndarray, false_rate: float) -> float:
-    """The threshold (fire when a score is above it) that lets ``false_rate`` of ``scores``
-    through: their (1 - false_rate) quantile."""
-    return float(np.quantile(scores, 1.0 - false_rate)) if len(scores) else 1.0
-
-
-@dataclass
-class TrainingData:
-    """The banks embedded: each example's texts' vectors and cues, and its labels."""
-
-    examples: list[Example]
-    vectors: list[np.ndarray]  # per example: (texts, dim)
-    cues: list[np.ndarray]  # per example: (texts, cues)
-    tier: np.ndarray
-    kind: np.ndarray
-    near_miss: np.ndarray
-    chars: list[Any] = field(default_factory=list)  # per example: sparse (texts, CHAR_FEATURES)
-
-    def __post_init__(self) -> None:
-        if not self.chars:
-            self.chars = [char_features(triage_texts(ex.text)) for ex in self.examples]
-
-    @property
-    def message(self) -> np.ndarray:
-        return np.stack([v[0] for v in self.vectors])
-
-    @property
-    def features(self) -> Any:
-        from scipy import sparse
-
-        dense = np.hstack([self.message, np.stack([c[0] for c in self.cues])])
-        return _design(dense, sparse.vstack([c[0] for c in self.chars]))
-
-    def unit(self, i: int) -> Any:
-        """Example ``i``'s texts as rows of the classifiers' input."""
-        return _design(np.hstack([self.vectors[i], self.cues[i]]), self.chars[i])
-
-
-def _design(dense: np.ndarray, chars: Any) -> Any:
-    """The classifiers' input: the dense block (embedding, cues), then the character n-grams."""
-    from scipy import sparse
-
-    return sparse.hstack([sparse.csr_matrix(dense), chars], format="csr")
-
-
-def embed_examples(examples: list[Example], embedder: Embedder) -> TrainingData:
-    """Embed every example's triage texts in one call."""
-    texts = [triage_texts(ex.text) for ex in examples]
-    unique = list(dict.fromkeys(t for group in texts for t in group))
-    vecs = np.asarray(embedder.encode(unique), dtype=np.float32)
-    row = {t: i for i, t in enumerate(unique)}
-    return TrainingData(
-        examples,
-        [vecs[[row[t] for t in group]] for group in texts],
-        [np.stack([cue_features(t) for t in group]) for group in texts],
-        np.array([ex.tier for ex in examples]),
-        np.array([ex.kind for ex in examples]),
-        np.array([ex.near_miss for ex in examples]),
-    )
-
-
-def cross_validate(data: TrainingData, targets: TriageTargets) -> np.ndarray:
-    """Each example's (p_emergency, knn, p_flag) from layers trained without its fold."""
-    x, msg = data.features, data.message
-    emergency, known, flag = data.tier == "emergency", data.tier != "unknown", data.tier != "none"
-    fold = np.array([_fold(ex.id, targets.folds) for ex in data.examples])
-    k, c = targets.neighbours, targets.regularisation
-    oof = np.zeros((len(data.examples), 3))
-    for f in range(targets.folds):
-        tr = fold != f
-        e_clf = _fit(x[tr], emergency[tr], c)
-        f_clf = _fit(x[tr & known], flag[tr & known], c)
-        bank, others = msg[tr & emergency], msg[tr & ~emergency]
-        for i in np.flatnonzero(~tr):
-            v = data.vectors[i]
-            xi = data.unit(i)
-            near_e = np.sort(v @ bank.T, axis=1)[:, -k:].mean(axis=1)
-            near_n = np.sort(v @ others.T, axis=1)[:, -k:].mean(axis=1)
-            oof[i] = (
-                e_clf.predict_proba(xi)[:, 1].max(),
-                (near_e - near_n).max(),
-                f_clf.predict_proba(xi)[:, 1].max(),
-            )
-    return oof
-
-
 def train(
     examples: list[Example], embedder: Embedder, targets: TriageTargets | None = None
 ) -> TriageModel:
-    """Train the learned layers on ``examples`` and choose their thresholds (deterministic)."""
-    return fit(embed_examples(examples, embedder), targets or TriageTargets())
+    """Train the learned layers on ``examples`` and choose their thresholds (deterministic;
+    ``training.train``)."""
+    from chatbot.safety import training
 
-
-def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
-    """Choose the thresholds by cross-validation, then fit the layers on every example."""
-    from chatbot.safety.emergency import read_rules
-
-    oof = cross_validate(data, targets)
-    tier, emergency = data.tier, data.tier == "emergency"
-    rules = np.array([read_rules(ex.text).emergency is not None for ex in data.examples])
-    near = data.near_miss & ~emergency
-    free = near & ~rules  # near-misses the rules leave alone
-    plain = near & (tier == "none")
-    ordinary = ~emergency & ~near & ~rules
-    thresholds = {
-        "emergency": max(
-            _above(oof[free, 0], targets.emergency_false_rate),
-            _above(oof[ordinary, 0], targets.ordinary_false_rate),
-        ),
-        "knn": max(
-            _above(oof[free, 1], targets.knn_false_rate),
-            _above(oof[ordinary, 1], targets.ordinary_false_rate),
-        ),
-        "net": max(
-            _above(oof[plain, 2], targets.net_false_rate),
-            _above(oof[ordinary, 2], targets.ordinary_net_rate),
-        ),
-    }
-    readings = [read_rules(ex.text) for ex in data.examples]
-    always = {r.name for r in rulebook().emergency if r.always_now}
-    arbitrable = np.array(
-        [r.emergency is not None and r.emergency.rule not in always for r in readings]
-    )
-    caught_by_rules = oof[arbitrable & emergency, 0]
-    thresholds["veto"] = (
-        float(np.quantile(caught_by_rules, targets.veto_rate)) if len(caught_by_rules) else 0.0
-    )
-    denied = np.array(
-        [r.emergency is None and r.net is not None and r.net.why in DENIED for r in readings]
-    )
-    thresholds["override"] = max(
-        thresholds["emergency"], _above(oof[denied & near, 0], targets.override_rate)
-    )
-    caught_by_classifier = emergency & ~rules & (oof[:, 0] > thresholds["emergency"])
-    thresholds["support"] = (
-        float(np.quantile(oof[caught_by_classifier, 1], targets.support_quantile))
-        if caught_by_classifier.any()
-        else float("-inf")
-    )
-    from chatbot.safety.decision import decide, vetoed
-
-    tiers = []
-    for i, reading in enumerate(readings):
-        # The kind is not cross-validated.
-        scores = Scores(float(oof[i, 0]), float(oof[i, 1]), float(oof[i, 2]), kinds={})
-        if reading.emergency is not None:
-            veto = vetoed(reading.emergency, scores, thresholds)
-            tiers.append("safety_net" if veto else "emergency")
-            continue
-        tiers.append(decide(reading.net, scores, thresholds)[0] or "none")
-    got = np.array(tiers)
-    caught, netted = got == "emergency", got == "safety_net"
-    report = {
-        "examples": int(len(data.examples)),
-        "emergencies": int(emergency.sum()),
-        "cross_validated": {
-            "rules_recall": float(rules[emergency].mean()),
-            "recall": float(caught[emergency].mean()),
-            "caught_either_tier": float((caught | netted)[emergency].mean()),
-            "near_miss_emergency_rate": float(caught[near].mean()),
-            "ordinary_question_emergency_rate": float(caught[ordinary].mean()),
-            "safety_net_rate": float(netted[near & (tier == "safety_net")].mean()),
-            "plain_near_miss_net_rate": float(netted[plain].mean()),
-            "ordinary_question_net_rate": float(netted[ordinary].mean()),
-        },
-    }
-    x, msg = data.features, data.message
-    known = tier != "unknown"
-    c = targets.regularisation
-    e_clf = _fit(x, emergency, c)
-    f_clf = _fit(x[known], (tier != "none")[known], c)
-    k_clf = _fit(msg[emergency], data.kind[emergency], c, balanced=False)
-    return TriageModel(
-        key="",
-        emergency_w=e_clf.coef_[0].astype(np.float32),
-        emergency_b=float(e_clf.intercept_[0]),
-        flag_w=f_clf.coef_[0].astype(np.float32),
-        flag_b=float(f_clf.intercept_[0]),
-        kind_w=k_clf.coef_.astype(np.float32),
-        kind_b=k_clf.intercept_.astype(np.float32),
-        kind_names=[str(n) for n in k_clf.classes_],
-        bank=msg[emergency],
-        others=msg[~emergency],
-        thresholds=thresholds,
-        neighbours=targets.neighbours,
-        report=report,
-    )
+    return training.train(examples, embedder, targets or TriageTargets())
 
 
 _LOADED: dict[str, TriageModel] = {}

@@ -33,10 +33,17 @@ from chatbot.safety.contacts import CountryLines
 from chatbot.safety.decision import always_now_rules, decide, vetoed
 from chatbot.safety.emergency import (
     EmergencyMatch,
+    detect_emergency,
     detect_emergency_followup,
     read_rules,
 )
-from chatbot.safety.features import char_features, cue_features, triage_texts
+from chatbot.safety.features import (
+    char_features,
+    cue_features,
+    text_design,
+    text_units,
+    triage_texts,
+)
 from chatbot.safety.kinds import KIND_CATEGORY, Tier, kind_of
 from chatbot.safety.model import Scores, TriageModel
 from chatbot.safety.normalise import normalise
@@ -56,9 +63,9 @@ class Verdict:
         kind: One of ``kinds.KINDS`` ("" for none).
         also: Other kinds whose line the reply adds (poisoning, suicide).
         layer: Which layer decided: "rules", "follow-up", "classifier", "exemplars",
-            "rules-net" (a match the sentence's cues turned into a reminder), "rules-veto" (a
-            match the learned layers overruled: a reminder), "weak" (a weak learned alarm), ""
-            for none.
+            "sentences" (the sentence head), "rules-net" (a match the sentence's cues turned
+            into a reminder), "rules-veto" (a match the learned layers overruled: a reminder),
+            "weak" (a weak learned alarm), "" for none.
         matched: The rules' words, if a rule decided.
         scores: The learned layers' reading (None when they did not run).
         reading: What the retrieval reading passed to ``assess`` returned (None if not run).
@@ -217,7 +224,7 @@ class Triage:
                 carried = self.embedder.take()
             if self.model is not None:
                 vectors = carried if not reuse else self._with_own(reading, message_vector, carried)
-        scores = self._scores(texts, vectors) if self.model is not None else None
+        scores = self._scores(texts, vectors, text, previous) if self.model is not None else None
         if hit is not None:
             return self._arbitrated(hit, scores, text, reading)
         verdict = self._decide(rules.net, scores, text)
@@ -244,14 +251,20 @@ class Triage:
         own = np.asarray(own, dtype=np.float32).reshape(1, -1)
         return own if carried is None else np.vstack([own, carried])
 
-    def _scores(self, texts: list[str], vectors: np.ndarray | None) -> Scores | None:
+    def _scores(
+        self, texts: list[str], vectors: np.ndarray | None, text: str, previous: str
+    ) -> Scores | None:
         assert self.model is not None
         try:
             if vectors is None or len(vectors) != len(texts):
                 vectors = self.embedder.inner.encode(texts)
             cues = np.stack([cue_features(t) for t in texts])
             chars = char_features(texts)
-            return self.model.score(np.asarray(vectors, dtype=np.float32), cues, chars)
+            # A last turn that was an emergency already had its reply (``detect_emergency_
+            # followup`` says when it counts again): the head reads this message alone then.
+            earlier = previous if previous and detect_emergency(previous[-4000:]) is None else ""
+            units = text_design(text_units(text, earlier))
+            return self.model.score(np.asarray(vectors, dtype=np.float32), cues, chars, units)
         except Exception as exc:  # the rules' verdict stands
             log.error("triage: the learned layers failed (%s); the rules decide alone", exc)
             return None

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from chatbot.safety.contacts import country_lines
-from chatbot.safety.model import TrainingData, TriageModel, TriageTargets, fit
+from chatbot.safety.model import TriageModel, TriageTargets
 from chatbot.safety.scoring import tier_report
+from chatbot.safety.training import TrainingData, fit
 from chatbot.safety.triage import Triage
 
 
@@ -36,6 +37,7 @@ def subset(data: TrainingData, keep: np.ndarray) -> TrainingData:
         data.kind[idx],
         data.near_miss[idx],
         [data.chars[i] for i in idx],
+        [data.units[i] for i in idx],
     )
 
 

@@ -17,7 +17,7 @@ from chatbot.safety import model as triage_model_module
 from chatbot.safety.contacts import COUNTRIES, country_lines, emergency_contacts
 from chatbot.safety.decision import decide
 from chatbot.safety.emergency import EMERGENCY_CATEGORIES, EmergencyMatch, read_rules
-from chatbot.safety.features import LONG_WORDS, cue_features, cue_names, triage_texts
+from chatbot.safety.features import LONG_WORDS, char_features, cue_features, cue_names, triage_texts
 from chatbot.safety.kinds import CATEGORY_KIND, KIND_CATEGORY, KINDS, kind_of
 from chatbot.safety.model import (
     DATA_DIR,
@@ -231,7 +231,7 @@ def test_training_is_deterministic_and_chooses_thresholds(fake_model):
     )
     assert np.array_equal(fake_model.emergency_w, again.emergency_w)
     assert fake_model.thresholds == again.thresholds
-    assert set(fake_model.thresholds) == {"emergency", "knn", "net", "support"}
+    assert set(fake_model.thresholds) == {"emergency", "knn", "net", "support", "veto", "override"}
     cv = fake_model.report["cross_validated"]
     assert 0 <= cv["near_miss_emergency_rate"] <= 1 and cv["recall"] >= cv["rules_recall"]
 
@@ -243,7 +243,10 @@ def test_the_model_is_stored_and_checked_by_its_key(fake_model, tmp_path):
     assert loaded is not None and np.allclose(loaded.bank, fake_model.bank)
     vec = FakeEmbedder().encode(["my chest is crushing"])
     cues = np.stack([cue_features("my chest is crushing")])
-    assert loaded.score(vec, cues) == fake_model.score(vec, cues)
+    chars = char_features(["my chest is crushing"])
+    assert loaded.score(vec, cues, chars) == fake_model.score(vec, cues, chars)
+    with pytest.raises(ValueError):  # the n-gram weights need the n-grams
+        fake_model.score(vec, cues)
     assert TriageModel.load(tmp_path, "another key") is None  # stale: retrained
     (tmp_path / "triage.npz").write_bytes(b"not a zip file")
     assert TriageModel.load(tmp_path, "k1") is None  # damaged: retrained, no crash
@@ -257,7 +260,7 @@ def test_an_embedder_the_layers_were_not_validated_with_leaves_triage_to_the_rul
 def test_the_training_banks_live_in_the_repository_and_match_the_project_sets():
     names = {path.name for path in DATA_DIR.glob("*.jsonl")}
     assert set(triage_model_module.TRAINING_FILES) <= names
-    for wave in ("wave1", "wave2"):
+    for wave in ("wave1", "wave2", "wave3"):
         assert (DATA_DIR / f"{wave}.jsonl").read_text("utf-8") == (
             TESTS / f"safety_{wave}.jsonl"
         ).read_text("utf-8")
