@@ -6,11 +6,19 @@ Over the embedding of a message (``features.triage_texts``, the same model the i
   typos, carers' voices, non-native English, a few other languages) and of near-misses; a
   message scores by how much closer its nearest emergency exemplars are than its nearest
   near-misses (``knn``);
-* a **classifier**: logistic regression on the embedding and the rules' cues (``features``),
-  emergency vs not (``p_emergency``), a second one for "names a red flag" (emergency or
-  safety-net vs a plain near-miss: ``p_flag``) and a third for the kind.
+* a **classifier**: logistic regression on the embedding, the rules' cues and the text's hashed
+  character n-grams (``features``; typos, "lol", "hell"), emergency vs not (``p_emergency``), a
+  second one for "names a red flag" (emergency or safety-net vs a plain near-miss: ``p_flag``)
+  and a third for the kind (on the embedding);
+* a **sentence head**: logistic regression on the cues and n-grams alone, read over each
+  sentence of the message and over the second turn with the first (``p_sentence``: an emergency
+  buried in a long ordinary message, or told over two; no embedding, so no extra model call).
 
-Thresholds are chosen by cross-validation on the banks (each message scored by a model that never
+The classifier also arbitrates the rules (``decision``): a match it finds very unlikely gets the
+safety-net line ("veto"), a red flag the rules' cues call past or denied is an emergency when it
+is sure ("override").
+
+Training is in ``training``; thresholds are chosen by cross-validation on the banks (each message scored by a model that never
 saw it) from the budgets in ``TriageTargets``, the one place they are set. Training is
 deterministic (fixed folds, lbfgs); the model is rebuilt by ``ingest`` or at first start, stored
 beside the index (``triage.npz`` + ``triage.json``) and reused while its key (data, cues,

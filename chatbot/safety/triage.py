@@ -1,15 +1,19 @@
 """Triage: every message read by layered detectors, any of which can raise the alarm.
 
 1. **The rules** (``emergency.read_rules``, ``rules.toml``) read the text alone, before anything
-   that could fail or wait: what they take for an emergency is one, whatever the other layers say
-   (an emergency told over two messages too: the last user turn is read with this one).
+   that could fail or wait: what they take for an emergency is one (an emergency told over two
+   messages too: the last user turn is read with this one), unless the learned layers find a
+   lone match very unlikely ("bleeding hell, 3am again": ``decision.vetoed``, a threshold learned
+   from the rules' own true catches); then it gets the safety-net line, never nothing. A rule
+   marked ``always_now``, a failed reading, or no learned layers: the rules' match stands.
 2. **The learned layers** (``model``: an exemplar bank and a small classifier) read the message's
    embedding: the vector the retriever computes for the message anyway (trained on the
    normalised text, read on the retriever's form of it: cross-validated, the same but for one
    message in 48 the rules miss). Only the tail of a long message is embedded for triage, in the
    same model call as the retrieval readings: ``RideAlong`` carries it into the retriever's next
    ``encode`` (one batch; served, one micro-batch of the ``QueryEmbedder``). Triage never adds a
-   model call of its own.
+   model call of its own. The sentence head reads the text alone: each sentence, and the last
+   user turn with this one.
 
 Two tiers. **Emergency** (the emergency-only reply): the rules match, or a learned layer is
 confident. **Safety net** (the normal answer under one bold line): the rules matched but the
