@@ -18,8 +18,9 @@ The classifier also arbitrates the rules (``decision``): a match it finds very u
 safety-net line ("veto"), a red flag the rules' cues call past or denied is an emergency when it
 is sure ("override").
 
-Training is in ``training``; thresholds are chosen by cross-validation on the banks (each message scored by a model that never
-saw it) from the budgets in ``TriageTargets``, the one place they are set. Training is
+Training is in ``training``; thresholds are chosen by cross-validation on the banks (each
+message scored by a model that never saw it) from the budgets in ``TriageTargets``, the one place
+they are set. Training is
 deterministic (fixed folds, lbfgs); the model is rebuilt by ``ingest`` or at first start, stored
 beside the index (``triage.npz`` + ``triage.json``) and reused while its key (data, cues,
 targets, embedding model) matches.
