@@ -3,9 +3,12 @@ cross-validated report, so the report measures what patients get."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from chatbot.safety.emergency import EmergencyMatch
 from chatbot.safety.kinds import Tier
-from chatbot.safety.model import Scores
+from chatbot.safety.model import DENIED, Scores
+from chatbot.safety.rules import rulebook
 
 
 def decide(
@@ -22,6 +25,8 @@ def decide(
     floor) or the exemplar bank confident → emergency, unless the rules saw a red flag
     denied or in the past ("I'm not suicidal, just exhausted"), or this same one asked about in
     general: what the embedding cannot tell apart from an emergency, the reminder line covers.
+    A red flag denied or past is an emergency all the same when the classifier is surer than
+    the "override" threshold (learned: "sudden chest pain ... long drive yesterday").
     Then the rules' safety-net hit, then a weak learned alarm → safety net; else nothing.
     """
     if scores is not None:
@@ -31,12 +36,15 @@ def decide(
             layer = "classifier"
         elif scores.knn > thresholds["knn"]:
             layer = "exemplars"
-        if (
-            layer
-            and net is not None
-            and (net.why in ("negated", "past") or net.kind == scores.kind)
-        ):
-            layer = ""
+        elif scores.p_sentence > thresholds.get("sentence", float("inf")):
+            layer = "sentences"
+        if layer and net is not None:
+            if net.why in DENIED:
+                # Denied or past by the rules' cues: only a score above "override" outweighs it.
+                if scores.p_emergency <= thresholds.get("override", float("inf")):
+                    layer = ""
+            elif net.kind == scores.kind:
+                layer = ""
         if layer:
             return "emergency", scores.kind, layer
     if net is not None:
@@ -44,3 +52,23 @@ def decide(
     if scores is not None and scores.p_flag > thresholds["net"]:
         return "safety_net", scores.kind, "weak"
     return None, "", ""
+
+
+def vetoed(match: EmergencyMatch, scores: Scores | None, thresholds: dict[str, float]) -> bool:
+    """Do the learned layers overrule a match of the rules (then: the safety-net line)?
+
+    Only for a rule not marked ``always_now``, and only when the classifier's score is below the
+    "veto" threshold: the score of the rules' least likely true catches (cross-validated,
+    ``TriageTargets.veto_rate``), as for "bleeding hell, 3am again" or "overdosed on coffee".
+    """
+    if scores is None or "veto" not in thresholds:
+        return False
+    if match.rule in always_now_rules():
+        return False
+    return scores.p_emergency < thresholds["veto"]
+
+
+@lru_cache(maxsize=1)
+def always_now_rules() -> frozenset[str]:
+    """The rules the learned layers never overrule (``always_now`` in rules.toml)."""
+    return frozenset(r.name for r in rulebook().emergency if r.always_now)

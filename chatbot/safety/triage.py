@@ -1,15 +1,19 @@
 """Triage: every message read by layered detectors, any of which can raise the alarm.
 
 1. **The rules** (``emergency.read_rules``, ``rules.toml``) read the text alone, before anything
-   that could fail or wait: what they take for an emergency is one, whatever the other layers say
-   (an emergency told over two messages too: the last user turn is read with this one).
+   that could fail or wait: what they take for an emergency is one (an emergency told over two
+   messages too: the last user turn is read with this one), unless the learned layers find a
+   lone match very unlikely ("bleeding hell, 3am again": ``decision.vetoed``, a threshold learned
+   from the rules' own true catches); then it gets the safety-net line, never nothing. A rule
+   marked ``always_now``, a failed reading, or no learned layers: the rules' match stands.
 2. **The learned layers** (``model``: an exemplar bank and a small classifier) read the message's
    embedding: the vector the retriever computes for the message anyway (trained on the
    normalised text, read on the retriever's form of it: cross-validated, the same but for one
    message in 48 the rules miss). Only the tail of a long message is embedded for triage, in the
    same model call as the retrieval readings: ``RideAlong`` carries it into the retriever's next
    ``encode`` (one batch; served, one micro-batch of the ``QueryEmbedder``). Triage never adds a
-   model call of its own.
+   model call of its own. The sentence head reads the text alone: each sentence, and the last
+   user turn with this one.
 
 Two tiers. **Emergency** (the emergency-only reply): the rules match, or a learned layer is
 confident. **Safety net** (the normal answer under one bold line): the rules matched but the
@@ -30,13 +34,20 @@ import numpy as np
 from chatbot import messages
 from chatbot.embedding import Embedder
 from chatbot.safety.contacts import CountryLines
-from chatbot.safety.decision import decide
+from chatbot.safety.decision import always_now_rules, decide, vetoed
 from chatbot.safety.emergency import (
     EmergencyMatch,
+    detect_emergency,
     detect_emergency_followup,
     read_rules,
 )
-from chatbot.safety.features import cue_features, triage_texts
+from chatbot.safety.features import (
+    char_features,
+    cue_features,
+    text_design,
+    text_units,
+    triage_texts,
+)
 from chatbot.safety.kinds import KIND_CATEGORY, Tier, kind_of
 from chatbot.safety.model import Scores, TriageModel
 from chatbot.safety.normalise import normalise
@@ -56,8 +67,9 @@ class Verdict:
         kind: One of ``kinds.KINDS`` ("" for none).
         also: Other kinds whose line the reply adds (poisoning, suicide).
         layer: Which layer decided: "rules", "follow-up", "classifier", "exemplars",
-            "rules-net" (a match the sentence's cues turned into a reminder), "weak" (a weak
-            learned alarm), "" for none.
+            "sentences" (the sentence head), "rules-net" (a match the sentence's cues turned
+            into a reminder), "rules-veto" (a match the learned layers overruled: a reminder),
+            "weak" (a weak learned alarm), "" for none.
         matched: The rules' words, if a rule decided.
         scores: The learned layers' reading (None when they did not run).
         reading: What the retrieval reading passed to ``assess`` returned (None if not run).
@@ -191,10 +203,12 @@ class Triage:
                 reading's model call (``RideAlong``).
         """
         rules = read_rules(text)
-        if rules.emergency is not None:
-            return self._from_rule(rules.emergency, "rules", "emergency", text)
-        follow = detect_emergency_followup(text, previous)
-        if follow is not None:
+        hit = rules.emergency
+        if hit is not None and (
+            self.model is None or read is None or hit.rule in always_now_rules()
+        ):
+            return self._from_rule(hit, "rules", "emergency", text)
+        if hit is None and (follow := detect_emergency_followup(text, previous)) is not None:
             return self._from_rule(follow, "follow-up", "emergency", f"{previous} {text}")
         reading, vectors = None, None
         texts = triage_texts(text)
@@ -204,11 +218,19 @@ class Triage:
                 self.embedder.carry(texts[1:] if reuse else texts)
             try:
                 reading = read()
+            except Exception:
+                if hit is None:
+                    raise
+                # A match of the rules is an emergency whatever else fails.
+                log.exception("triage: the reading failed; the rules' match stands")
+                return self._from_rule(hit, "rules", "emergency", text)
             finally:
                 carried = self.embedder.take()
             if self.model is not None:
                 vectors = carried if not reuse else self._with_own(reading, message_vector, carried)
-        scores = self._scores(texts, vectors) if self.model is not None else None
+        scores = self._scores(texts, vectors, text, previous) if self.model is not None else None
+        if hit is not None:
+            return self._arbitrated(hit, scores, text, reading)
         verdict = self._decide(rules.net, scores, text)
         return Verdict(
             verdict.tier,
@@ -233,16 +255,35 @@ class Triage:
         own = np.asarray(own, dtype=np.float32).reshape(1, -1)
         return own if carried is None else np.vstack([own, carried])
 
-    def _scores(self, texts: list[str], vectors: np.ndarray | None) -> Scores | None:
+    def _scores(
+        self, texts: list[str], vectors: np.ndarray | None, text: str, previous: str
+    ) -> Scores | None:
         assert self.model is not None
         try:
             if vectors is None or len(vectors) != len(texts):
                 vectors = self.embedder.inner.encode(texts)
             cues = np.stack([cue_features(t) for t in texts])
-            return self.model.score(np.asarray(vectors, dtype=np.float32), cues)
+            chars = char_features(texts)
+            # A last turn that was an emergency already had its reply (``detect_emergency_
+            # followup`` says when it counts again): the head reads this message alone then.
+            earlier = previous if previous and detect_emergency(previous[-4000:]) is None else ""
+            units = text_design(text_units(text, earlier))
+            return self.model.score(np.asarray(vectors, dtype=np.float32), cues, chars, units)
         except Exception as exc:  # the rules' verdict stands
             log.error("triage: the learned layers failed (%s); the rules decide alone", exc)
             return None
+
+    def _arbitrated(
+        self, hit: EmergencyMatch, scores: Scores | None, text: str, reading: Any
+    ) -> Verdict:
+        """A match of the rules, with the learned layers' reading: the emergency, or the
+        safety-net line when they overrule it (``decision.vetoed``)."""
+        thresholds = self.model.thresholds if self.model is not None else {}
+        veto = vetoed(hit, scores, thresholds)
+        tier: Tier = "safety_net" if veto else "emergency"
+        base = self._from_rule(hit, "rules-veto" if veto else "rules", tier, text)
+        also = base.also | (self._also(scores, base.kind) if scores is not None else frozenset())
+        return Verdict(tier, base.kind, also, base.layer, base.matched, scores, reading)
 
     def _decide(self, net: EmergencyMatch | None, scores: Scores | None, text: str) -> Verdict:
         thresholds = self.model.thresholds if self.model is not None else {}

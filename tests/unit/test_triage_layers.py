@@ -15,9 +15,17 @@ from chatbot import messages
 from chatbot.embedding import FakeEmbedder
 from chatbot.safety import model as triage_model_module
 from chatbot.safety.contacts import COUNTRIES, country_lines, emergency_contacts
-from chatbot.safety.decision import decide
+from chatbot.safety.decision import always_now_rules, decide, vetoed
 from chatbot.safety.emergency import EMERGENCY_CATEGORIES, EmergencyMatch, read_rules
-from chatbot.safety.features import LONG_WORDS, cue_features, cue_names, triage_texts
+from chatbot.safety.features import (
+    LONG_WORDS,
+    char_features,
+    cue_features,
+    cue_names,
+    text_design,
+    text_units,
+    triage_texts,
+)
 from chatbot.safety.kinds import CATEGORY_KIND, KIND_CATEGORY, KINDS, kind_of
 from chatbot.safety.model import (
     DATA_DIR,
@@ -231,7 +239,15 @@ def test_training_is_deterministic_and_chooses_thresholds(fake_model):
     )
     assert np.array_equal(fake_model.emergency_w, again.emergency_w)
     assert fake_model.thresholds == again.thresholds
-    assert set(fake_model.thresholds) == {"emergency", "knn", "net", "support"}
+    assert set(fake_model.thresholds) == {
+        "emergency",
+        "knn",
+        "sentence",
+        "net",
+        "support",
+        "veto",
+        "override",
+    }
     cv = fake_model.report["cross_validated"]
     assert 0 <= cv["near_miss_emergency_rate"] <= 1 and cv["recall"] >= cv["rules_recall"]
 
@@ -243,7 +259,10 @@ def test_the_model_is_stored_and_checked_by_its_key(fake_model, tmp_path):
     assert loaded is not None and np.allclose(loaded.bank, fake_model.bank)
     vec = FakeEmbedder().encode(["my chest is crushing"])
     cues = np.stack([cue_features("my chest is crushing")])
-    assert loaded.score(vec, cues) == fake_model.score(vec, cues)
+    chars = char_features(["my chest is crushing"])
+    assert loaded.score(vec, cues, chars) == fake_model.score(vec, cues, chars)
+    with pytest.raises(ValueError):  # the n-gram weights need the n-grams
+        fake_model.score(vec, cues)
     assert TriageModel.load(tmp_path, "another key") is None  # stale: retrained
     (tmp_path / "triage.npz").write_bytes(b"not a zip file")
     assert TriageModel.load(tmp_path, "k1") is None  # damaged: retrained, no crash
@@ -257,7 +276,7 @@ def test_an_embedder_the_layers_were_not_validated_with_leaves_triage_to_the_rul
 def test_the_training_banks_live_in_the_repository_and_match_the_project_sets():
     names = {path.name for path in DATA_DIR.glob("*.jsonl")}
     assert set(triage_model_module.TRAINING_FILES) <= names
-    for wave in ("wave1", "wave2"):
+    for wave in ("wave1", "wave2", "wave3"):
         assert (DATA_DIR / f"{wave}.jsonl").read_text("utf-8") == (
             TESTS / f"safety_{wave}.jsonl"
         ).read_text("utf-8")
@@ -309,6 +328,56 @@ def test_a_red_flag_the_rules_saw_denied_or_past_is_not_an_emergency():
     general = EmergencyMatch("chest pain", "chest pain", "chest-pain-1", "question")
     assert decide(general, scores(p=0.99, kind="stroke"), TH)[0] == "emergency"  # another kind
     assert decide(general, None, TH) == ("safety_net", "chest_pain", "rules-net")
+
+
+def test_a_red_flag_the_rules_saw_past_is_an_emergency_when_the_classifier_is_surer():
+    past = EmergencyMatch("chest pain", "chest pain", "chest-pain-1", "past")
+    sure = {**TH, "override": 0.97}
+    assert decide(past, scores(p=0.95), sure)[0] == "safety_net"
+    assert decide(past, scores(p=0.99), sure) == ("emergency", "stroke", "classifier")
+
+
+def test_the_sentence_head_can_raise_the_alarm():
+    th = {**TH, "sentence": 0.9}
+    buried = Scores(0.5, -1.0, 0.6, {"stroke": 0.9}, p_sentence=0.95)
+    assert decide(None, buried, th) == ("emergency", "stroke", "sentences")
+    assert decide(None, Scores(0.5, -1.0, 0.6, {"stroke": 0.9}, p_sentence=0.5), th)[0] is None
+
+
+def test_the_learned_layers_overrule_a_lone_rule_match_only_below_the_veto():
+    match = EmergencyMatch("heavy bleeding", "bleeding hell", "heavy-bleeding-1")
+    th = {**TH, "veto": 0.1}
+    assert vetoed(match, scores(p=0.02), th)
+    assert not vetoed(match, scores(p=0.5), th)
+    assert not vetoed(match, None, th)  # no learned reading: the rules stand
+    assert not vetoed(match, scores(p=0.02), TH)  # a model without a veto threshold
+    for name in always_now_rules():  # never for a rule marked always_now
+        assert not vetoed(EmergencyMatch("suicide or self-harm", "x", name), scores(p=0.0), th)
+
+
+def test_a_vetoed_rule_match_gets_the_safety_net_line_and_a_failed_reading_the_emergency(
+    fake_model,
+):
+    triage = Triage(fake_model, FakeEmbedder(), country_lines("US"))
+    fake_model.thresholds = {**fake_model.thresholds, "veto": 1.01}  # overrule every match
+    text = "my chest is crushing"
+    verdict = triage.assess(text, "", lambda: "reading")
+    assert verdict.tier == "safety_net" and verdict.layer == "rules-veto"
+    assert verdict.reading == "reading" and verdict.kind == "chest_pain"
+
+    def broken():
+        raise RuntimeError("the index is gone")
+
+    verdict = triage.assess(text, "", broken)  # the rules' match stands whatever fails
+    assert verdict.tier == "emergency" and verdict.layer == "rules"
+
+
+def test_the_sentence_head_reads_each_sentence_and_the_second_turn():
+    assert text_units("what helps rls?") == ["what helps rls?"]
+    units = text_units("I take iron. Since an hour I can't see out of one eye.", "hi there")
+    assert units[1:3] == ["i take iron.", "since an hour i can't see out of one eye."]
+    assert units[-1] == "hi there, i take iron. since an hour i can't see out of one eye."
+    assert text_design(units).shape[0] == len(units)
 
 
 def test_triage_rules_first_and_never_wait_for_the_reading():

@@ -1,0 +1,255 @@
+"""Training the learned layers of triage (``model``): the banks embedded, the layers cross-validated
+(each example scored by layers that never saw it), the thresholds chosen from the budgets in
+``model.TriageTargets``, then the layers fitted on every example. Deterministic: fixed folds
+(by each example's id), lbfgs, no randomness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chatbot.embedding import Embedder
+from chatbot.safety.features import (
+    char_features,
+    cue_features,
+    text_design,
+    text_units,
+    triage_texts,
+)
+from chatbot.safety.model import DENIED, Example, Scores, TriageModel, TriageTargets
+from chatbot.safety.rules import rulebook
+
+
+def _fold(example_id: str, folds: int) -> int:
+    return int(hashlib.md5(example_id.encode()).hexdigest(), 16) % folds
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float, balanced: bool = True) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    weight = "balanced" if balanced else None
+    return LogisticRegression(C=c, max_iter=5000, class_weight=weight).fit(x, y)
+
+
+def _above(scores: np.ndarray, false_rate: float) -> float:
+    """The threshold (fire when a score is above it) that lets ``false_rate`` of ``scores``
+    through: their (1 - false_rate) quantile."""
+    return float(np.quantile(scores, 1.0 - false_rate)) if len(scores) else 1.0
+
+
+@dataclass
+class TrainingData:
+    """The banks embedded: each example's texts' vectors and cues, and its labels."""
+
+    examples: list[Example]
+    vectors: list[np.ndarray]  # per example: (texts, dim)
+    cues: list[np.ndarray]  # per example: (texts, cues)
+    tier: np.ndarray
+    kind: np.ndarray
+    near_miss: np.ndarray
+    chars: list[Any] = field(default_factory=list)  # per example: sparse (texts, CHAR_FEATURES)
+    units: list[Any] = field(default_factory=list)  # per example: the sentence head's input
+
+    def __post_init__(self) -> None:
+        if not self.chars:
+            self.chars = [char_features(triage_texts(ex.text)) for ex in self.examples]
+        if not self.units:
+            self.units = [text_design(text_units(ex.text, ex.previous)) for ex in self.examples]
+
+    @property
+    def message(self) -> np.ndarray:
+        return np.stack([v[0] for v in self.vectors])
+
+    @property
+    def features(self) -> Any:
+        from scipy import sparse
+
+        dense = np.hstack([self.message, np.stack([c[0] for c in self.cues])])
+        return _design(dense, sparse.vstack([c[0] for c in self.chars]))
+
+    def unit(self, i: int) -> Any:
+        """Example ``i``'s texts as rows of the classifiers' input."""
+        return _design(np.hstack([self.vectors[i], self.cues[i]]), self.chars[i])
+
+
+def _design(dense: np.ndarray, chars: Any) -> Any:
+    """The classifiers' input: the dense block (embedding, cues), then the character n-grams."""
+    from scipy import sparse
+
+    return sparse.hstack([sparse.csr_matrix(dense), chars], format="csr")
+
+
+def embed_examples(examples: list[Example], embedder: Embedder) -> TrainingData:
+    """Embed every example's triage texts in one call."""
+    texts = [triage_texts(ex.text) for ex in examples]
+    unique = list(dict.fromkeys(t for group in texts for t in group))
+    vecs = np.asarray(embedder.encode(unique), dtype=np.float32)
+    row = {t: i for i, t in enumerate(unique)}
+    return TrainingData(
+        examples,
+        [vecs[[row[t] for t in group]] for group in texts],
+        [np.stack([cue_features(t) for t in group]) for group in texts],
+        np.array([ex.tier for ex in examples]),
+        np.array([ex.kind for ex in examples]),
+        np.array([ex.near_miss for ex in examples]),
+    )
+
+
+def cross_validate(data: TrainingData, targets: TriageTargets) -> np.ndarray:
+    """Each example's (p_emergency, knn, p_flag) from layers trained without its fold."""
+    x, msg = data.features, data.message
+    emergency, known, flag = data.tier == "emergency", data.tier != "unknown", data.tier != "none"
+    fold = np.array([_fold(ex.id, targets.folds) for ex in data.examples])
+    k, c = targets.neighbours, targets.regularisation
+    oof = np.zeros((len(data.examples), 4))
+    for f in range(targets.folds):
+        tr = fold != f
+        s_clf = _fit_sentences(data, tr, c)
+        e_clf = _fit(x[tr], emergency[tr], c)
+        f_clf = _fit(x[tr & known], flag[tr & known], c)
+        bank, others = msg[tr & emergency], msg[tr & ~emergency]
+        for i in np.flatnonzero(~tr):
+            v = data.vectors[i]
+            xi = data.unit(int(i))
+            near_e = np.sort(v @ bank.T, axis=1)[:, -k:].mean(axis=1)
+            near_n = np.sort(v @ others.T, axis=1)[:, -k:].mean(axis=1)
+            oof[i] = (
+                e_clf.predict_proba(xi)[:, 1].max(),
+                (near_e - near_n).max(),
+                f_clf.predict_proba(xi)[:, 1].max(),
+                s_clf.predict_proba(data.units[i])[:, 1].max(),
+            )
+    return oof
+
+
+def _fit_sentences(data: TrainingData, rows: np.ndarray, c: float) -> Any:
+    """The sentence head on the examples where ``rows``: each message (its label), each sentence
+    of a message that is no emergency and its second turn read with the first (none is), and an
+    emergency's second turn read with the first (one)."""
+    from scipy import sparse
+
+    parts, labels = [], []
+    for i in np.flatnonzero(rows):
+        units, emergency = data.units[i], bool(data.tier[i] == "emergency")
+        parts.append(units[0])
+        labels.append(emergency)
+        if not emergency and units.shape[0] > 1:  # its sentences, and a second turn
+            parts.append(units[1:])
+            labels += [False] * (units.shape[0] - 1)
+        elif emergency and data.examples[i].previous:
+            parts.append(units[-1])
+            labels.append(True)
+    return _fit(sparse.vstack(parts, format="csr"), np.array(labels), c)
+
+
+def train(examples: list[Example], embedder: Embedder, targets: TriageTargets) -> TriageModel:
+    """Train the learned layers on ``examples`` and choose their thresholds (deterministic)."""
+    return fit(embed_examples(examples, embedder), targets)
+
+
+def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
+    """Choose the thresholds by cross-validation, then fit the layers on every example."""
+    from chatbot.safety.emergency import read_rules
+
+    oof = cross_validate(data, targets)
+    tier, emergency = data.tier, data.tier == "emergency"
+    rules = np.array([read_rules(ex.text).emergency is not None for ex in data.examples])
+    near = data.near_miss & ~emergency
+    free = near & ~rules  # near-misses the rules leave alone
+    plain = near & (tier == "none")
+    ordinary = ~emergency & ~near & ~rules
+    thresholds = {
+        "emergency": max(
+            _above(oof[free, 0], targets.emergency_false_rate),
+            _above(oof[ordinary, 0], targets.ordinary_false_rate),
+        ),
+        "knn": max(
+            _above(oof[free, 1], targets.knn_false_rate),
+            _above(oof[ordinary, 1], targets.ordinary_false_rate),
+        ),
+        "sentence": max(
+            _above(oof[free, 3], targets.sentence_false_rate),
+            _above(oof[ordinary, 3], min(targets.sentence_false_rate, targets.ordinary_false_rate)),
+        ),
+        "net": max(
+            _above(oof[plain, 2], targets.net_false_rate),
+            _above(oof[ordinary, 2], targets.ordinary_net_rate),
+        ),
+    }
+    readings = [read_rules(ex.text) for ex in data.examples]
+    always = {r.name for r in rulebook().emergency if r.always_now}
+    arbitrable = np.array(
+        [r.emergency is not None and r.emergency.rule not in always for r in readings]
+    )
+    caught_by_rules = oof[arbitrable & emergency, 0]
+    thresholds["veto"] = (
+        float(np.quantile(caught_by_rules, targets.veto_rate)) if len(caught_by_rules) else 0.0
+    )
+    denied = np.array(
+        [r.emergency is None and r.net is not None and r.net.why in DENIED for r in readings]
+    )
+    thresholds["override"] = max(
+        thresholds["emergency"], _above(oof[denied & near, 0], targets.override_rate)
+    )
+    caught_by_classifier = emergency & ~rules & (oof[:, 0] > thresholds["emergency"])
+    thresholds["support"] = (
+        float(np.quantile(oof[caught_by_classifier, 1], targets.support_quantile))
+        if caught_by_classifier.any()
+        else float("-inf")
+    )
+    from chatbot.safety.decision import decide, vetoed
+
+    tiers = []
+    for i, reading in enumerate(readings):
+        # The kind is not cross-validated.
+        p_e, knn, p_f, p_s = (float(v) for v in oof[i])
+        scores = Scores(p_e, knn, p_f, kinds={}, p_sentence=p_s)
+        if reading.emergency is not None:
+            veto = vetoed(reading.emergency, scores, thresholds)
+            tiers.append("safety_net" if veto else "emergency")
+            continue
+        tiers.append(decide(reading.net, scores, thresholds)[0] or "none")
+    got = np.array(tiers)
+    caught, netted = got == "emergency", got == "safety_net"
+    report = {
+        "examples": int(len(data.examples)),
+        "emergencies": int(emergency.sum()),
+        "cross_validated": {
+            "rules_recall": float(rules[emergency].mean()),
+            "recall": float(caught[emergency].mean()),
+            "caught_either_tier": float((caught | netted)[emergency].mean()),
+            "near_miss_emergency_rate": float(caught[near].mean()),
+            "ordinary_question_emergency_rate": float(caught[ordinary].mean()),
+            "safety_net_rate": float(netted[near & (tier == "safety_net")].mean()),
+            "plain_near_miss_net_rate": float(netted[plain].mean()),
+            "ordinary_question_net_rate": float(netted[ordinary].mean()),
+        },
+    }
+    x, msg = data.features, data.message
+    known = tier != "unknown"
+    c = targets.regularisation
+    e_clf = _fit(x, emergency, c)
+    f_clf = _fit(x[known], (tier != "none")[known], c)
+    k_clf = _fit(msg[emergency], data.kind[emergency], c, balanced=False)
+    s_clf = _fit_sentences(data, np.ones(len(data.examples), dtype=bool), c)
+    return TriageModel(
+        key="",
+        emergency_w=e_clf.coef_[0].astype(np.float32),
+        emergency_b=float(e_clf.intercept_[0]),
+        flag_w=f_clf.coef_[0].astype(np.float32),
+        flag_b=float(f_clf.intercept_[0]),
+        kind_w=k_clf.coef_.astype(np.float32),
+        kind_b=k_clf.intercept_.astype(np.float32),
+        kind_names=[str(n) for n in k_clf.classes_],
+        bank=msg[emergency],
+        others=msg[~emergency],
+        thresholds=thresholds,
+        sentence_w=s_clf.coef_[0].astype(np.float32),
+        sentence_b=float(s_clf.intercept_[0]),
+        neighbours=targets.neighbours,
+        report=report,
+    )
