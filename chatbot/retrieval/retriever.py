@@ -188,7 +188,7 @@ class Retriever:
         n = len(self.index.chunks)
         if not n:
             return []
-        tokens = self.lexicon.tokenize([self.analyse(question).text])[0]
+        tokens = self.lexicon.tokens_of(self.analyse(question).text)
         if n > w.exact_search_max:  # a large corpus: FAISS's own top-k, candidate-limited RRF
             scores = np.asarray(self._bm25.get_scores(tokens)) if tokens else None
             hits = fused_search(
