@@ -104,6 +104,7 @@ def build_bot(
 
         embedder = SentenceTransformerEmbedder()
     index = open_index(settings, embedder, rebuild=rebuild)  # built with torch, always
+    numpy_on_one_thread()
     threads = limit_model_threads(settings.web.workers) if serving else (os.cpu_count() or 1)
     web = settings.web
     embedder = query_embedder(web.embedding_backend, embedder, web.model_cache_dir, threads)
@@ -111,6 +112,18 @@ def build_bot(
         embedder = QueryEmbedder(embedder, cache_size=settings.web.query_cache_size)
     store = open_log(settings, read_only=read_only_log) if log else None
     return Bot(settings, index, embedder, log=store)
+
+
+def numpy_on_one_thread() -> None:
+    """numpy's BLAS on one thread for the rest of the process. An answer's products are small
+    (a few hundred sentences by 384): a second BLAS thread only hands work over and spins, which
+    cost selection 5x its single-thread time on this 2-core machine, and takes the core the
+    model and the other requests need. The results are the same (the threads split the rows,
+    not the sums): ``bench/same_answers.py``. The model (torch, ONNX Runtime) and FAISS keep
+    their own thread pools."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 class Bot:

@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -45,8 +46,21 @@ _WORD = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
 _FACET_AT = {name: i for i, name in enumerate(FACETS)}
 
 
+@lru_cache(maxsize=8192)  # the articles' sentences, asked about again and again
 def words(text: str) -> int:
     return len(_WORD.findall(text))
+
+
+class _Words(dict[int, int]):
+    """Words of a candidate, counted when first asked for (selection reads a few dozen)."""
+
+    def __init__(self, cands: dict[int, ScoredSentence]) -> None:
+        super().__init__()
+        self.cands = cands
+
+    def __missing__(self, pos: int) -> int:
+        n = self[pos] = words(self.cands[pos].record.text)
+        return n
 
 
 @dataclass
@@ -58,12 +72,16 @@ class _Pool:
     index: LoadedIndex
 
     def __post_init__(self) -> None:
-        self.words = {q: words(c.record.text) for q, c in self.cands.items()}
+        self.words = _Words(self.cands)
         self.blocks: dict[tuple[str, int], list[int]] = {}
+        self.by_article: dict[str, list[int]] = {}
+        facts, n = self.facts, len(self.facts)
         for q, c in self.cands.items():
-            b = self.fact(q).block
+            art = c.record.article_id
+            self.by_article.setdefault(art, []).append(q)
+            b = facts[q].block if q < n else -1
             if b >= 0:
-                self.blocks.setdefault((c.record.article_id, b), []).append(q)
+                self.blocks.setdefault((art, b), []).append(q)
 
     def fact(self, pos: int) -> Facts:
         return self.facts[pos] if pos < len(self.facts) else Facts()
@@ -214,9 +232,8 @@ def _previous_on_line(cand: ScoredSentence, p: _Pool) -> int | None:
     line_start = body.rfind("\n", 0, cand.record.start) + 1
     before = [
         q
-        for q, c in p.cands.items()
-        if c.record.article_id == cand.record.article_id
-        and line_start <= c.record.start < cand.record.start
+        for q in p.by_article.get(cand.record.article_id, [])
+        if line_start <= p.cands[q].record.start < cand.record.start
     ]
     return max(before, key=lambda q: p.cands[q].record.start) if before else None
 
@@ -230,7 +247,12 @@ def _greedy(
     w: AnswerWeights,
     max_quotes: int,
 ) -> list[int]:
-    """Greedy cost-scaled maximisation of the objective (module docstring) under the budget."""
+    """Greedy cost-scaled maximisation of the objective (module docstring) under the budget.
+
+    Each round scores every open unit; a unit that is its pool sentence alone (most are) is
+    scored for all of them at once in numpy, with the same float operations in the same order
+    as ``gain_of`` does for one, so the choice is the same to the last bit.
+    """
     n = len(pool)
     at = {c.position: i for i, c in enumerate(pool)}
     vecs = p.index.sentence_vectors[[c.position for c in pool]]
@@ -241,6 +263,11 @@ def _greedy(
         i = at.get(pos)
         return float(r[i]) if i is not None else 0.0
 
+    # Each unit's sentences' weight, article and facet, looked up once.
+    r_at = {q: r_of(q) for unit in units for q in unit}
+    art_at = {q: p.cands[q].record.article_id for q in r_at}
+    facet_at = {q: p.fact(q).facet for q in r_at}
+
     covered = np.zeros(n)
     mass_article: dict[str, float] = {}
     mass_facet: dict[str, float] = {}
@@ -250,6 +277,7 @@ def _greedy(
 
     single: np.ndarray = np.zeros(n)  # coverage gain of each pool sentence alone, this round
     closest = np.zeros(n)  # each pool sentence's cosine to the nearest one taken
+    column_max: dict[tuple[int, ...], np.ndarray] = {}  # a unit's rows: their best cosines
 
     def gain_of(unit: list[int]) -> float:
         new = [q for q in unit if q not in taken]
@@ -258,17 +286,20 @@ def _greedy(
         rows = [at[q] for q in new if q in at]
         if len(rows) == 1:
             g = float(single[rows[0]])
+        elif rows:
+            key = tuple(rows)
+            best = column_max.get(key)
+            if best is None:
+                best = column_max[key] = sim[:, rows].max(axis=1)
+            g = float(r @ (np.maximum(covered, best) - covered))
         else:
-            cover = np.maximum(covered, sim[:, rows].max(axis=1)) if rows else covered
-            g = float(r @ (cover - covered))
-        g += w.relevance * sum(r_of(q) for q in new)
-        for masses, parts in (
-            (mass_article, [p.cands[q].record.article_id for q in new]),
-            (mass_facet, [p.fact(q).facet for q in new]),
-        ):
+            g = float(r @ (covered - covered))
+        g += w.relevance * sum(r_at[q] for q in new)
+        for masses, part_of in ((mass_article, art_at), (mass_facet, facet_at)):
             add: dict[str, float] = {}
-            for q, part in zip(new, parts, strict=True):
-                add[part] = add.get(part, 0.0) + r_of(q)
+            for q in new:
+                part = part_of[q]
+                add[part] = add.get(part, 0.0) + r_at[q]
             g += w.diversity * sum(
                 math.sqrt(masses.get(k, 0.0) + v) - math.sqrt(masses.get(k, 0.0))
                 for k, v in add.items()
@@ -293,34 +324,56 @@ def _greedy(
 
     texts: set[str] = set()
 
-    def near_duplicate(i: int) -> bool:
-        return bool(closest[i] > w.near_duplicate) or pool[i].record.text in texts
-
     # The direct answer first: the best candidate that is not a dubious claim.
     first = next((i for i in range(n) if units[i] and not p.fact(pool[i].position).dubious), None)
     if first is None:
         return []
     take(units[first])
     narrow = intent is None or not intent.broad
+    # A narrow question quotes only what answers it nearly as well as the best.
+    floor = pool[first].score - w.narrow_window
+    open_units = [i for i in range(n) if units[i] and not (narrow and pool[i].score < floor)]
+    # The units that are their pool sentence alone, as arrays: row, weight, words, the cost
+    # divisor, article and facet (as numbers into the names).
+    lone = [i for i in open_units if units[i] == [pool[i].position]]
+    others = [i for i in open_units if units[i] != [pool[i].position]]
+    rows = np.array(lone, dtype=int)
+    weight = r[rows] if lone else np.zeros(0)
+    cost = np.array([p.words[pool[i].position] for i in lone], dtype=int)
+    divisor = np.array([float(c) ** w.cost_power if c else 1.0 for c in cost.tolist()])
+    articles = list(dict.fromkeys(art_at[pool[i].position] for i in lone))
+    facets = list(dict.fromkeys(facet_at[pool[i].position] for i in lone))
+    article_of = np.array([articles.index(art_at[pool[i].position]) for i in lone], dtype=int)
+    facet_of = np.array([facets.index(facet_at[pool[i].position]) for i in lone], dtype=int)
+    order = {i: k for k, i in enumerate(open_units)}
+    lone_at = np.array([order[i] for i in lone], dtype=int)
     picks = 1
-    while picks < max_quotes:
+    while picks < max_quotes and open_units:
         single = r @ (np.maximum(sim, covered[:, None]) - covered[:, None])
-        best, best_ratio = -1, 0.0
-        for i in range(n):
-            if not units[i] or pool[i].position in taken or near_duplicate(i):
+        ratios = np.full(len(open_units), -1.0)  # -1: not a candidate this round
+        if lone:
+            ok = (cost > 0) & (used + cost <= limit) & ~(closest[rows] > w.near_duplicate)
+            ok &= np.array(
+                [pool[i].position not in taken and pool[i].record.text not in texts for i in lone]
+            )
+            m_a = np.array([mass_article.get(a, 0.0) for a in articles])[article_of]
+            m_f = np.array([mass_facet.get(f, 0.0) for f in facets])[facet_of]
+            g = single[rows] + w.relevance * weight
+            g = g + w.diversity * (np.sqrt(m_a + weight) - np.sqrt(m_a))
+            g = g + w.diversity * (np.sqrt(m_f + weight) - np.sqrt(m_f))
+            ratios[lone_at[ok]] = (g / divisor)[ok]
+        for i in others:
+            if pool[i].position in taken or pool[i].record.text in texts:
                 continue
-            # A narrow question quotes only what answers it nearly as well as the best.
-            if narrow and pool[i].score < pool[first].score - w.narrow_window:
+            if closest[i] > w.near_duplicate:
                 continue
-            cost = sum(p.words[q] for q in units[i] if q not in taken)
-            if cost == 0 or used + cost > limit:
+            c = sum(p.words[q] for q in units[i] if q not in taken)
+            if c == 0 or used + c > limit:
                 continue
-            g = gain_of(units[i])
-            ratio = g / cost**w.cost_power
-            if ratio > best_ratio:
-                best, best_ratio = i, ratio
-        if best < 0:
+            ratios[order[i]] = gain_of(units[i]) / c**w.cost_power
+        k = int(np.argmax(ratios))  # the first of the best, as a scan keeping the best would
+        if not ratios[k] > 0.0:
             break
-        take(units[best])
+        take(units[open_units[k]])
         picks += 1
     return chosen

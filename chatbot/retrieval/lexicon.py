@@ -26,6 +26,7 @@ from chatbot.text.sentences import list_blocks
 
 WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]|[A-Za-z]")
 _RLS = re.compile(r"\bRLS\b", re.IGNORECASE)
+_BM25_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s.tokenize's default token pattern
 
 
 @lru_cache(maxsize=1)
@@ -154,6 +155,14 @@ class Lexicon:
         return bm25s.tokenize(  # type: ignore[no-any-return]
             texts, stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
         )
+
+    def tokens_of(self, text: str) -> list[str]:
+        """``tokenize([text])[0]`` for one question, without bm25s's batch machinery (its
+        vocabulary of ids, its progress bars): the same steps, lower case, its word pattern,
+        English stop words out, each word stemmed (``test_lexicon_tokens`` checks they agree)."""
+        stop = stopwords()
+        words = [t for t in _BM25_TOKEN.findall(text.lower()) if t not in stop]
+        return list(self._stemmer.stemWords(words)) if words else []
 
     def stem(self, word: str) -> str:
         return str(self._stemmer.stemWord(plain(word).strip("'")))

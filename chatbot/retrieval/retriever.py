@@ -130,6 +130,15 @@ class Retriever:
             ]
             self._chunks_of.append(holders or [sent.chunk])
         self._chunk_index = {c.chunk_id: ci for ci, c in enumerate(index.chunks)}
+        # The same as arrays for the citable sentences of a small corpus, where every chunk is
+        # scored: each one's holders (-1 pads), and their vectors, taken out of the table once.
+        citable_holders = [self._chunks_of[pos] for pos in self._citable]
+        width = max((len(h) for h in citable_holders), default=1)
+        self._holders = np.full((len(citable_holders), width), -1, dtype=np.int64)
+        for row, holders in enumerate(citable_holders):
+            self._holders[row, : len(holders)] = holders
+        self._holders_valid = all(0 <= ci < n_chunks for h in citable_holders for ci in h)
+        self._citable_vectors = index.sentence_vectors[self._citable]
         self._sentences_by_chunk: dict[int, list[int]] = {}
         for pos, holders in enumerate(self._chunks_of):
             for ci in holders:
@@ -197,7 +206,7 @@ class Retriever:
         n = len(self.index.chunks)
         if not n:
             return []
-        tokens = self.lexicon.tokenize([self.analyse(question).text])[0]
+        tokens = self.lexicon.tokens_of(self.analyse(question).text)
         if n > w.exact_search_max:  # a large corpus: FAISS's own top-k, candidate-limited RRF
             scores = np.asarray(self._bm25.get_scores(tokens)) if tokens else None
             hits = fused_search(
@@ -262,6 +271,7 @@ class Retriever:
             }
             rows = [r for r, pos in enumerate(self._citable) if pos in wanted]
             chunk_dense = {self._chunk_pos(p.chunk): p.dense for p in passages}
+            dense_all = None
         else:
             rows = list(range(len(self._citable)))
             dense_all = self._chunk_vecs @ rank_vec
@@ -269,8 +279,9 @@ class Retriever:
         if not rows:
             return []
         analysis = self.analyse(query) if query else QueryAnalysis(text="")
-        positions = [self._citable[r] for r in rows]
-        vectors = self.index.sentence_vectors[positions]
+        every = len(rows) == len(self._citable)  # every citable sentence (a small corpus)
+        positions = self._citable if every else [self._citable[r] for r in rows]
+        vectors = self._citable_vectors if every else self.index.sentence_vectors[positions]
         sims = vectors @ qvec
         ranked = vectors @ rank_vec if rank_vec is not qvec else sims
         parts = side.parts
@@ -281,24 +292,34 @@ class Retriever:
         best_part = float((vectors @ parts.T).max()) if parts is not None and len(parts) else 0.0
         lexical = self.lexicon.lexical(analysis.terms, rows)
         sentences = self.index.sentences
-        kept = [
-            i
-            for i, pos in enumerate(positions)
-            if not excluded
-            or not overlaps_any(
-                sentences[pos].article_id, sentences[pos].start, sentences[pos].end, excluded
-            )
-        ]
+        kept = (
+            [
+                i
+                for i, pos in enumerate(positions)
+                if not overlaps_any(
+                    sentences[pos].article_id, sentences[pos].start, sentences[pos].end, excluded
+                )
+            ]
+            if excluded
+            else list(range(len(positions)))
+        )
         if not kept:
             return []
-        # Each sentence's passage: the best-scoring chunk holding it.
-        best_chunk = []
-        for i in kept:
-            holders = self._chunks_of[positions[i]]
-            known = [ci for ci in holders if ci in chunk_dense] or holders
-            best_chunk.append(max(known, key=lambda ci: chunk_dense.get(ci, 0.0)))
-        context = np.array([chunk_dense.get(ci, 0.0) for ci in best_chunk])
         at = np.asarray(kept)
+        # Each sentence's passage: the best-scoring chunk holding it (the first of the best).
+        if every and dense_all is not None and self._holders_valid:  # every chunk scored
+            dense64 = np.append(dense_all.astype(np.float64), -np.inf)  # [-1]: the pads
+            holders = self._holders[at]
+            best = holders[np.arange(len(kept)), np.argmax(dense64[holders], axis=1)]
+            context = dense64[best]
+            best_chunk = best.tolist()
+        else:
+            best_chunk = []
+            for i in kept:
+                holders_of = self._chunks_of[positions[i]]
+                known = [ci for ci in holders_of if ci in chunk_dense] or holders_of
+                best_chunk.append(max(known, key=lambda ci: chunk_dense.get(ci, 0.0)))
+            context = np.array([chunk_dense.get(ci, 0.0) for ci in best_chunk])
         pos_at = np.asarray(positions)[at]
         scores = sentence_scores(
             w, ranked[at], self._hub[pos_at], context, lexical[at], self._promotional[pos_at]
@@ -343,19 +364,20 @@ class Retriever:
         self._last.reading = reading
         gate = self.gate.relevance(reading) if self.gate is not None else hand
         given = {p.chunk.chunk_id: p for p in passages}
+        chunks = self.index.chunks
+        around: dict[int, Passage] = {}  # a chunk outside the top passages, made once
+        sims_at, lexical_at, context_at = sims.tolist(), lexical.tolist(), context.tolist()
         out = []
-        for j, (i, ci) in enumerate(zip(kept, best_chunk, strict=True)):
-            chunk = self.index.chunks[ci]
-            passage = given.get(chunk.chunk_id) or Passage(chunk, 0.0, float(context[j]), 0.0)
+        for j, (i, ci, score) in enumerate(zip(kept, best_chunk, scores.tolist(), strict=True)):
+            passage = around.get(ci)
+            if passage is None:
+                chunk = chunks[ci]
+                passage = given.get(chunk.chunk_id) or Passage(chunk, 0.0, context_at[j], 0.0)
+                around[ci] = passage
+            pos = positions[i]
             out.append(
                 ScoredSentence(
-                    self.index.sentences[positions[i]],
-                    positions[i],
-                    float(sims[i]),
-                    passage,
-                    round(float(scores[j]), 4),
-                    float(lexical[i]),
-                    gate,
+                    sentences[pos], pos, sims_at[i], passage, round(score, 4), lexical_at[i], gate
                 )
             )
         out.sort(key=lambda c: -c.score)

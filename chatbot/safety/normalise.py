@@ -4,6 +4,7 @@ everyday spellings people type (no apostrophes, text-speak) read as the full for
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from chatbot.text.normalise import fold, strip_invisible
 
@@ -42,6 +43,9 @@ _STRETCHED = re.compile(r"(\w)\1{2,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+|(?<=[.!?])(?=[a-z])")
 
 
+# Each message is read by several checks (the rules, the follow-up rule, personal advice, the
+# caution line), and the articles' sentences under every answer: each form is made once.
+@lru_cache(maxsize=2048)
 def normalise(text: str, stretched: str = r"\1\1") -> str:
     """Lower-case, compatibility-folded text with common spellings unified (for matching only).
 

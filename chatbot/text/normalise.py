@@ -19,6 +19,8 @@ INVISIBLE_CATEGORIES = frozenset({"Cf", "Cs", "Co"})
 
 def strip_invisible(text: str) -> str:
     """``text`` without format (zero-width, bidi, tag), private-use and surrogate characters."""
+    if text.isascii():  # no ASCII character is of those categories
+        return text
     return "".join(ch for ch in text if unicodedata.category(ch) not in INVISIBLE_CATEGORIES)
 
 

@@ -27,8 +27,10 @@ class AppContext:
         return self.bot.store
 
 
-def get_ctx(request: Request) -> AppContext:
-    """The context ``create_app`` put on the app (``Depends(get_ctx)``)."""
+async def get_ctx(request: Request) -> AppContext:
+    """The context ``create_app`` put on the app (``Depends(get_ctx)``). A coroutine, so
+    FastAPI runs it on the event loop: a plain function would cost every request a round trip
+    through the thread pool."""
     ctx: AppContext = request.app.state.ctx
     return ctx
 
