@@ -619,6 +619,7 @@ def run_axe(p) -> list[dict[str, Any]]:
 def axe_problems(violations: list[dict[str, Any]]) -> list[str]:
     return [
         f"{v['impact']} {v['id']}: {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        f" {[(n['html'][:160], n.get('failureSummary', '')) for n in v['nodes']][:2]}"
         for v in violations
     ]
 

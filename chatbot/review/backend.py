@@ -103,6 +103,28 @@ def _split(script: str) -> list[str]:
 
 # -- SQLite ----------------------------------------------------------------------------------
 
+BUSY_WAIT_S = 30  # how long a connection waits for another's write lock
+
+
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new file to write-ahead logging, waiting for other processes doing the same.
+
+    The switch upgrades a read lock to an exclusive one, and SQLite answers "database is locked"
+    at once, without its busy handler, when two connections try it together (it would deadlock
+    otherwise); so the wait is here.
+    """
+    deadline = time.monotonic() + BUSY_WAIT_S
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
 
 class SQLiteBackend:
     """One SQLite file with a connection per thread."""
@@ -122,12 +144,12 @@ class SQLiteBackend:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn = sqlite3.connect(self.path, timeout=BUSY_WAIT_S, isolation_level=None)
                 conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode=WAL")
+                _enter_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
-                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute(f"PRAGMA busy_timeout={BUSY_WAIT_S * 1000}")
                 # Deleted rows (retention, purge) are overwritten, not left in free pages.
                 conn.execute("PRAGMA secure_delete=ON")
             except sqlite3.Error as exc:

@@ -358,16 +358,14 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
             concurrency_limit=ANSWERS_AT_ONCE,
             api_visibility="private",
         )
-        chatbot.like(
-            rate, [ids_state], feedback_out, concurrency_limit=None, api_visibility="private"
-        )
-        comment_btn.click(
-            send_comment, [comment, pending_state], feedback_out, api_visibility="private"
-        )
-        comment.submit(
-            send_comment, [comment, pending_state], feedback_out, api_visibility="private"
-        )
-        new_btn.click(new_conversation, None, [chatbot, *reset_out, box], api_visibility="private")
+        # show_progress="hidden" on every event: Gradio's default lays a grey, translucent loading
+        # cover over the outputs (the notice line) while the event runs, a flicker to a patient
+        # and text a screen reader or contrast check finds unreadable for that moment.
+        quiet: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
+        chatbot.like(rate, [ids_state], feedback_out, concurrency_limit=None, **quiet)
+        comment_btn.click(send_comment, [comment, pending_state], feedback_out, **quiet)
+        comment.submit(send_comment, [comment, pending_state], feedback_out, **quiet)
+        new_btn.click(new_conversation, None, [chatbot, *reset_out, box], **quiet)
     return demo
 
 

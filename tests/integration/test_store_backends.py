@@ -119,6 +119,34 @@ def test_processes_opening_a_new_store_at_once_upgrade_it_once(store_location):
         store.close()
 
 
+class _SwitchRefused:
+    """A connection whose switch to write-ahead logging is refused ``times`` times, as SQLite
+    refuses it at once (no busy wait) to the second of two connections switching together."""
+
+    def __init__(self, times: int, message: str = "database is locked") -> None:
+        self.left, self.message, self.tries = times, message, 0
+
+    def execute(self, sql: str) -> None:
+        assert sql == "PRAGMA journal_mode=WAL"
+        self.tries += 1
+        if self.left:
+            self.left -= 1
+            raise sqlite3.OperationalError(self.message)
+
+
+def test_a_connection_waits_its_turn_to_switch_a_new_file_to_wal():
+    conn = _SwitchRefused(times=3)
+    backend._enter_wal(conn)  # type: ignore[arg-type]
+    assert conn.tries == 4
+
+
+def test_a_switch_refused_for_another_reason_is_not_retried():
+    conn = _SwitchRefused(times=1, message="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        backend._enter_wal(conn)  # type: ignore[arg-type]
+    assert conn.tries == 1
+
+
 def test_a_store_made_before_postgres_opens_in_place_and_keeps_its_rows(tmp_path: Path):
     """tests/data/store_before_postgres.sqlite3 was written by the SQLite-only store (schema 6)."""
     path = tmp_path / "data" / "chatbot.sqlite3"

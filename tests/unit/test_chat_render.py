@@ -194,6 +194,21 @@ def test_create_chat_builds_blocks_without_launching(tiny_bot, compact, tmp_path
     assert inert(tiny_bot.disclaimer) in htmls
 
 
+def test_no_event_lays_a_loading_cover_over_the_page(tiny_bot, tmp_path):
+    """Gradio's default progress display greys out an event's outputs while it runs (a flicker,
+    and text that fails a contrast check for that moment: CI's axe run caught the notice so)."""
+    from chatbot.review.store import Store
+    from chatbot.web.chat import create_chat
+
+    config = create_chat(tiny_bot, Store(tmp_path / "s.sqlite3")).get_config_file()
+    shown = {
+        (d["targets"][0][1], d["show_progress"])
+        for d in config["dependencies"]
+        if d["show_progress"] != "hidden"
+    }
+    assert len(config["dependencies"]) >= 6 and shown == set()
+
+
 def test_without_a_store_there_are_no_feedback_buttons(tiny_bot):
     from chatbot.web.chat import create_chat
 
