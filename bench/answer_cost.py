@@ -106,9 +106,10 @@ class Asgi:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
 
-    def ask(self, question: str) -> dict[str, Any]:
-        body = json.dumps({"question": question}).encode()
-        scope = {
+    @staticmethod
+    def scope(body: bytes) -> dict[str, Any]:
+        """The ASGI scope of ``POST /api/ask`` with ``body``, as uvicorn would give it."""
+        return {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
@@ -127,6 +128,10 @@ class Asgi:
             "server": ("127.0.0.1", 7860),
             "state": {},
         }
+
+    def ask(self, question: str) -> dict[str, Any]:
+        body = json.dumps({"question": question}).encode()
+        scope = self.scope(body)
         sent: list[dict[str, Any]] = []
         messages = [{"type": "http.request", "body": body, "more_body": False}]
 
