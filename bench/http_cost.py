@@ -87,7 +87,9 @@ def inline_profile(app: Any, rounds: int, top: int) -> list[str]:
     out.append("|---|---|---|---|")
     deep = [r for r in sorted(rows, reverse=True) if r[0] < rows_total(rows) * 0.5]
     for cumulative, own, calls, where in deep[:top]:
-        out.append(f"| {cumulative * 1000 / n:.3f} | {own * 1000 / n:.3f} | {calls / n:.1f} | {where} |")
+        out.append(
+            f"| {cumulative * 1000 / n:.3f} | {own * 1000 / n:.3f} | {calls / n:.1f} | {where} |"
+        )
     return out
 
 

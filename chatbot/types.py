@@ -8,8 +8,8 @@ Every offset is a character offset into ``Article.body``; ``quote == body[start:
 
 from __future__ import annotations
 
-import uuid
 import copy
+import uuid
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal, NamedTuple
 

@@ -117,7 +117,8 @@ class QuietMemoryStorage(MemoryStorage):
                 return
             self._next_sweep = now + self.SWEEP_EVERY_S
             if not self.timer.is_alive():
-                self.timer = threading.Timer(0.01, self._MemoryStorage__expire_events)  # type: ignore[attr-defined]
+                sweep = self._MemoryStorage__expire_events  # type: ignore[attr-defined]
+                self.timer = threading.Timer(0.01, sweep)
                 self.timer.daemon = True
                 self.timer.start()
 

@@ -1,5 +1,6 @@
-"""The served path's shortcuts give what the long way gave: the answer object as
-``dataclasses.asdict`` builds it, the response bytes as Starlette's ``JSONResponse`` renders them."""
+"""The served path's shortcuts give what the long way gave: ``Answer.to_dict`` is the answer
+object as ``dataclasses.asdict`` builds it (timings rounded), key for key, every container a
+copy."""
 
 from __future__ import annotations
 
