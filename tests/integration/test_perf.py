@@ -85,6 +85,14 @@ def test_one_call_s_texts_go_to_the_model_together():
     # woke at the first text and embedded it alone, then the second in a call of its own.
     inner = CountingEmbedder()
     fast = QueryEmbedder(inner, cache_size=4)
+    queue_one = fast._submit
+
+    def slow_queue_one(text: str):  # a request thread that loses its core between two texts
+        queued = queue_one(text)
+        time.sleep(0.005)
+        return queued
+
+    fast._submit = slow_queue_one  # type: ignore[method-assign]
     for i in range(50):
         vectors = fast.encode([f"legs {i}", f"iron {i}", f"sleep {i}"])
         assert inner.calls[-1] == [f"legs {i}", f"iron {i}", f"sleep {i}"]
