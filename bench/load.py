@@ -363,6 +363,11 @@ def main() -> None:
         choices=[c.key for c in CONFIGS],
         help="which configurations (default: all)",
     )
+    parser.add_argument(
+        "--section",
+        help="write the report to this section of bench/RESULTS.md (a run of all "
+        f"configurations writes {SECTION!r} without it)",
+    )
     args = parser.parse_args()
 
     floors = {backend: model_floor(backend=backend) for backend in ("torch", "onnx", "onnx-int8")}
@@ -378,7 +383,9 @@ def main() -> None:
             results += run_config(cfg, args.clients, args.seconds)
     text = report(results, floors, args.seconds)
     print(text)
-    if set(args.configs) == {c.key for c in CONFIGS}:
+    if args.section:
+        update_results(args.section, text)
+    elif set(args.configs) == {c.key for c in CONFIGS}:
         update_results(SECTION, text)
 
 

@@ -146,7 +146,7 @@ class QueryEmbedder:
         if not texts or len(texts) > self.max_batch:  # index builds, batch jobs: already batched
             return self.inner.encode(texts)
         # A question and its side readings: each from the cache or the next batch, together.
-        waiting = [self._submit(text) for text in texts]
+        waiting = self._submit_all(texts)
         return np.stack([w if isinstance(w, np.ndarray) else w.result() for w in waiting])
 
     def count_word_pieces(self, text: str) -> int:
@@ -159,18 +159,30 @@ class QueryEmbedder:
 
     def _submit(self, text: str) -> np.ndarray | Future[np.ndarray]:
         """``text``'s cached vector, or a future the worker fills with its next batch."""
+        return self._submit_all([text])[0]
+
+    def _submit_all(self, texts: list[str]) -> list[np.ndarray | Future[np.ndarray]]:
+        """Each text's cached vector, or a future the worker fills with its next batch. All of
+        one call's texts are queued at once, under one lock: queued one by one, the worker woke
+        at the first and embedded it alone, and the question's side reading took a second model
+        call after it (a batch of two costs the model much less than two batches of one)."""
+        out: list[np.ndarray | Future[np.ndarray]] = []
         with self._lock:
-            cached = self._cache.get(text)
-            if cached is not None:
-                self._cache.move_to_end(text)
-                self.hits += 1
-                return cached
-            self.misses += 1
-            future: Future[np.ndarray] = Future()
-            self._pending.append((text, future))
-            self._start_worker()
-            self._wake.notify()
-        return future
+            for text in texts:
+                cached = self._cache.get(text)
+                if cached is not None:
+                    self._cache.move_to_end(text)
+                    self.hits += 1
+                    out.append(cached)
+                    continue
+                self.misses += 1
+                future: Future[np.ndarray] = Future()
+                self._pending.append((text, future))
+                out.append(future)
+            if len(self._pending):
+                self._start_worker()
+                self._wake.notify()
+        return out
 
     def stats(self) -> dict[str, Any]:
         """Cache hits and misses, model calls, and texts per call → how many calls."""

@@ -304,14 +304,15 @@ class LoginLimiter:
         store: LimitsStore | None = None,
     ) -> None:
         from limits import parse
-        from limits.storage import MemoryStorage
         from limits.strategies import MovingWindowRateLimiter
+
+        from chatbot.web.limits import QuietMemoryStorage
 
         self.store = store if store is not None else LimitsStore()
         self._shared = MovingWindowRateLimiter(self.store.storage)
         # This process's brake: the same one with memory://, the fallback with Redis.
         self._local = (
-            MovingWindowRateLimiter(MemoryStorage()) if self.store.shared else self._shared
+            MovingWindowRateLimiter(QuietMemoryStorage()) if self.store.shared else self._shared
         )
         self._pair = parse(per_account)
         self._address = parse(per_address)

@@ -80,6 +80,28 @@ def test_concurrent_questions_are_batched_and_each_gets_its_own_vector():
     assert max(sizes) > 1
 
 
+def test_one_call_s_texts_go_to_the_model_together():
+    # A question and its side reading are one model call: queued one by one, the idle worker
+    # woke at the first text and embedded it alone, then the second in a call of its own.
+    inner = CountingEmbedder()
+    fast = QueryEmbedder(inner, cache_size=4)
+    queue_one = fast._submit
+
+    def slow_queue_one(text: str):  # a request thread that loses its core between two texts
+        queued = queue_one(text)
+        time.sleep(0.005)
+        return queued
+
+    fast._submit = slow_queue_one  # type: ignore[method-assign]
+    for i in range(50):
+        vectors = fast.encode([f"legs {i}", f"iron {i}", f"sleep {i}"])
+        assert inner.calls[-1] == [f"legs {i}", f"iron {i}", f"sleep {i}"]
+        assert np.array_equal(vectors, FakeEmbedder().encode(inner.calls[-1]))
+    assert fast.batches == len(inner.calls) == 50
+    fast.encode(["sleep 49", "new one", "other one"])  # a cached one is left out of the call
+    assert inner.calls[-1] == ["new one", "other one"]
+
+
 def test_cache_hits_skip_the_model_and_evict_least_recent():
     inner = CountingEmbedder()
     fast = QueryEmbedder(inner, cache_size=2)

@@ -147,3 +147,43 @@ def test_with_memory_there_is_no_fallback_and_nothing_fails():
     assert limiter.storage is store.storage  # one count: this process's
     assert limiter.check("a") == 0 and limiter.check("a") == 0 and limiter.check("a") > 0
     assert store.health() == {"limits": "ok", "limits_store": "memory", "limits_failures": 0}
+
+
+def test_the_memory_store_sweeps_now_and_then_not_on_every_request(monkeypatch):
+    import threading
+    import time
+
+    import limits.storage.memory as memory_module
+
+    from chatbot.web.limits import QuietMemoryStorage
+
+    # The library calls this hook (its private name) before every count; the override must
+    # still be the one it calls, or each request starts a thread again.
+    assert hasattr(memory_module.MemoryStorage, "_MemoryStorage__schedule_expiry")
+    started: list[object] = []
+
+    class CountingTimer(threading.Timer):
+        def start(self) -> None:
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(threading, "Timer", CountingTimer)
+    limiter = RateLimiter(1000)
+    assert isinstance(limiter.storage, QuietMemoryStorage)
+    for _ in range(200):
+        assert limiter.check("192.0.2.1") == 0.0
+        time.sleep(0.0002)  # the library's own 10 ms timer has long run out by the end
+    assert len(started) <= 1
+    # The allowance is the library's own: the 1001st request in the minute waits.
+    limiter = RateLimiter(3)
+    assert [limiter.check("192.0.2.2") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.check("192.0.2.2") > 0
+    # A sweep still comes once SWEEP_EVERY_S has passed: entries past their window are freed.
+    storage = QuietMemoryStorage()
+    storage.SWEEP_EVERY_S = 0.0
+    assert storage.acquire_entry("k", 10, 0)  # expires at once
+    deadline = time.monotonic() + 5
+    while storage.events.get("k") and time.monotonic() < deadline:
+        time.sleep(0.02)
+        storage.acquire_entry("other", 10, 60)
+    assert not storage.events.get("k")
