@@ -38,7 +38,17 @@ def create_app(bot: Bot, store: Any = None) -> Any:
 
     ctx = AppContext(bot=bot, settings=bot.settings, given_store=store)
     # FastAPI's own /docs and /redoc load Swagger/ReDoc from a CDN; api.py serves local docs.
-    app = FastAPI(title="Restless Legs chatbot API", version="1", docs_url=None, redoc_url=None)
+    # FastAPI's built-in OpenTelemetry stays off whatever the environment says: a host that sets
+    # FASTAPI_OTEL_AUTO_CONFIGURE or installs a global provider would otherwise export every
+    # request's spans, logs and metrics (patients' requests) to a collector we never chose.
+    no_telemetry = {"tracing": False, "metrics": False, "logs": False, "auto_configure": False}
+    app = FastAPI(
+        title="Restless Legs chatbot API",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        telemetry=no_telemetry,  # type: ignore[arg-type]
+    )
     app.state.ctx = ctx
     middleware.install(
         app, ctx.settings

@@ -46,3 +46,15 @@ def test_chat_page_is_served_without_analytics(client):
     assert r.status_code == 200 and "<html" in r.text.lower()
     config = client.get("/config").json()
     assert config.get("analytics_enabled") is False
+
+
+def test_fastapi_telemetry_stays_off_whatever_the_host_sets(real_bot, monkeypatch):
+    """FastAPI's native OpenTelemetry would export every request once a host sets
+    FASTAPI_OTEL_AUTO_CONFIGURE=true or a global provider: patients' requests must not leave."""
+    from chatbot.web.app import create_app
+
+    monkeypatch.setenv("FASTAPI_OTEL_AUTO_CONFIGURE", "true")
+    app = create_app(real_bot)
+    config = app._telemetry
+    assert not any(config[k] for k in ("tracing", "metrics", "logs", "auto_configure"))
+    assert app._native_telemetry.enabled() is False
