@@ -204,9 +204,12 @@ class Loop(Log):
         if not norm:
             return None
         conn = self._conn()
+        # Staff's verdicts first (CROSS JOIN fixes SQLite's join order): they are few, while a
+        # common question's logged answers run to thousands, and SQLite, left to guess without
+        # statistics, walked each of those for its verdict (0.5 ms an answer at 5,000).
         rows = conn.execute(
-            "SELECT a.id, a.answer, a.citations, a.status, v.verdict FROM answers a"
-            " JOIN verdicts v ON v.answer_id=a.id WHERE a.question_norm=?"
+            "SELECT a.id, a.answer, a.citations, a.status, v.verdict FROM verdicts v"
+            " CROSS JOIN answers a WHERE a.id=v.answer_id AND a.question_norm=?"
             " ORDER BY v.updated DESC, a.created DESC LIMIT 20",
             (norm,),
         ).fetchall()
@@ -215,8 +218,8 @@ class Loop(Log):
         disputed = {
             r[0]
             for r in conn.execute(
-                "SELECT DISTINCT a.answer FROM answers a JOIN citation_verdicts cv"
-                " ON cv.answer_id=a.id WHERE a.question_norm=? AND cv.verdict='does_not_support'",
+                "SELECT DISTINCT a.answer FROM citation_verdicts cv CROSS JOIN answers a"
+                " WHERE a.id=cv.answer_id AND a.question_norm=? AND cv.verdict='does_not_support'",
                 (norm,),
             )
         }

@@ -339,3 +339,28 @@ def test_stats_counts_rates_and_topics(store: Store):
     assert len(st.per_day) == 7 and st.per_day[-1]["answered"] == 3
     assert st.median_latency_ms == 12.5
     assert st.to_dict()["no_answer_rate"] == 0.25
+
+
+def test_a_reviewed_answer_is_looked_up_from_the_few_verdicts_not_every_answer(tmp_path: Path):
+    """SQLite, left to guess, walked every logged answer to a common question for its staff
+    verdict (0.5 ms a patient's answer once 5,000 had asked it): staff's tables drive the
+    lookups. The plan is read from the store's own statements (``sqlite3`` trace)."""
+    path = tmp_path / "s.sqlite3"
+    store = Store(path)
+    answers = [make_answer() for _ in range(300)]
+    for a in answers:
+        store.log_answer("what is rls?", a, [], "api")
+    store.set_verdict(answers[0].id, "correct")
+    conn = store._conn()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        assert store.reviewed_answer("what is rls?", {}, "d") is None  # its quote is in no article
+    finally:
+        conn.set_trace_callback(None)
+    lookups = [s for s in statements if "question_norm" in s]
+    assert len(lookups) == 2
+    for sql in lookups:
+        plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+        assert plan[0] in ("SCAN v", "SCAN cv"), plan
+        assert not any(step.startswith("SCAN a") for step in plan), plan
