@@ -221,17 +221,18 @@ class AnswerWeights(_Group):
     heading_share: float = 0.2  # a facet asked at least this share of the top one gets a heading
     dubious_share: float = 0.3  # a dubious claim's relevance weight is this share
     relevance: float = 1.0  # weight of what the chosen sentences say themselves
-    diversity: float = 0.3  # weight of the spread over articles and facets
+    diversity: float = 0.1  # weight of the spread over articles and facets
     cost_power: float = 0.5  # gain per word ** this
-    narrow_window: float = 0.15  # a narrow question quotes what scores within this of the best
-    broad_words: int = 150  # words of quotes for a broad question...
-    narrow_words: int = 80  # ...and for a narrow one
+    adjacent: float = 1.0  # a sentence beside a chosen one on its line: gain x (1 + this)
+    narrow_window: float = 0.25  # a narrow question quotes what scores within this of the best
+    broad_words: int = 170  # words of quotes for a broad question...
+    narrow_words: int = 120  # ...and for a narrow one
     max_words: int = 250  # never more words in an answer's text than this
 
 
 class AnswerSettings(_Group):
     max_quotes: int = Field(
-        8,
+        12,
         ge=1,
         le=20,
         description="most quotes in one answer (each with what it needs to be read alone: a "

@@ -19,6 +19,7 @@ from typing import Any
 
 from chatbot import messages
 from chatbot.answer import compose, select_sentences
+from chatbot.answer.select import words
 from chatbot.config import Settings
 from chatbot.corpus import load_corpus
 from chatbot.embedding import Embedder, QueryEmbedder, limit_model_threads
@@ -303,6 +304,14 @@ class Bot:
             )
             confidence = candidates[0].relevance if candidates else 0.0
             contact = s.clinic.clinic_contact
+            personal = is_personal_advice(text)
+            # The words put around the quotes count towards the answer's cap too.
+            around = [self.triage.net_line(verdict)] if verdict.tier == "safety_net" else []
+            if personal:
+                around += [messages.personal_advice_text(contact), messages.PERSONAL_ADVICE_GENERAL]
+            reserve = sum(words(t) for t in around) - (
+                words(messages.ANSWER_INTRO) if personal else 0
+            )
             answer = compose(
                 chosen,
                 self.index,
@@ -312,8 +321,9 @@ class Bot:
                 intent,
                 facts,
                 a.weights,
+                reserve,
             )
-            if is_personal_advice(text):
+            if personal:
                 answer = _personal_advice(answer, contact)
             timings["compose_ms"] = (time.perf_counter() - t) * 1000
         if verdict.tier == "safety_net":

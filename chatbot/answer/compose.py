@@ -112,15 +112,18 @@ def compose(
     intent: Intent | None = None,
     facts: Sequence[Facts] | None = None,
     weights: AnswerWeights | None = None,
+    reserve_words: int = 0,
 ) -> Answer:
     """Build the answer text and citations from the chosen sentences (module docstring).
 
-    The text never holds more than ``weights.max_words`` words: past it, the weakest bullets
-    go. A broad answer's groups have the fixed heading of their facet when the question asks
-    for that facet (at least ``heading_share`` of its top facet), else "Also in the articles".
+    The text never holds more than ``weights.max_words`` words less ``reserve_words`` (what the
+    caller will put around it: the personal-advice lead, a safety-net line): past it, the
+    weakest bullets go. A broad answer's groups have the fixed heading of their facet when the
+    question asks for that facet (at least ``heading_share`` of its top facet), else "Also in
+    the articles".
     """
     w = weights or AnswerWeights()
-    max_words = w.max_words
+    max_words = w.max_words - max(0, reserve_words)
     if not chosen:
         return Answer(
             status="no_answer",

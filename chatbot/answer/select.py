@@ -13,8 +13,12 @@ is monotone submodular, so adding, one *unit* at a time, the unit with the best 
 (``gain / words ** cost_power``) is within a constant of the best set under the word budget. A
 unit is a sentence with what it needs to be read alone: a list item with its lead-in, a lead-in
 with its items (all of a short list, the best of a long one), a "This..." sentence with the one
-before it. The best candidate is always taken first (a narrow question's direct answer leads);
-selection stops at the budget, or when a unit's gain falls under ``stop_share`` of the first's.
+before it. A unit beside a sentence already taken, on the same line of the article, has its
+gain multiplied by ``1 + adjacent``: it is merged into that quote and reads as its context (a
+narrow question's direct answer with the sentence after it). The best candidate is always taken
+first (a narrow question's direct answer leads); a narrow question then quotes only what scores
+within ``narrow_window`` of it; selection stops at the word budget, at ``max_quotes`` units, or
+when no unit adds anything.
 
 Never quoted for a medical question: a sentence that advertises the clinic (``structure``). A
 dubious claim is never the first quote.
@@ -238,6 +242,22 @@ def _previous_on_line(cand: ScoredSentence, p: _Pool) -> int | None:
     return max(before, key=lambda q: p.cands[q].record.start) if before else None
 
 
+def line_neighbours(index: LoadedIndex, positions: Sequence[int]) -> dict[int, list[int]]:
+    """Each sentence's neighbours on its line of the article (the sentence before and after,
+    with no line break between): quoted beside one already taken, it is merged into one quote
+    with it and reads as its context."""
+    sentences = index.sentences
+
+    def same_line(a: int, b: int) -> bool:
+        if not (0 <= a < len(sentences) and 0 <= b < len(sentences)):
+            return False
+        x, y = sentences[min(a, b)], sentences[max(a, b)]
+        body = index.articles[x.article_id].body
+        return x.article_id == y.article_id and "\n" not in body[x.end : y.start]
+
+    return {pos: [q for q in (pos - 1, pos + 1) if same_line(pos, q)] for pos in positions}
+
+
 def _greedy(
     pool: list[ScoredSentence],
     units: list[list[int]],
@@ -258,6 +278,12 @@ def _greedy(
     vecs = p.index.sentence_vectors[[c.position for c in pool]]
     sim = np.clip(vecs @ vecs.T, 0.0, None)
     limit = budget(intent, w)
+
+    neighbours = line_neighbours(p.index, [c.position for c in pool])
+
+    def beside(unit: list[int]) -> float:
+        near = any(q in taken for u in unit for q in neighbours.get(u, ()))
+        return 1.0 + w.adjacent if near else 1.0
 
     def r_of(pos: int) -> float:
         i = at.get(pos)
@@ -361,6 +387,8 @@ def _greedy(
             g = single[rows] + w.relevance * weight
             g = g + w.diversity * (np.sqrt(m_a + weight) - np.sqrt(m_a))
             g = g + w.diversity * (np.sqrt(m_f + weight) - np.sqrt(m_f))
+            if w.adjacent:
+                g = g * np.array([beside([pool[i].position]) for i in lone])
             ratios[lone_at[ok]] = (g / divisor)[ok]
         for i in others:
             if pool[i].position in taken or pool[i].record.text in texts:
@@ -370,7 +398,7 @@ def _greedy(
             c = sum(p.words[q] for q in units[i] if q not in taken)
             if c == 0 or used + c > limit:
                 continue
-            ratios[order[i]] = gain_of(units[i]) / c**w.cost_power
+            ratios[order[i]] = gain_of(units[i]) * beside(units[i]) / c**w.cost_power
         k = int(np.argmax(ratios))  # the first of the best, as a scan keeping the best would
         if not ratios[k] > 0.0:
             break

@@ -218,6 +218,30 @@ def test_no_answer_is_longer_than_the_cap_and_a_narrow_one_is_short(real_bot, qu
         assert answer_words(answer.answer) <= w.narrow_words + 40
 
 
+def test_the_words_around_the_quotes_count_towards_the_cap(real_bot):
+    """A personal-advice lead (or a safety-net line) goes above the quotes: compose leaves room."""
+    from chatbot.answer import compose, select_sentences
+    from chatbot.answer.select import words
+    from chatbot.config import AnswerWeights
+
+    bot = real_bot
+    question = "What are the treatments for restless legs syndrome?"
+    qvec, side = bot.retriever.read(question)
+    passages = bot.retriever.search(question, qvec, 8)
+    cands = bot.retriever.candidate_sentences(passages, qvec, [], query=question, side=side)
+    intent = bot.retriever.intent(question, qvec, side)
+    w = AnswerWeights(max_words=120)
+    chosen = select_sentences(cands, bot.index, 12, 0.0, w, intent, bot.retriever.facts)
+    counts = []
+    for reserve in (0, 40):
+        answer = compose(chosen, bot.index, "d", "c", 1.0, intent, bot.retriever.facts, w, reserve)
+        counts.append(words(answer.answer))
+        assert counts[-1] <= 120 - reserve and answer.citations
+    assert counts[0] > 120 - 40  # the room left was needed: bullets went
+    advice = bot.ask("how much ropinirole should i take for my restless legs, what are the options")
+    assert words(advice.answer) <= bot.settings.answer.weights.max_words
+
+
 def test_a_dubious_claim_never_leads(real_bot):
     for question in ("what causes restless legs in children", "why do kids get restless legs"):
         answer = real_bot.ask(question)

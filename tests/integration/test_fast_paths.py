@@ -98,6 +98,11 @@ def reference_greedy(
 
     single: np.ndarray = np.zeros(n)  # coverage gain of each pool sentence alone, this round
     closest = np.zeros(n)  # each pool sentence's cosine to the nearest one taken
+    neighbours = select.line_neighbours(p.index, [c.position for c in pool])
+
+    def beside(unit: list[int]) -> float:  # next to a sentence taken, on its line
+        near = any(q in taken for u in unit for q in neighbours.get(u, ()))
+        return 1.0 + w.adjacent if near else 1.0
 
     def gain_of(unit: list[int]) -> float:
         new = [q for q in unit if q not in taken]
@@ -163,7 +168,7 @@ def reference_greedy(
             cost = sum(p.words[q] for q in units[i] if q not in taken)
             if cost == 0 or used + cost > limit:
                 continue
-            g = gain_of(units[i])
+            g = gain_of(units[i]) * beside(units[i])
             ratio = g / cost**w.cost_power
             if ratio > best_ratio:
                 best, best_ratio = i, ratio
