@@ -10,6 +10,9 @@ Over the embedding of a message (``features.triage_texts``, the same model the i
   character n-grams (``features``; typos, "lol", "hell"), emergency vs not (``p_emergency``), a
   second one for "names a red flag" (emergency or safety-net vs a plain near-miss: ``p_flag``)
   and a third for the kind (on the same input: a method named in a message about legs);
+* **line detectors** for suicide and poisoning (logistic regression on the same input, that kind
+  of emergency vs everything else: ``Scores.lines``): sure, an emergency; weakly, the safety-net
+  line of their kind; at any tier, their line (the crisis line, poison help) in the reply;
 * a **sentence head**: logistic regression on the cues and n-grams alone, read over each
   sentence of the message and over the second turn with the first (``p_sentence``: an emergency
   buried in a long ordinary message, or told over two; no embedding, so no extra model call).
@@ -112,7 +115,14 @@ class TriageTargets:
         this share of the rules' true catches is moved to the reminder tier, never dropped.
     override_rate: the other way round: a red flag the rules read as denied or past ("long drive
         yesterday") is an emergency all the same when the classifier's score is above what
-        lets this share of such near-misses through.
+        lets this share of such near-misses through. The same budget sets "asked": a red flag
+        the rules read as asked about in general ("is it normal that it spurts?") is an
+        emergency when the classifier is surer than what lets this share of such near-misses
+        through.
+
+    The line detectors (``LINE_KINDS``) take their thresholds from the same budgets: the
+    emergency tier from ``emergency_false_rate`` / ``ordinary_false_rate``, the safety-net line
+    (and their line added to another kind's alarm) from ``net_false_rate`` / ``ordinary_net_rate``.
     """
 
     folds: int = 5

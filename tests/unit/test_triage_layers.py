@@ -475,7 +475,11 @@ def test_poisoning_and_suicide_lines_follow_the_words():
     [
         ("I had chest pain last week, it's gone. I used to self harm years ago", "crisis", "988"),
         ("My chest pain went away yesterday. I'm not suicidal, just tired", "crisis", "988"),
-        ("I had chest pain last year. I also took an overdose then, fine now", "poison", "1-800"),
+        (
+            "I had chest pain last year. Last year I also took an overdose but I'm fine now",
+            "poison",
+            "1-800",
+        ),
     ],
 )
 def test_a_safety_net_line_names_the_crisis_line_or_poison_help_the_words_call_for(
