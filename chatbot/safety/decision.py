@@ -72,8 +72,16 @@ def line_read(scores: Scores, thresholds: dict[str, float], level: str = "") -> 
         (p, kind)
         for kind, p in scores.lines.items()
         if p > thresholds.get(f"{kind}{level}", float("inf"))
+        and line_reaches(scores, kind, thresholds)
     ]
     return max(over)[1] if over else ""
+
+
+def line_reaches(scores: Scores, kind: str, thresholds: dict[str, float]) -> bool:
+    """Is the message within the exemplar bank's reach for ``kind``'s line detector (its own
+    learned floor, "{kind}_support")? Far from every example it is confidently wrong ("how long
+    does the covid vaccine protect you" read as suicide)."""
+    return scores.knn >= thresholds.get(f"{kind}_support", float("-inf"))
 
 
 def vetoed(match: EmergencyMatch, scores: Scores | None, thresholds: dict[str, float]) -> bool:

@@ -219,6 +219,14 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
             _above(line[plain], targets.net_false_rate),
             _above(line[ordinary], targets.ordinary_net_rate),
         )
+        # Believed only within the exemplar bank's reach, as the classifier ("support"): the
+        # floor of the emergencies of its kind it reads (cross-validated).
+        reached = emergency & (data.kind == name) & (line > thresholds[f"{name}_net"])
+        thresholds[f"{name}_support"] = (
+            float(np.quantile(oof[reached, 1], targets.support_quantile))
+            if reached.any()
+            else float("-inf")
+        )
     always = {r.name for r in rulebook().emergency if r.always_now}
     arbitrable = np.array(
         [r.emergency is not None and r.emergency.rule not in always for r in readings]

@@ -34,7 +34,7 @@ import numpy as np
 from chatbot import messages
 from chatbot.embedding import Embedder
 from chatbot.safety.contacts import CountryLines
-from chatbot.safety.decision import always_now_rules, decide, vetoed
+from chatbot.safety.decision import always_now_rules, decide, line_reaches, vetoed
 from chatbot.safety.emergency import (
     EmergencyMatch,
     detect_emergency,
@@ -314,7 +314,10 @@ class Triage:
             if k != kind
             and (
                 scores.kinds.get(k, 0.0) >= self.also_kind
-                or scores.lines.get(k, 0.0) > thresholds.get(f"{k}_net", float("inf"))
+                or (
+                    scores.lines.get(k, 0.0) > thresholds.get(f"{k}_net", float("inf"))
+                    and line_reaches(scores, k, thresholds)
+                )
             )
         )
 

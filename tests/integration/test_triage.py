@@ -220,8 +220,8 @@ def test_the_model_is_stored_beside_the_index_and_reused(real_bot, real_index_di
     stored = model_module.TriageModel.load(real_index_dir, manifest["key"])
     assert stored is not None and stored.thresholds == real_bot.triage.model.thresholds
     cv = manifest["report"]["cross_validated"]
-    # 5-fold within the banks: 97.9% and 3.2% (the line detectors' emergency tier costs about
-    # one near-miss in a hundred for suicides and poisonings caught: bench/triage_cv.py).
+    # 5-fold within the banks: 97.8% and 2.7% (the line detectors' emergency tier costs about
+    # one near-miss in a hundred for the suicides and poisonings it catches: bench/triage_cv.py).
     assert cv["recall"] >= 0.97 and cv["near_miss_emergency_rate"] <= 0.035
 
 

@@ -253,6 +253,8 @@ def test_training_is_deterministic_and_chooses_thresholds(fake_model):
         "suicide_net",
         "poisoning",
         "poisoning_net",
+        "suicide_support",
+        "poisoning_support",
     }
     cv = fake_model.report["cross_validated"]
     assert 0 <= cv["near_miss_emergency_rate"] <= 1 and cv["recall"] >= cv["rules_recall"]
@@ -368,6 +370,8 @@ def test_a_line_detector_raises_the_alarm_or_the_line_that_names_its_number():
     assert decide(None, read(poisoning=0.7, suicide=0.6), th)[1] == "poisoning"  # the surer
     assert decide(None, read(flag=0.9), th) == ("safety_net", "clot", "weak")
     assert decide(None, read(suicide=0.95), TH) == (None, "", "")  # no threshold learned
+    # Far from the exemplar bank (below the support floor) a line detector is not believed.
+    assert decide(None, read(suicide=0.95), {**th, "suicide_support": 0.0}) == (None, "", "")
 
 
 def test_the_sentence_head_can_raise_the_alarm():
