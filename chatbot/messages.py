@@ -178,7 +178,9 @@ def safety_net_line(
     }
     line = template.format(**values)
     if SUICIDE_CATEGORY in also and category != SUICIDE_CATEGORY:
-        line += " If you are thinking of harming yourself, you can reach {crisis}.".format(**values)
+        line += (
+            " If you are thinking of harming yourself, please reach {crisis}: you are not alone."
+        ).format(**values)
     if POISONING_CATEGORY in also and category != POISONING_CATEGORY:
         line += " If something harmful was swallowed, call {poison}.".format(**values)
     return f"**{line}**"

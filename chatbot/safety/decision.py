@@ -26,11 +26,16 @@ def decide(
     denied or in the past ("I'm not suicidal, just exhausted"), or this same one asked about in
     general: what the embedding cannot tell apart from an emergency, the reminder line covers.
     A red flag denied or past is an emergency all the same when the classifier is surer than
-    the "override" threshold (learned: "sudden chest pain ... long drive yesterday").
-    Then the rules' safety-net hit, then a weak learned alarm → safety net; else nothing.
+    the "override" threshold (learned: "sudden chest pain ... long drive yesterday"); one asked
+    about ("is it normal that it spurts?") when it is surer than "asked" (learned the same way
+    from the near-misses that ask).
+    A line detector (suicide, poisoning: ``Scores.lines``) above its emergency threshold is a
+    layer too. Then the rules' safety-net hit, then a line detector above its safety-net
+    threshold (the line names the crisis line / poison help), then a weak learned alarm → safety
+    net; else nothing.
     """
     if scores is not None:
-        layer = ""
+        layer, kind = "", scores.kind
         support = thresholds.get("support", float("-inf"))
         if scores.p_emergency > thresholds["emergency"] and scores.knn >= support:
             layer = "classifier"
@@ -38,20 +43,45 @@ def decide(
             layer = "exemplars"
         elif scores.p_sentence > thresholds.get("sentence", float("inf")):
             layer = "sentences"
+        elif line := line_read(scores, thresholds):
+            layer, kind = "lines", line
         if layer and net is not None:
             if net.why in DENIED:
                 # Denied or past by the rules' cues: only a score above "override" outweighs it.
                 if scores.p_emergency <= thresholds.get("override", float("inf")):
                     layer = ""
-            elif net.kind == scores.kind:
+            elif net.kind == kind and scores.p_emergency <= thresholds.get("asked", float("inf")):
+                # The same red flag asked about ("is it normal that ..."): only a score above
+                # "asked" (learned from such near-misses) makes it an emergency.
                 layer = ""
         if layer:
-            return "emergency", scores.kind, layer
+            return "emergency", kind, layer
     if net is not None:
         return "safety_net", net.kind, "rules-net"
+    if scores is not None and (line := line_read(scores, thresholds, "_net")):
+        return "safety_net", line, "weak"  # its line names the crisis line / poison help
     if scores is not None and scores.p_flag > thresholds["net"]:
         return "safety_net", scores.kind, "weak"
     return None, "", ""
+
+
+def line_read(scores: Scores, thresholds: dict[str, float], level: str = "") -> str:
+    """The kind (suicide, poisoning) whose line detector is above its threshold (``level`` ""
+    for the emergency tier, "_net" for the safety-net line), the surest first; "" for none."""
+    over = [
+        (p, kind)
+        for kind, p in scores.lines.items()
+        if p > thresholds.get(f"{kind}{level}", float("inf"))
+        and line_reaches(scores, kind, thresholds)
+    ]
+    return max(over)[1] if over else ""
+
+
+def line_reaches(scores: Scores, kind: str, thresholds: dict[str, float]) -> bool:
+    """Is the message within the exemplar bank's reach for ``kind``'s line detector (its own
+    learned floor, "{kind}_support")? Far from every example it is confidently wrong ("how long
+    does the covid vaccine protect you" read as suicide)."""
+    return scores.knn >= thresholds.get(f"{kind}_support", float("-inf"))
 
 
 def vetoed(match: EmergencyMatch, scores: Scores | None, thresholds: dict[str, float]) -> bool:

@@ -56,31 +56,82 @@ def cue_names() -> list[str]:
 
 
 def cue_features(text: str) -> np.ndarray:
-    """The cue features of one normalised text (0 or 1 each)."""
+    """The cue features of one normalised text (0 or 1 each; read-only, kept per text: the
+    message is read as a triage text and as the sentence head's first unit)."""
+    return _cues(text)
+
+
+@lru_cache(maxsize=4096)
+def _cues(text: str) -> np.ndarray:
     flags = [bool(cue.search(text)) for cue in rulebook().cues.values()]
     flags += [bool(_NEGATION.search(text)), "?" in text]
-    return np.array(flags, dtype=np.float32)
+    out = np.array(flags, dtype=np.float32)
+    out.setflags(write=False)
+    return out
 
 
 @lru_cache(maxsize=1)
 def _hasher() -> Any:
     from sklearn.feature_extraction.text import HashingVectorizer
 
+    # Counts, unnormalised: a word's n-grams (``char_wb`` reads each word apart, padded with a
+    # space), summed over a text's words and then scaled to unit length, are exactly what the
+    # vectoriser gives the whole text (``norm="l2"``).
     return HashingVectorizer(
         analyzer="char_wb",
         ngram_range=CHAR_NGRAMS,
         n_features=CHAR_FEATURES,
         alternate_sign=False,
-        norm="l2",
+        norm=None,
         lowercase=False,
         dtype=np.float32,
     )
 
 
+@lru_cache(maxsize=1 << 16)
+def _word_grams(word: str) -> tuple[np.ndarray, np.ndarray]:
+    """One word's hashed n-grams (columns, counts): hashed once, then kept (words repeat)."""
+    row = _hasher().transform([word])
+    return row.indices.astype(np.int32), row.data.astype(np.float32)
+
+
+def _hashed(texts: list[str], offset: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each text's hashed n-grams as (sorted columns + ``offset``, values of unit length times
+    ``CHAR_SCALE``): its words' counts summed (numpy only; no sparse matrix per text)."""
+    columns, values = [], []
+    for text in texts:
+        grams = [_word_grams(word) for word in text.split()]
+        if not grams:
+            columns.append(np.zeros(0, dtype=np.int32))
+            values.append(np.zeros(0, dtype=np.float32))
+            continue
+        cols = np.concatenate([g[0] for g in grams])
+        counts = np.concatenate([g[1] for g in grams])
+        unique, where = np.unique(cols, return_inverse=True)
+        summed = np.bincount(where, weights=counts).astype(np.float32)
+        summed *= CHAR_SCALE / np.sqrt(np.dot(summed, summed))
+        columns.append(unique + offset)
+        values.append(summed)
+    return columns, values
+
+
+def _csr(columns: list[np.ndarray], values: list[np.ndarray], width: int) -> Any:
+    from scipy import sparse
+
+    indptr = np.zeros(len(columns) + 1, dtype=np.int32)
+    np.cumsum([len(c) for c in columns], out=indptr[1:])
+    data = np.concatenate(values) if values else np.zeros(0, dtype=np.float32)
+    cols = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int32)
+    out = sparse.csr_matrix((data, cols, indptr), shape=(len(columns), width), copy=False)
+    out.has_canonical_format = True  # each row's columns sorted and unique (``_hashed``)
+    return out
+
+
 def char_features(texts: list[str]) -> Any:
     """The hashed character n-grams of normalised texts: a sparse (texts, CHAR_FEATURES) matrix,
-    each row of unit length times ``CHAR_SCALE``."""
-    return _hasher().transform(texts) * CHAR_SCALE
+    each row of unit length times ``CHAR_SCALE`` (scikit-learn's ``HashingVectorizer`` with
+    ``char_wb``, the same figures; each word hashed once per process, ``_word_grams``)."""
+    return _csr(*_hashed(texts), CHAR_FEATURES)
 
 
 def text_units(message: str, previous: str = "") -> list[str]:
@@ -99,7 +150,11 @@ def text_units(message: str, previous: str = "") -> list[str]:
 
 def text_design(units: list[str]) -> Any:
     """The sentence head's input for ``units``: their cues, then their character n-grams."""
-    from scipy import sparse
-
-    cues = sparse.csr_matrix(np.stack([cue_features(u) for u in units]))
-    return sparse.hstack([cues, char_features(units)], format="csr")
+    width = len(cue_names())
+    chars, values = _hashed(units, offset=width)
+    columns = []
+    for i, unit in enumerate(units):
+        on = np.flatnonzero(cue_features(unit)).astype(np.int32)
+        columns.append(np.concatenate([on, chars[i]]))
+        values[i] = np.concatenate([np.ones(len(on), dtype=np.float32), values[i]])
+    return _csr(columns, values, width + CHAR_FEATURES)

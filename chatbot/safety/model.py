@@ -9,7 +9,10 @@ Over the embedding of a message (``features.triage_texts``, the same model the i
 * a **classifier**: logistic regression on the embedding, the rules' cues and the text's hashed
   character n-grams (``features``; typos, "lol", "hell"), emergency vs not (``p_emergency``), a
   second one for "names a red flag" (emergency or safety-net vs a plain near-miss: ``p_flag``)
-  and a third for the kind (on the embedding);
+  and a third for the kind (on the same input: a method named in a message about legs);
+* **line detectors** for suicide and poisoning (logistic regression on the same input, that kind
+  of emergency vs everything else: ``Scores.lines``): sure, an emergency; weakly, the safety-net
+  line of their kind; at any tier, their line (the crisis line, poison help) in the reply;
 * a **sentence head**: logistic regression on the cues and n-grams alone, read over each
   sentence of the message and over the second turn with the first (``p_sentence``: an emergency
   buried in a long ordinary message, or told over two; no embedding, so no extra model call).
@@ -56,19 +59,26 @@ TRAINING_FILES = (
     "train_t1.jsonl",
     "train_t2.jsonl",
     "train_t3.jsonl",
+    "train_t4.jsonl",
     "safety_set.jsonl",
     "questions_dev.jsonl",
     "wave1.jsonl",
     "wave2.jsonl",
     "wave3.jsonl",
+    "wave4.jsonl",
     # Ordinary questions of the two answer dev waves (q1, q2): plain messages are most of what
     # the classifier sees, and too few of them let it take odd ones for emergencies.
     "answers_dev.jsonl",
 )
+# The kinds whose own line (the crisis line, poison help) a reply names whenever a learned line
+# detector reads them, at any tier (``Scores.lines``).
+LINE_KINDS = ("suicide", "poisoning")
 # The rules' reasons for a reminder that the classifier overrides only above "override".
 DENIED = ("negated", "past")
 MODEL_FILE, MANIFEST_FILE = "triage.npz", "triage.json"
-TRAINER_VERSION = 3  # 2: the support floor; 3: n-grams, the sentence head, arbitration
+# 2: the support floor; 3: n-grams, the sentence head, arbitration; 4: the kind classifier reads
+# the cues and n-grams too, the "asked" threshold, the line detectors
+TRAINER_VERSION = 4
 # The learned layers run only over the embedding model they were validated with; another (the
 # unit tests' fake) leaves triage to the rules.
 VALIDATED_MODELS = (MODEL_NAME,)
@@ -105,7 +115,14 @@ class TriageTargets:
         this share of the rules' true catches is moved to the reminder tier, never dropped.
     override_rate: the other way round: a red flag the rules read as denied or past ("long drive
         yesterday") is an emergency all the same when the classifier's score is above what
-        lets this share of such near-misses through.
+        lets this share of such near-misses through. The same budget sets "asked": a red flag
+        the rules read as asked about in general ("is it normal that it spurts?") is an
+        emergency when the classifier is surer than what lets this share of such near-misses
+        through.
+
+    The line detectors (``LINE_KINDS``) take their thresholds from the same budgets: the
+    emergency tier from ``emergency_false_rate`` / ``ordinary_false_rate``, the safety-net line
+    (and their line added to another kind's alarm) from ``net_false_rate`` / ``ordinary_net_rate``.
     """
 
     folds: int = 5
@@ -178,10 +195,21 @@ class Scores:
     p_flag: float
     kinds: dict[str, float]  # kind -> probability, for the message read as an emergency
     p_sentence: float = 0.0  # the sentence head: its most alarming unit (``text_units``)
+    # The line detectors: kind (suicide, poisoning) -> probability that the message is an
+    # emergency of that kind (its most alarming text), read at any tier for the line it needs.
+    lines: dict[str, float] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
         return max(self.kinds, key=lambda k: self.kinds[k]) if self.kinds else "other"
+
+
+def _row(chars: Any, i: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Row ``i`` of a CSR matrix as (columns, values), without building a matrix."""
+    if chars is None:
+        return None
+    lo, hi = chars.indptr[i], chars.indptr[i + 1]
+    return chars.indices[lo:hi], chars.data[lo:hi]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -197,7 +225,7 @@ class TriageModel:
     emergency_b: float
     flag_w: np.ndarray
     flag_b: float
-    kind_w: np.ndarray  # (kinds, dim)
+    kind_w: np.ndarray  # (kinds, dim + cues + CHAR_FEATURES)
     kind_b: np.ndarray
     kind_names: list[str]
     bank: np.ndarray  # emergency exemplars (rows: unit vectors)
@@ -205,8 +233,11 @@ class TriageModel:
     thresholds: dict[str, float]
     sentence_w: np.ndarray  # the sentence head: (cues + CHAR_FEATURES,)
     sentence_b: float
+    line_w: np.ndarray  # the line detectors: (len(LINE_KINDS), dim + cues + CHAR_FEATURES)
+    line_b: np.ndarray
     neighbours: int = 3
     report: dict[str, Any] = field(default_factory=dict)
+    _kind_grams: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def score(
         self, vectors: np.ndarray, cues: np.ndarray, chars: Any = None, units: Any = None
@@ -221,7 +252,7 @@ class TriageModel:
         near_e = np.sort(vectors @ self.bank.T, axis=1)[:, -k:].mean(axis=1)
         near_n = np.sort(vectors @ self.others.T, axis=1)[:, -k:].mean(axis=1)
         best = int(np.argmax(p_e))
-        logits = self.kind_w @ vectors[best] + self.kind_b
+        logits = self._kind_logits(x[best], _row(chars, best))
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         kinds = {name: float(p) for name, p in zip(self.kind_names, probs, strict=True)}
@@ -231,7 +262,27 @@ class TriageModel:
                 _sigmoid(np.asarray(units @ self.sentence_w).ravel() + self.sentence_b).max()
             )
         knn = float((near_e - near_n).max())
-        return Scores(float(p_e.max()), knn, float(p_f.max()), kinds, p_s)
+        lines = {
+            name: float(self._linear(x, chars, self.line_w[j], float(self.line_b[j])).max())
+            for j, name in enumerate(LINE_KINDS)
+        }
+        return Scores(float(p_e.max()), knn, float(p_f.max()), kinds, p_s, lines)
+
+    def _kind_logits(
+        self, dense: np.ndarray, chars: tuple[np.ndarray, np.ndarray] | None
+    ) -> np.ndarray:
+        """The kind classifier's logits for one text: its embedding and cues, and its n-grams
+        as (columns, values) (a method named in a message about legs: "the rope", "the beam")."""
+        width = len(dense)
+        logits = self.kind_w[:, :width] @ dense + self.kind_b
+        if self.kind_w.shape[1] > width:
+            if chars is None:
+                raise ValueError("the model reads character n-grams: give them")
+            if self._kind_grams is None:  # (CHAR_FEATURES, kinds), rows gathered per n-gram
+                self._kind_grams = np.ascontiguousarray(self.kind_w[:, width:].T)
+            columns, values = chars
+            logits = logits + values @ self._kind_grams[columns]
+        return np.asarray(logits)
 
     @staticmethod
     def _linear(x: np.ndarray, chars: Any, w: np.ndarray, b: float) -> np.ndarray:
@@ -256,6 +307,8 @@ class TriageModel:
             "bank": self.bank,
             "others": self.others,
             "sentence_w": self.sentence_w,
+            "line_w": self.line_w,
+            "line_b": self.line_b,
         }
         meta = {
             "key": self.key,
@@ -291,8 +344,12 @@ class TriageModel:
                 report=dict(meta.get("report") or {}),
                 **arrays,
             )
-            dim = model.bank.shape[1]
-            if model.emergency_w.shape != model.flag_w.shape or model.kind_w.shape[1] != dim:
+            width = model.emergency_w.shape[0]
+            if (
+                model.flag_w.shape != (width,)
+                or model.kind_w.shape[1] != width
+                or model.line_w.shape != (len(LINE_KINDS), width)
+            ):
                 raise ValueError("weights do not match the exemplar bank")
             return model
         except FileNotFoundError:

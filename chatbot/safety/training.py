@@ -20,7 +20,14 @@ from chatbot.safety.features import (
     text_units,
     triage_texts,
 )
-from chatbot.safety.model import DENIED, Example, Scores, TriageModel, TriageTargets
+from chatbot.safety.model import (
+    DENIED,
+    LINE_KINDS,
+    Example,
+    Scores,
+    TriageModel,
+    TriageTargets,
+)
 from chatbot.safety.rules import rulebook
 
 
@@ -71,10 +78,6 @@ class TrainingData:
         dense = np.hstack([self.message, np.stack([c[0] for c in self.cues])])
         return _design(dense, sparse.vstack([c[0] for c in self.chars]))
 
-    def unit(self, i: int) -> Any:
-        """Example ``i``'s texts as rows of the classifiers' input."""
-        return _design(np.hstack([self.vectors[i], self.cues[i]]), self.chars[i])
-
 
 def _design(dense: np.ndarray, chars: Any) -> Any:
     """The classifiers' input: the dense block (embedding, cues), then the character n-grams."""
@@ -100,30 +103,53 @@ def embed_examples(examples: list[Example], embedder: Embedder) -> TrainingData:
 
 
 def cross_validate(data: TrainingData, targets: TriageTargets) -> np.ndarray:
-    """Each example's (p_emergency, knn, p_flag) from layers trained without its fold."""
+    """Each example's (p_emergency, knn, p_flag, p_sentence, then each line detector's score:
+    ``LINE_KINDS``) from layers trained without its fold."""
     x, msg = data.features, data.message
     emergency, known, flag = data.tier == "emergency", data.tier != "unknown", data.tier != "none"
     fold = np.array([_fold(ex.id, targets.folds) for ex in data.examples])
     k, c = targets.neighbours, targets.regularisation
-    oof = np.zeros((len(data.examples), 4))
+    oof = np.zeros((len(data.examples), 4 + len(LINE_KINDS)))
     for f in range(targets.folds):
         tr = fold != f
         s_clf = _fit_sentences(data, tr, c)
         e_clf = _fit(x[tr], emergency[tr], c)
         f_clf = _fit(x[tr & known], flag[tr & known], c)
+        l_clfs = [_fit(x[tr], (emergency & (data.kind == k))[tr], c) for k in LINE_KINDS]
         bank, others = msg[tr & emergency], msg[tr & ~emergency]
-        for i in np.flatnonzero(~tr):
-            v = data.vectors[i]
-            xi = data.unit(int(i))
-            near_e = np.sort(v @ bank.T, axis=1)[:, -k:].mean(axis=1)
-            near_n = np.sort(v @ others.T, axis=1)[:, -k:].mean(axis=1)
-            oof[i] = (
-                e_clf.predict_proba(xi)[:, 1].max(),
-                (near_e - near_n).max(),
-                f_clf.predict_proba(xi)[:, 1].max(),
-                s_clf.predict_proba(data.units[i])[:, 1].max(),
-            )
+        held = np.flatnonzero(~tr)
+        if not len(held):
+            continue
+        # Every held-out example's texts stacked: each layer reads them in one call, and each
+        # example takes its most alarming text (``TriageModel.score`` does the same per message).
+        starts = _starts([data.vectors[i].shape[0] for i in held])
+        v = np.vstack([data.vectors[i] for i in held])
+        xi = _design(
+            np.hstack([v, np.vstack([data.cues[i] for i in held])]),
+            _vstack([data.chars[i] for i in held]),
+        )
+        near_e = np.sort(v @ bank.T, axis=1)[:, -k:].mean(axis=1)
+        near_n = np.sort(v @ others.T, axis=1)[:, -k:].mean(axis=1)
+        unit_starts = _starts([data.units[i].shape[0] for i in held])
+        units = _vstack([data.units[i] for i in held])
+        oof[held, 0] = np.maximum.reduceat(e_clf.predict_proba(xi)[:, 1], starts)
+        oof[held, 1] = np.maximum.reduceat(near_e - near_n, starts)
+        oof[held, 2] = np.maximum.reduceat(f_clf.predict_proba(xi)[:, 1], starts)
+        oof[held, 3] = np.maximum.reduceat(s_clf.predict_proba(units)[:, 1], unit_starts)
+        for j, l_clf in enumerate(l_clfs):
+            oof[held, 4 + j] = np.maximum.reduceat(l_clf.predict_proba(xi)[:, 1], starts)
     return oof
+
+
+def _starts(sizes: list[int]) -> np.ndarray:
+    """Where each group of rows starts, for ``np.maximum.reduceat``."""
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
+
+
+def _vstack(blocks: list[Any]) -> Any:
+    from scipy import sparse
+
+    return sparse.vstack(blocks, format="csr")
 
 
 def _fit_sentences(data: TrainingData, rows: np.ndarray, c: float) -> Any:
@@ -157,7 +183,9 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
 
     oof = cross_validate(data, targets)
     tier, emergency = data.tier, data.tier == "emergency"
-    rules = np.array([read_rules(ex.text).emergency is not None for ex in data.examples])
+    readings = [read_rules(ex.text) for ex in data.examples]
+    rules = np.array([r.emergency is not None for r in readings])
+    lines = dict(zip(LINE_KINDS, oof[:, 4:].T, strict=True))
     near = data.near_miss & ~emergency
     free = near & ~rules  # near-misses the rules leave alone
     plain = near & (tier == "none")
@@ -180,7 +208,25 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
             _above(oof[ordinary, 2], targets.ordinary_net_rate),
         ),
     }
-    readings = [read_rules(ex.text) for ex in data.examples]
+    for name, line in lines.items():
+        # The line detectors: the emergency tier within the classifier's budgets, the
+        # safety-net line (naming the crisis line / poison help) within the red-flag ones.
+        thresholds[name] = max(
+            _above(line[free], targets.emergency_false_rate),
+            _above(line[ordinary], targets.ordinary_false_rate),
+        )
+        thresholds[f"{name}_net"] = max(
+            _above(line[plain], targets.net_false_rate),
+            _above(line[ordinary], targets.ordinary_net_rate),
+        )
+        # Believed only within the exemplar bank's reach, as the classifier ("support"): the
+        # floor of the emergencies of its kind it reads (cross-validated).
+        reached = emergency & (data.kind == name) & (line > thresholds[f"{name}_net"])
+        thresholds[f"{name}_support"] = (
+            float(np.quantile(oof[reached, 1], targets.support_quantile))
+            if reached.any()
+            else float("-inf")
+        )
     always = {r.name for r in rulebook().emergency if r.always_now}
     arbitrable = np.array(
         [r.emergency is not None and r.emergency.rule not in always for r in readings]
@@ -195,6 +241,12 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     thresholds["override"] = max(
         thresholds["emergency"], _above(oof[denied & near, 0], targets.override_rate)
     )
+    asked = np.array(
+        [r.emergency is None and r.net is not None and r.net.why not in DENIED for r in readings]
+    )
+    thresholds["asked"] = max(
+        thresholds["emergency"], _above(oof[asked & near, 0], targets.override_rate)
+    )
     caught_by_classifier = emergency & ~rules & (oof[:, 0] > thresholds["emergency"])
     thresholds["support"] = (
         float(np.quantile(oof[caught_by_classifier, 1], targets.support_quantile))
@@ -206,8 +258,9 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     tiers = []
     for i, reading in enumerate(readings):
         # The kind is not cross-validated.
-        p_e, knn, p_f, p_s = (float(v) for v in oof[i])
-        scores = Scores(p_e, knn, p_f, kinds={}, p_sentence=p_s)
+        p_e, knn, p_f, p_s = (float(v) for v in oof[i, :4])
+        line_scores = {name: float(line[i]) for name, line in lines.items()}
+        scores = Scores(p_e, knn, p_f, kinds={}, p_sentence=p_s, lines=line_scores)
         if reading.emergency is not None:
             veto = vetoed(reading.emergency, scores, thresholds)
             tiers.append("safety_net" if veto else "emergency")
@@ -234,8 +287,9 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     c = targets.regularisation
     e_clf = _fit(x, emergency, c)
     f_clf = _fit(x[known], (tier != "none")[known], c)
-    k_clf = _fit(msg[emergency], data.kind[emergency], c, balanced=False)
+    k_clf = _fit(x[emergency], data.kind[emergency], c, balanced=False)
     s_clf = _fit_sentences(data, np.ones(len(data.examples), dtype=bool), c)
+    l_clfs = [_fit(x, emergency & (data.kind == k), c) for k in LINE_KINDS]
     return TriageModel(
         key="",
         emergency_w=e_clf.coef_[0].astype(np.float32),
@@ -250,6 +304,8 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
         thresholds=thresholds,
         sentence_w=s_clf.coef_[0].astype(np.float32),
         sentence_b=float(s_clf.intercept_[0]),
+        line_w=np.stack([clf.coef_[0] for clf in l_clfs]).astype(np.float32),
+        line_b=np.array([clf.intercept_[0] for clf in l_clfs], dtype=np.float32),
         neighbours=targets.neighbours,
         report=report,
     )

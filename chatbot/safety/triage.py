@@ -34,7 +34,7 @@ import numpy as np
 from chatbot import messages
 from chatbot.embedding import Embedder
 from chatbot.safety.contacts import CountryLines
-from chatbot.safety.decision import always_now_rules, decide, vetoed
+from chatbot.safety.decision import always_now_rules, decide, line_reaches, vetoed
 from chatbot.safety.emergency import (
     EmergencyMatch,
     detect_emergency,
@@ -105,16 +105,20 @@ _ALSO_CATEGORIES = {POISONING: KIND_CATEGORY[POISONING], SUICIDE: KIND_CATEGORY[
 
 def _also_said(kind: str, text: str) -> frozenset[str]:
     """The poisoning / suicide lines the message's own words call for, beside its kind: their
-    cues, or a rule of theirs that matches too ("hard to rouse" came first, "her tramadol and
-    the codeine" too)."""
+    cues, or a rule of theirs that matches too, even one its cues turn into a reminder ("hard to
+    rouse" came first, "her tramadol and the codeine" too; "is there a way to make it stop
+    forever? ... the rope")."""
     also = set()
     if kind != POISONING and _swallowed(text):
         also.add(POISONING)
     if kind != SUICIDE and _self_harm(text):
         also.add(SUICIDE)
     wanted = frozenset(c for k, c in _ALSO_CATEGORIES.items() if k != kind and k not in also)
-    if text and wanted and (match := read_rules(text, wanted).emergency) is not None:
-        also.add(kind_of(match.category))
+    if text and wanted:
+        reading = read_rules(text, wanted)
+        for match in (reading.emergency, reading.net):
+            if match is not None:
+                also.add(kind_of(match.category))
     return frozenset(also)
 
 
@@ -300,10 +304,21 @@ class Triage:
         return Verdict(tier, kind, also, layer)
 
     def _also(self, scores: Scores, kind: str) -> frozenset[str]:
+        """The lines the learned layers call for beside ``kind``: the kind classifier's
+        probability of poisoning / suicide, or their line detector above its safety-net
+        threshold (at any tier: a suicide signal always names the crisis line)."""
+        thresholds = self.model.thresholds if self.model is not None else {}
         return frozenset(
             k
             for k in (POISONING, SUICIDE)
-            if k != kind and scores.kinds.get(k, 0.0) >= self.also_kind
+            if k != kind
+            and (
+                scores.kinds.get(k, 0.0) >= self.also_kind
+                or (
+                    scores.lines.get(k, 0.0) > thresholds.get(f"{k}_net", float("inf"))
+                    and line_reaches(scores, k, thresholds)
+                )
+            )
         )
 
     def from_rules(self, match: EmergencyMatch) -> Verdict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -247,6 +248,13 @@ def test_training_is_deterministic_and_chooses_thresholds(fake_model):
         "support",
         "veto",
         "override",
+        "asked",
+        "suicide",
+        "suicide_net",
+        "poisoning",
+        "poisoning_net",
+        "suicide_support",
+        "poisoning_support",
     }
     cv = fake_model.report["cross_validated"]
     assert 0 <= cv["near_miss_emergency_rate"] <= 1 and cv["recall"] >= cv["rules_recall"]
@@ -276,7 +284,7 @@ def test_an_embedder_the_layers_were_not_validated_with_leaves_triage_to_the_rul
 def test_the_training_banks_live_in_the_repository_and_match_the_project_sets():
     names = {path.name for path in DATA_DIR.glob("*.jsonl")}
     assert set(triage_model_module.TRAINING_FILES) <= names
-    for wave in ("wave1", "wave2", "wave3"):
+    for wave in ("wave1", "wave2", "wave3", "wave4"):
         assert (DATA_DIR / f"{wave}.jsonl").read_text("utf-8") == (
             TESTS / f"safety_{wave}.jsonl"
         ).read_text("utf-8")
@@ -335,6 +343,35 @@ def test_a_red_flag_the_rules_saw_past_is_an_emergency_when_the_classifier_is_su
     sure = {**TH, "override": 0.97}
     assert decide(past, scores(p=0.95), sure)[0] == "safety_net"
     assert decide(past, scores(p=0.99), sure) == ("emergency", "stroke", "classifier")
+
+
+def test_a_red_flag_asked_about_is_an_emergency_when_the_classifier_is_surer_than_asked():
+    # "is it normal after scratching for it to keep spurting?": the rules read a question about
+    # the same kind; only a score above the learned "asked" threshold makes it an emergency.
+    asked = EmergencyMatch("heavy bleeding", "spurting", "bleeding-1", "question")
+    sure = {**TH, "asked": 0.97}
+    bleeding = scores(p=0.95, kind="bleeding")
+    assert decide(asked, bleeding, sure) == ("safety_net", "bleeding", "rules-net")
+    assert decide(asked, scores(p=0.99, kind="bleeding"), sure)[0] == "emergency"
+    assert decide(asked, scores(p=0.99, kind="bleeding"), TH)[0] == "safety_net"  # none learned
+
+
+def test_a_line_detector_raises_the_alarm_or_the_line_that_names_its_number():
+    th = {**TH, "suicide": 0.9, "suicide_net": 0.5, "poisoning": 0.9, "poisoning_net": 0.5}
+
+    def read(suicide=0.0, poisoning=0.0, flag=0.0):
+        return Scores(
+            0.1, -1.0, flag, {"clot": 0.9}, lines={"suicide": suicide, "poisoning": poisoning}
+        )
+
+    assert decide(None, read(suicide=0.95), th) == ("emergency", "suicide", "lines")
+    # Weakly: the safety-net line of its kind (which names the crisis line), before a red flag.
+    assert decide(None, read(suicide=0.6, flag=0.9), th) == ("safety_net", "suicide", "weak")
+    assert decide(None, read(poisoning=0.7, suicide=0.6), th)[1] == "poisoning"  # the surer
+    assert decide(None, read(flag=0.9), th) == ("safety_net", "clot", "weak")
+    assert decide(None, read(suicide=0.95), TH) == (None, "", "")  # no threshold learned
+    # Far from the exemplar bank (below the support floor) a line detector is not believed.
+    assert decide(None, read(suicide=0.95), {**th, "suicide_support": 0.0}) == (None, "", "")
 
 
 def test_the_sentence_head_can_raise_the_alarm():
@@ -437,6 +474,30 @@ def test_poisoning_and_suicide_lines_follow_the_words():
     assert "988" in text and "1-800-222-1222" in text
 
 
+@pytest.mark.parametrize(
+    ("text", "role", "number"),
+    [
+        ("I had chest pain last week, it's gone. I used to self harm years ago", "crisis", "988"),
+        ("My chest pain went away yesterday. I'm not suicidal, just tired", "crisis", "988"),
+        (
+            "I had chest pain last year. Last year I also took an overdose but I'm fine now",
+            "poison",
+            "1-800",
+        ),
+    ],
+)
+def test_a_safety_net_line_names_the_crisis_line_or_poison_help_the_words_call_for(
+    text, role, number
+):
+    """A suicide or poisoning signal the rules see only as a reminder (past, denied) still puts
+    the crisis line / poison help in the line of a safety-net answer led by another kind."""
+    triage = Triage(None, FakeEmbedder(), country_lines("US"))
+    verdict = triage.assess(text, "")
+    assert verdict.tier == "safety_net" and verdict.kind == "chest_pain", verdict
+    assert role in {c["role"] for c in triage.contacts(verdict)}
+    assert number in triage.net_line(verdict)
+
+
 # ------------------------------------------------------------------------------------------------
 # The figures chatbot eval reports
 
@@ -466,3 +527,16 @@ def test_tier_report_counts_each_figure():
     assert data["crisis_line_missing"] == ["e2"] and data["missed"] == ["e3"]
     generic = answer("emergency", text=f"... {messages.GENERIC_POISON_HELP} ...")
     assert names_line(generic, "poison")
+
+
+def test_a_line_detector_adds_its_line_to_an_alarm_of_another_kind():
+    """A suicide signal read weakly by its line detector names the crisis line, whatever kind
+    leads the reply and at either tier."""
+    triage = Triage(None, FakeEmbedder(), country_lines("US"))
+    triage.model = SimpleNamespace(thresholds={"suicide_net": 0.5, "poisoning_net": 0.5})
+    reading = Scores(0.1, -1.0, 0.9, {"clot": 0.95, "suicide": 0.01}, lines={"suicide": 0.6})
+    assert triage._also(reading, "clot") == {"suicide"}
+    verdict = Verdict("safety_net", "clot", triage._also(reading, "clot"), "weak")
+    line = triage.net_line(verdict)
+    assert "988" in line and "you are not alone" in line and line.count("**") == 2
+    assert "crisis" in {c["role"] for c in triage.contacts(verdict)}
