@@ -451,15 +451,22 @@ def test_dev_wave_q4_keeps_what_this_tree_reached(real_bot):
 # the gate, never tuned on. final2's run-once figures (frozen tree ebd481c): answered 92.5%,
 # evidence 82.5%, key facts 66.3%, abstained 75.0%. After the freeze the gate learned 25 short
 # covered questions that leave the condition unsaid ("what are the treatments" had been refused);
-# the floors are this tree's release figures (final2 71.9% abstained, 3 points down; final1 is no
-# clean measure: the gate's design knew its kinds of failure).
+# session 5's floors were that tree's release figures (final2 71.9% abstained). Session 6 (the gate
+# learned q4, longer narrow answers, adjacency): final1 97.5 / 90.0 / 80.0 / abstained 85.3 (one
+# more of its 120 answerable questions refused: answered was 98.3), final2 95.0 / 91.2 / 77.3 /
+# 84.4. final1 is no clean measure: the gate's design knew its kinds of failure.
 FINAL_FLOORS = {
-    "questions_final1.jsonl": {"answered_rate": 0.98, "evidence_hit": 0.87, "abstain_rate": 0.82},
+    "questions_final1.jsonl": {
+        "answered_rate": 0.975,
+        "evidence_hit": 0.895,
+        "key_fact_coverage": 0.795,
+        "abstain_rate": 0.85,
+    },
     "questions_final2.jsonl": {
         "answered_rate": 0.95,
-        "evidence_hit": 0.85,
-        "key_fact_coverage": 0.67,
-        "abstain_rate": 0.718,
+        "evidence_hit": 0.91,
+        "key_fact_coverage": 0.77,
+        "abstain_rate": 0.84,
     },
 }
 
