@@ -31,8 +31,9 @@ def decide(
     from the near-misses that ask).
     A line detector (suicide, poisoning: ``Scores.lines``) above its emergency threshold is a
     layer too. Then the rules' safety-net hit, then a line detector above its safety-net
-    threshold (the line names the crisis line / poison help), then a weak learned alarm → safety
-    net; else nothing.
+    threshold (the line names the crisis line / poison help), then a weak learned alarm (the
+    red-flag classifier over "net", or the sentence head over "sentence_net") → safety net;
+    else nothing.
     """
     if scores is not None:
         layer, kind = "", scores.kind
@@ -62,6 +63,8 @@ def decide(
         return "safety_net", line, "weak"  # its line names the crisis line / poison help
     if scores is not None and scores.p_flag > thresholds["net"]:
         return "safety_net", scores.kind, "weak"
+    if scores is not None and scores.p_sentence > thresholds.get("sentence_net", float("inf")):
+        return "safety_net", scores.kind, "weak-sentence"  # one sentence alarming, not the whole
     return None, "", ""
 
 

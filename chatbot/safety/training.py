@@ -207,6 +207,13 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
             _above(oof[plain, 2], targets.net_false_rate),
             _above(oof[ordinary, 2], targets.ordinary_net_rate),
         ),
+        # The sentence head firing weakly (one sentence reads as an emergency, the whole message
+        # not: "tired of it all and might not be around much longer. does magnesium help?"):
+        # the safety-net line, within the same budgets as the red-flag classifier's.
+        "sentence_net": max(
+            _above(oof[plain, 3], targets.net_false_rate),
+            _above(oof[ordinary, 3], targets.ordinary_net_rate),
+        ),
     }
     for name, line in lines.items():
         # The line detectors: the emergency tier within the classifier's budgets, the

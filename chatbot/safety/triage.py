@@ -69,7 +69,8 @@ class Verdict:
         layer: Which layer decided: "rules", "follow-up", "classifier", "exemplars",
             "sentences" (the sentence head), "rules-net" (a match the sentence's cues turned
             into a reminder), "rules-veto" (a match the learned layers overruled: a reminder),
-            "weak" (a weak learned alarm), "" for none.
+            "weak" (a weak learned alarm), "weak-sentence" (one sentence weakly alarming), "" for
+            none.
         matched: The rules' words, if a rule decided.
         scores: The learned layers' reading (None when they did not run).
         reading: What the retrieval reading passed to ``assess`` returned (None if not run).

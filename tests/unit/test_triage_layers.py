@@ -245,6 +245,7 @@ def test_training_is_deterministic_and_chooses_thresholds(fake_model):
         "knn",
         "sentence",
         "net",
+        "sentence_net",
         "support",
         "veto",
         "override",
@@ -318,6 +319,19 @@ def test_any_learned_layer_can_raise_the_alarm():
     assert decide(None, scores(knn=0.3), TH) == ("emergency", "stroke", "exemplars")
     assert decide(None, scores(flag=0.85), TH) == ("safety_net", "stroke", "weak")
     assert decide(None, scores(), TH) == (None, "", "")
+
+
+def test_one_weakly_alarming_sentence_gets_the_safety_net_line():
+    """ "tired of it all and might not be around much longer. does magnesium help?": the sentence
+    head reads the first sentence as an emergency (0.86, under its emergency threshold), the
+    whole message reads as an RLS question: the reminder line, not nothing."""
+    th = {**TH, "sentence": 0.95, "sentence_net": 0.6}
+    weak = Scores(0.01, -0.25, 0.07, {"suicide": 0.53, "stroke": 0.1}, p_sentence=0.86)
+    assert decide(None, weak, th) == ("safety_net", "suicide", "weak-sentence")
+    calm = Scores(0.01, -0.25, 0.07, {"suicide": 0.53}, p_sentence=0.5)
+    assert decide(None, calm, th) == (None, "", "")
+    sure = Scores(0.01, -0.25, 0.07, {"suicide": 0.53}, p_sentence=0.97)
+    assert decide(None, sure, th) == ("emergency", "suicide", "sentences")
 
 
 def test_the_classifier_alone_is_not_believed_far_from_every_example():
