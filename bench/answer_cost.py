@@ -139,9 +139,11 @@ class Asgi:
             "state": {},
         }
 
-    def ask(self, question: str) -> dict[str, Any]:
+    @classmethod
+    def request(cls, app: Any, question: str) -> tuple[Any, list[dict[str, Any]]]:
+        """The coroutine that asks ``question`` through ``app``, and the list it fills with the
+        messages the app sends back (run it on whatever loop)."""
         body = json.dumps({"question": question}).encode()
-        scope = self.scope(body)
         sent: list[dict[str, Any]] = []
         messages = [{"type": "http.request", "body": body, "more_body": False}]
 
@@ -154,7 +156,11 @@ class Asgi:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        asyncio.run_coroutine_threadsafe(self.app(scope, receive, send), self.loop).result()
+        return app(cls.scope(body), receive, send), sent
+
+    def ask(self, question: str) -> dict[str, Any]:
+        call, sent = self.request(self.app, question)
+        asyncio.run_coroutine_threadsafe(call, self.loop).result()
         status = next(m["status"] for m in sent if m["type"] == "http.response.start")
         data = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
         if status != 200:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import json
 import os
 import pstats
 import re
@@ -52,21 +51,8 @@ def inline_profile(app: Any, rounds: int, top: int) -> list[str]:
     loop = asyncio.new_event_loop()
 
     def ask(question: str) -> None:
-        body = json.dumps({"question": question}).encode()
-        scope = Asgi.scope(body)
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            if messages:
-                return messages.pop(0)
-            await asyncio.sleep(3600)
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        loop.run_until_complete(app(scope, receive, send))
+        call, sent = Asgi.request(app, question)
+        loop.run_until_complete(call)
         assert sent[0]["status"] == 200, sent
 
     for q in QUESTIONS:

@@ -48,6 +48,18 @@ def _above(scores: np.ndarray, false_rate: float) -> float:
     return float(np.quantile(scores, 1.0 - false_rate)) if len(scores) else 1.0
 
 
+def _within(
+    scores: np.ndarray,
+    alarming: np.ndarray,
+    rate: float,
+    ordinary: np.ndarray,
+    ordinary_rate: float,
+) -> float:
+    """The threshold that keeps both budgets: at most ``rate`` of the ``alarming`` rows (the
+    near-misses) and ``ordinary_rate`` of the ``ordinary`` ones above it (the stricter wins)."""
+    return max(_above(scores[alarming], rate), _above(scores[ordinary], ordinary_rate))
+
+
 @dataclass
 class TrainingData:
     """The banks embedded: each example's texts' vectors and cues, and its labels."""
@@ -190,41 +202,33 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     free = near & ~rules  # near-misses the rules leave alone
     plain = near & (tier == "none")
     ordinary = ~emergency & ~near & ~rules
+    t = targets
     thresholds = {
-        "emergency": max(
-            _above(oof[free, 0], targets.emergency_false_rate),
-            _above(oof[ordinary, 0], targets.ordinary_false_rate),
+        "emergency": _within(
+            oof[:, 0], free, t.emergency_false_rate, ordinary, t.ordinary_false_rate
         ),
-        "knn": max(
-            _above(oof[free, 1], targets.knn_false_rate),
-            _above(oof[ordinary, 1], targets.ordinary_false_rate),
+        "knn": _within(oof[:, 1], free, t.knn_false_rate, ordinary, t.ordinary_false_rate),
+        "sentence": _within(
+            oof[:, 3],
+            free,
+            t.sentence_false_rate,
+            ordinary,
+            min(t.sentence_false_rate, t.ordinary_false_rate),
         ),
-        "sentence": max(
-            _above(oof[free, 3], targets.sentence_false_rate),
-            _above(oof[ordinary, 3], min(targets.sentence_false_rate, targets.ordinary_false_rate)),
-        ),
-        "net": max(
-            _above(oof[plain, 2], targets.net_false_rate),
-            _above(oof[ordinary, 2], targets.ordinary_net_rate),
-        ),
+        "net": _within(oof[:, 2], plain, t.net_false_rate, ordinary, t.ordinary_net_rate),
         # The sentence head firing weakly (one sentence reads as an emergency, the whole message
         # not: "tired of it all and might not be around much longer. does magnesium help?"):
         # the safety-net line, within the same budgets as the red-flag classifier's.
-        "sentence_net": max(
-            _above(oof[plain, 3], targets.net_false_rate),
-            _above(oof[ordinary, 3], targets.ordinary_net_rate),
-        ),
+        "sentence_net": _within(oof[:, 3], plain, t.net_false_rate, ordinary, t.ordinary_net_rate),
     }
     for name, line in lines.items():
         # The line detectors: the emergency tier within the classifier's budgets, the
         # safety-net line (naming the crisis line / poison help) within the red-flag ones.
-        thresholds[name] = max(
-            _above(line[free], targets.emergency_false_rate),
-            _above(line[ordinary], targets.ordinary_false_rate),
+        thresholds[name] = _within(
+            line, free, t.emergency_false_rate, ordinary, t.ordinary_false_rate
         )
-        thresholds[f"{name}_net"] = max(
-            _above(line[plain], targets.net_false_rate),
-            _above(line[ordinary], targets.ordinary_net_rate),
+        thresholds[f"{name}_net"] = _within(
+            line, plain, t.net_false_rate, ordinary, t.ordinary_net_rate
         )
         # Believed only within the exemplar bank's reach, as the classifier ("support"): the
         # floor of the emergencies of its kind it reads (cross-validated).
