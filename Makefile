@@ -13,8 +13,12 @@ export GRADIO_ANALYTICS_ENABLED := False
 run: install
 	$(PY) app.py
 
+# The suite in parallel processes (pytest-xdist), one per core up to 4: each builds its own
+# session fixtures (model, index, servers) in its own temporary folders.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: install browser services axe
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 install: $(STAMP)
 
