@@ -271,3 +271,40 @@ def test_a_complete_new_question_does_not_inherit_the_earlier_topic(real_bot):
     answer = real_bot.ask("is rls dangerous", history)
     assert answer.citations
     assert "twitch" not in answer.citations[0].quote.lower()
+
+
+def test_a_broad_answer_spends_fewer_words_off_the_facets_it_asks_for(real_bot):
+    """``AnswerWeights.off_facet``: a unit whose sentences are off the facets a broad question
+    asks for (it would sit under "Also in the articles") gains only that share, so the budget
+    goes to the facet asked; with the share at 1 nothing changes for being off it."""
+    from chatbot.answer.select import asked_facets, words
+
+    questions = [
+        "what helps restless legs fast",
+        "How is restless legs syndrome diagnosed?",
+        "What are the treatments for restless legs syndrome?",
+        "What causes restless legs syndrome?",
+    ]
+
+    def off_words(share: float) -> list[int]:
+        w = real_bot.settings.answer.weights.model_copy(update={"off_facet": share})
+        bot = _bot(real_bot, answer={**real_bot.settings.answer.model_dump(), "weights": w})
+        out = []
+        for q in questions:
+            answer = bot.ask(q)
+            check_invariants(answer.to_dict())
+            qvec, side = bot.retriever.read(q)
+            asked = asked_facets(bot.retriever.intent(q, qvec, side), w)
+            assert asked, q  # each is read as broad
+            facts = bot.retriever.facts
+            by_span = {(s.article_id, s.start): i for i, s in enumerate(bot.index.sentences)}
+            off = 0
+            for c in answer.citations:
+                pos = by_span.get((c.article, c.start))
+                if pos is not None and facts[pos].facet not in asked:
+                    off += words(c.quote)
+            out.append(off)
+        return out
+
+    neutral, leaning = off_words(1.0), off_words(0.2)
+    assert sum(leaning) < sum(neutral), (neutral, leaning)
