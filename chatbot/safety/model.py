@@ -60,12 +60,14 @@ TRAINING_FILES = (
     "train_t2.jsonl",
     "train_t3.jsonl",
     "train_t4.jsonl",
+    "train_t5.jsonl",
     "safety_set.jsonl",
     "questions_dev.jsonl",
     "wave1.jsonl",
     "wave2.jsonl",
     "wave3.jsonl",
     "wave4.jsonl",
+    "wave5.jsonl",
     # Ordinary questions of the two answer dev waves (q1, q2): plain messages are most of what
     # the classifier sees, and too few of them let it take odd ones for emergencies.
     "answers_dev.jsonl",

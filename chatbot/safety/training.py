@@ -194,8 +194,18 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     from chatbot.safety.emergency import read_rules
 
     oof = cross_validate(data, targets)
-    tier, emergency = data.tier, data.tier == "emergency"
     readings = [read_rules(ex.text) for ex in data.examples]
+    thresholds, report = choose_thresholds(data, oof, readings, targets)
+    return fit_layers(data, targets, thresholds, report)
+
+
+def choose_thresholds(
+    data: TrainingData, oof: np.ndarray, readings: list[Any], targets: TriageTargets
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The thresholds the budgets of ``targets`` give over the cross-validated scores ``oof``
+    (``cross_validate``) and the rules' ``readings`` of each example, and the cross-validated
+    report of what they do. Cheap: a sweep of the budgets reuses one ``cross_validate``."""
+    tier, emergency = data.tier, data.tier == "emergency"
     rules = np.array([r.emergency is not None for r in readings])
     lines = dict(zip(LINE_KINDS, oof[:, 4:].T, strict=True))
     near = data.near_miss & ~emergency
@@ -242,10 +252,16 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     arbitrable = np.array(
         [r.emergency is not None and r.emergency.rule not in always for r in readings]
     )
-    caught_by_rules = oof[arbitrable & emergency, 0]
-    thresholds["veto"] = (
-        float(np.quantile(caught_by_rules, targets.veto_rate)) if len(caught_by_rules) else 0.0
-    )
+    caught_by_rules = oof[arbitrable & emergency]
+    for name, column in (("veto", 0), ("veto_sentence", 3)):
+        # A match is overruled only when both the classifier and the sentence head find it
+        # unlikely (``decision.vetoed``): each below the ``veto_rate`` quantile of its scores of
+        # the rules' true catches.
+        thresholds[name] = (
+            float(np.quantile(caught_by_rules[:, column], targets.veto_rate))
+            if len(caught_by_rules)
+            else 0.0
+        )
     denied = np.array(
         [r.emergency is None and r.net is not None and r.net.why in DENIED for r in readings]
     )
@@ -257,6 +273,9 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     )
     thresholds["asked"] = max(
         thresholds["emergency"], _above(oof[asked & near, 0], targets.override_rate)
+    )
+    thresholds["asked_sentence"] = max(
+        thresholds["sentence"], _above(oof[asked & near, 3], targets.override_rate)
     )
     caught_by_classifier = emergency & ~rules & (oof[:, 0] > thresholds["emergency"])
     thresholds["support"] = (
@@ -293,6 +312,17 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
             "ordinary_question_net_rate": float(netted[ordinary].mean()),
         },
     }
+    return thresholds, report
+
+
+def fit_layers(
+    data: TrainingData,
+    targets: TriageTargets,
+    thresholds: dict[str, float],
+    report: dict[str, Any],
+) -> TriageModel:
+    """The layers fitted on every example, with the given thresholds."""
+    tier, emergency = data.tier, data.tier == "emergency"
     x, msg = data.features, data.message
     known = tier != "unknown"
     c = targets.regularisation
