@@ -100,17 +100,17 @@ def vetoed(match: EmergencyMatch, scores: Scores | None, thresholds: dict[str, f
     Only for a rule not marked ``always_now``, and only when the classifier's score is below the
     "veto" threshold: the score of the rules' least likely true catches (cross-validated,
     ``TriageTargets.veto_rate``), as for "bleeding hell, 3am again" or "overdosed on coffee";
-    and the sentence head's below "veto_sentence" (learned the same way): a message whose whole
-    reads calm but one sentence does not (a crushing chest pain told in the middle of a long
-    iron question, "is it normal to twitch in their sleep? ... foam at his mouth and I can't
-    wake him") keeps the rules' emergency.
+    and only when the sentence head would not raise the alarm itself (its "sentence" threshold):
+    a message whose whole reads calm but one sentence does not (a crushing chest pain told in
+    the middle of a long iron question, "is it normal to twitch in their sleep? ... foam at his
+    mouth and I can't wake him") keeps the rules' emergency.
     """
     if scores is None or "veto" not in thresholds:
         return False
     if match.rule in always_now_rules():
         return False
-    return scores.p_emergency < thresholds["veto"] and scores.p_sentence < thresholds.get(
-        "veto_sentence", float("inf")
+    return scores.p_emergency < thresholds["veto"] and scores.p_sentence <= thresholds.get(
+        "sentence", float("inf")
     )
 
 

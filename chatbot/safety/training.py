@@ -252,16 +252,10 @@ def choose_thresholds(
     arbitrable = np.array(
         [r.emergency is not None and r.emergency.rule not in always for r in readings]
     )
-    caught_by_rules = oof[arbitrable & emergency]
-    for name, column in (("veto", 0), ("veto_sentence", 3)):
-        # A match is overruled only when both the classifier and the sentence head find it
-        # unlikely (``decision.vetoed``): each below the ``veto_rate`` quantile of its scores of
-        # the rules' true catches.
-        thresholds[name] = (
-            float(np.quantile(caught_by_rules[:, column], targets.veto_rate))
-            if len(caught_by_rules)
-            else 0.0
-        )
+    caught_by_rules = oof[arbitrable & emergency, 0]
+    thresholds["veto"] = (
+        float(np.quantile(caught_by_rules, targets.veto_rate)) if len(caught_by_rules) else 0.0
+    )
     denied = np.array(
         [r.emergency is None and r.net is not None and r.net.why in DENIED for r in readings]
     )

@@ -248,7 +248,6 @@ def test_training_is_deterministic_and_chooses_thresholds(fake_model):
         "sentence_net",
         "support",
         "veto",
-        "veto_sentence",
         "override",
         "asked",
         "asked_sentence",
@@ -418,7 +417,7 @@ def test_the_learned_layers_overrule_a_lone_rule_match_only_below_the_veto():
     assert not vetoed(match, scores(p=0.02), TH)  # a model without a veto threshold
     # The sentence head reads one sentence as an emergency (a crushing chest pain in the middle
     # of a long iron question): the rules' match stands.
-    both = {**th, "veto_sentence": 0.3}
+    both = {**th, "sentence": 0.3}
     assert vetoed(match, scores(p=0.02, sentence=0.1), both)
     assert not vetoed(match, scores(p=0.02, sentence=0.6), both)
     for name in always_now_rules():  # never for a rule marked always_now
@@ -430,7 +429,7 @@ def test_a_vetoed_rule_match_gets_the_safety_net_line_and_a_failed_reading_the_e
 ):
     triage = Triage(fake_model, FakeEmbedder(), country_lines("US"))
     # overrule every match
-    fake_model.thresholds = {**fake_model.thresholds, "veto": 1.01, "veto_sentence": 1.01}
+    fake_model.thresholds = {**fake_model.thresholds, "veto": 1.01, "sentence": 1.01}
     text = "my chest is crushing"
     verdict = triage.assess(text, "", lambda: "reading")
     assert verdict.tier == "safety_net" and verdict.layer == "rules-veto"
