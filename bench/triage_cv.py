@@ -6,14 +6,18 @@ Prints, per held-out bank: emergency reply rate, either tier, emergency-only rep
 near-misses, safety-net line on safety-net items, poison help, crisis line; and the failures with
 ``--failures``. Updates bench/RESULTS.md ("Triage, leave one bank out").
 
-Run: `.venv/bin/python bench/triage_cv.py [--bank wave3.jsonl ...] [--failures]`.
+Run: `.venv/bin/python bench/triage_cv.py [--bank wave3.jsonl ...] [--failures]`
+(`--cache FILE`: keep the embedded banks there; bench/triage_sweep.py sweeps the budgets).
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -24,11 +28,25 @@ def pct(value: object) -> str:
     return "-" if value is None else f"{float(value) * 100:.1f}%"  # type: ignore[arg-type]
 
 
+def embedded(examples: list, cache: Path | None, embed: Callable[[], Any]) -> Any:
+    """The embedded banks, from ``cache`` when it holds these very examples (a sweep embeds
+    once)."""
+    if cache is not None and cache.exists():
+        stored = pickle.loads(cache.read_bytes())
+        if stored.examples == examples:
+            return stored
+    data = embed()
+    if cache is not None:
+        cache.write_bytes(pickle.dumps(data))
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bank", action="append", help="hold out only these banks")
     parser.add_argument("--failures", action="store_true", help="list each bank's failures")
     parser.add_argument("--no-results", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument("--cache", type=Path, help="keep the embedded banks in this pickle")
     args = parser.parse_args()
 
     from chatbot.embedding import SentenceTransformerEmbedder
@@ -37,7 +55,9 @@ def main() -> None:
     from chatbot.safety.validation import leave_one_set_out
 
     examples = load_examples()
-    data = embed_examples(examples, SentenceTransformerEmbedder())
+    data = embedded(
+        examples, args.cache, lambda: embed_examples(examples, SentenceTransformerEmbedder())
+    )
     figures = leave_one_set_out(data, TriageTargets(), args.bank)
     rows = []
     for bank, r in figures.items():

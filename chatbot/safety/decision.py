@@ -51,9 +51,16 @@ def decide(
                 # Denied or past by the rules' cues: only a score above "override" outweighs it.
                 if scores.p_emergency <= thresholds.get("override", float("inf")):
                     layer = ""
-            elif net.kind == kind and scores.p_emergency <= thresholds.get("asked", float("inf")):
+            elif (
+                net.kind == kind
+                and scores.p_emergency <= thresholds.get("asked", float("inf"))
+                and scores.p_sentence <= thresholds.get("asked_sentence", float("inf"))
+            ):
                 # The same red flag asked about ("is it normal that ..."): only a score above
-                # "asked" (learned from such near-misses) makes it an emergency.
+                # "asked" (learned from such near-misses) makes it an emergency, or the sentence
+                # head above "asked_sentence" (learned the same way): one sentence says it is
+                # happening now ("is it normal to feel breathless? ... my breathing has gone
+                # slow and shallow"), which the whole message's question hides.
                 layer = ""
         if layer:
             return "emergency", kind, layer
@@ -92,13 +99,19 @@ def vetoed(match: EmergencyMatch, scores: Scores | None, thresholds: dict[str, f
 
     Only for a rule not marked ``always_now``, and only when the classifier's score is below the
     "veto" threshold: the score of the rules' least likely true catches (cross-validated,
-    ``TriageTargets.veto_rate``), as for "bleeding hell, 3am again" or "overdosed on coffee".
+    ``TriageTargets.veto_rate``), as for "bleeding hell, 3am again" or "overdosed on coffee";
+    and only when the sentence head would not raise the alarm itself (its "sentence" threshold):
+    a message whose whole reads calm but one sentence does not (a crushing chest pain told in
+    the middle of a long iron question, "is it normal to twitch in their sleep? ... foam at his
+    mouth and I can't wake him") keeps the rules' emergency.
     """
     if scores is None or "veto" not in thresholds:
         return False
     if match.rule in always_now_rules():
         return False
-    return scores.p_emergency < thresholds["veto"]
+    return scores.p_emergency < thresholds["veto"] and scores.p_sentence <= thresholds.get(
+        "sentence", float("inf")
+    )
 
 
 @lru_cache(maxsize=1)

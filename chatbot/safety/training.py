@@ -194,8 +194,18 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     from chatbot.safety.emergency import read_rules
 
     oof = cross_validate(data, targets)
-    tier, emergency = data.tier, data.tier == "emergency"
     readings = [read_rules(ex.text) for ex in data.examples]
+    thresholds, report = choose_thresholds(data, oof, readings, targets)
+    return fit_layers(data, targets, thresholds, report)
+
+
+def choose_thresholds(
+    data: TrainingData, oof: np.ndarray, readings: list[Any], targets: TriageTargets
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """The thresholds the budgets of ``targets`` give over the cross-validated scores ``oof``
+    (``cross_validate``) and the rules' ``readings`` of each example, and the cross-validated
+    report of what they do. Cheap: a sweep of the budgets reuses one ``cross_validate``."""
+    tier, emergency = data.tier, data.tier == "emergency"
     rules = np.array([r.emergency is not None for r in readings])
     lines = dict(zip(LINE_KINDS, oof[:, 4:].T, strict=True))
     near = data.near_miss & ~emergency
@@ -258,6 +268,9 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     thresholds["asked"] = max(
         thresholds["emergency"], _above(oof[asked & near, 0], targets.override_rate)
     )
+    thresholds["asked_sentence"] = max(
+        thresholds["sentence"], _above(oof[asked & near, 3], targets.override_rate)
+    )
     caught_by_classifier = emergency & ~rules & (oof[:, 0] > thresholds["emergency"])
     thresholds["support"] = (
         float(np.quantile(oof[caught_by_classifier, 1], targets.support_quantile))
@@ -293,6 +306,17 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
             "ordinary_question_net_rate": float(netted[ordinary].mean()),
         },
     }
+    return thresholds, report
+
+
+def fit_layers(
+    data: TrainingData,
+    targets: TriageTargets,
+    thresholds: dict[str, float],
+    report: dict[str, Any],
+) -> TriageModel:
+    """The layers fitted on every example, with the given thresholds."""
+    tier, emergency = data.tier, data.tier == "emergency"
     x, msg = data.features, data.message
     known = tier != "unknown"
     c = targets.regularisation

@@ -9,15 +9,22 @@ first, the learned layers), reported with ``scoring.tier_report``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from chatbot.safety.contacts import country_lines
+from chatbot.safety.emergency import read_rules
 from chatbot.safety.model import TriageModel, TriageTargets
 from chatbot.safety.scoring import tier_report
-from chatbot.safety.training import TrainingData, fit
+from chatbot.safety.training import (
+    TrainingData,
+    choose_thresholds,
+    cross_validate,
+    fit_layers,
+)
 from chatbot.safety.triage import Triage
 
 
@@ -80,16 +87,37 @@ def leave_one_set_out(
 ) -> dict[str, dict[str, Any]]:
     """For each bank (default: every one with emergencies), the tier figures of a model trained
     without it."""
+    figures = sweep(data, [targets], banks)[0]
+    return {bank: r for bank, r in figures.items() if r["emergencies"]}
+
+
+def sweep(
+    data: TrainingData, grid: Sequence[TriageTargets], banks: Iterable[str] | None = None
+) -> list[dict[str, dict[str, Any]]]:
+    """Leave one bank out for each setting of the budgets in ``grid`` (they differ in budgets
+    only: the folds, regularisation and neighbours of the first are used): per setting, per bank
+    (default: every one), the tier figures of a model trained without it, and
+    ``ordinary_emergency_rate`` (its ordinary questions given the emergency-only reply). The
+    layers are trained once a bank; each setting only chooses its thresholds."""
     names = np.array([bank_of(ex.id) for ex in data.examples])
     wanted = list(banks) if banks is not None else list(dict.fromkeys(names))
-    out = {}
+    out: list[dict[str, dict[str, Any]]] = [{} for _ in grid]
     for bank in wanted:
         held = names == bank
-        if not (held & (data.tier == "emergency")).any():
-            continue
-        model = fit(subset(data, ~held), targets)
-        test = subset(data, held)
-        out[bank] = report(test, verdicts(model, test))
+        train, test = subset(data, ~held), subset(data, held)
+        oof = cross_validate(train, grid[0])
+        readings = [read_rules(ex.text) for ex in train.examples]
+        layers = fit_layers(train, grid[0], {}, {})
+        ordinary = [ex.tier != "emergency" and not ex.near_miss for ex in test.examples]
+        for figures, targets in zip(out, grid, strict=True):
+            thresholds, _ = choose_thresholds(train, oof, readings, targets)
+            answers = verdicts(replace(layers, thresholds=thresholds), test)
+            r = report(test, answers)
+            pairs = zip(answers, ordinary, strict=True)
+            alarms = [a["status"] == "emergency" for a, o in pairs if o]
+            r["ordinary"] = len(alarms)
+            r["ordinary_emergency_rate"] = sum(alarms) / len(alarms) if alarms else None
+            figures[bank] = r
     return out
 
 

@@ -250,6 +250,7 @@ def test_training_is_deterministic_and_chooses_thresholds(fake_model):
         "veto",
         "override",
         "asked",
+        "asked_sentence",
         "suicide",
         "suicide_net",
         "poisoning",
@@ -285,7 +286,7 @@ def test_an_embedder_the_layers_were_not_validated_with_leaves_triage_to_the_rul
 def test_the_training_banks_live_in_the_repository_and_match_the_project_sets():
     names = {path.name for path in DATA_DIR.glob("*.jsonl")}
     assert set(triage_model_module.TRAINING_FILES) <= names
-    for wave in ("wave1", "wave2", "wave3", "wave4"):
+    for wave in ("wave1", "wave2", "wave3", "wave4", "wave5"):
         assert (DATA_DIR / f"{wave}.jsonl").read_text("utf-8") == (
             TESTS / f"safety_{wave}.jsonl"
         ).read_text("utf-8")
@@ -310,8 +311,8 @@ def test_the_training_banks_live_in_the_repository_and_match_the_project_sets():
 TH = {"emergency": 0.9, "knn": 0.2, "net": 0.8}
 
 
-def scores(p=0.0, knn=-1.0, flag=0.0, kind="stroke"):
-    return Scores(p, knn, flag, {kind: 0.9, "poisoning": 0.05, "suicide": 0.05})
+def scores(p=0.0, knn=-1.0, flag=0.0, kind="stroke", sentence=0.0):
+    return Scores(p, knn, flag, {kind: 0.9, "poisoning": 0.05, "suicide": 0.05}, sentence)
 
 
 def test_any_learned_layer_can_raise_the_alarm():
@@ -370,6 +371,18 @@ def test_a_red_flag_asked_about_is_an_emergency_when_the_classifier_is_surer_tha
     assert decide(asked, scores(p=0.99, kind="bleeding"), TH)[0] == "safety_net"  # none learned
 
 
+def test_a_red_flag_asked_about_is_an_emergency_when_one_sentence_says_it_is_happening():
+    # "is it normal to feel this breathless on gabapentin? ... my breathing has gone really
+    # slow and shallow and I keep nodding off": the question hides what the sentence head reads.
+    asked = EmergencyMatch("trouble breathing", "breathless", "trouble-breathing-3", "question")
+    th = {**TH, "asked": 0.97, "sentence": 0.9, "asked_sentence": 0.95}
+    calm = scores(p=0.5, kind="breathing", sentence=0.93)  # the head fires, not past "asked"
+    assert decide(asked, calm, th) == ("safety_net", "breathing", "rules-net")
+    now = scores(p=0.5, kind="breathing", sentence=0.99)
+    assert decide(asked, now, th) == ("emergency", "breathing", "sentences")
+    assert decide(asked, now, {**th, "asked_sentence": 1.0})[0] == "safety_net"
+
+
 def test_a_line_detector_raises_the_alarm_or_the_line_that_names_its_number():
     th = {**TH, "suicide": 0.9, "suicide_net": 0.5, "poisoning": 0.9, "poisoning_net": 0.5}
 
@@ -402,6 +415,11 @@ def test_the_learned_layers_overrule_a_lone_rule_match_only_below_the_veto():
     assert not vetoed(match, scores(p=0.5), th)
     assert not vetoed(match, None, th)  # no learned reading: the rules stand
     assert not vetoed(match, scores(p=0.02), TH)  # a model without a veto threshold
+    # The sentence head reads one sentence as an emergency (a crushing chest pain in the middle
+    # of a long iron question): the rules' match stands.
+    both = {**th, "sentence": 0.3}
+    assert vetoed(match, scores(p=0.02, sentence=0.1), both)
+    assert not vetoed(match, scores(p=0.02, sentence=0.6), both)
     for name in always_now_rules():  # never for a rule marked always_now
         assert not vetoed(EmergencyMatch("suicide or self-harm", "x", name), scores(p=0.0), th)
 
@@ -410,7 +428,8 @@ def test_a_vetoed_rule_match_gets_the_safety_net_line_and_a_failed_reading_the_e
     fake_model,
 ):
     triage = Triage(fake_model, FakeEmbedder(), country_lines("US"))
-    fake_model.thresholds = {**fake_model.thresholds, "veto": 1.01}  # overrule every match
+    # overrule every match
+    fake_model.thresholds = {**fake_model.thresholds, "veto": 1.01, "sentence": 1.01}
     text = "my chest is crushing"
     verdict = triage.assess(text, "", lambda: "reading")
     assert verdict.tier == "safety_net" and verdict.layer == "rules-veto"
