@@ -58,7 +58,6 @@ SETS = {
     "q2": TESTS / "questions_q2.jsonl",
     "q3": TESTS / "questions_q3.jsonl",
     "q4": TESTS / "questions_q4.jsonl",
-    "q5": TESTS / "questions_q5.jsonl",
     # Staff's examples (covered questions in patients' dramatic words, near-topic questions the
     # articles do not cover; a "should not have answered" verdict becomes one): grow it here.
     "examples": ROOT / "chatbot" / "retrieval" / "data" / "gate_examples.jsonl",

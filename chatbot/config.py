@@ -219,14 +219,13 @@ class AnswerWeights(_Group):
     facet_temperature: float = 0.08  # how sharply a broad question's facets are read
     facet_weight: float = 2.0  # a broad question: closeness to the facets asked, added to scores
     heading_share: float = 0.2  # a facet asked at least this share of the top one gets a heading
-    off_facet: float = 0.5  # a broad question: a unit off the facets asked gains this share
     dubious_share: float = 0.3  # a dubious claim's relevance weight is this share
     relevance: float = 1.0  # weight of what the chosen sentences say themselves
     diversity: float = 0.1  # weight of the spread over articles and facets
     cost_power: float = 0.5  # gain per word ** this
     adjacent: float = 1.0  # a sentence beside a chosen one on its line: gain x (1 + this)
     narrow_window: float = 0.25  # a narrow question quotes what scores within this of the best
-    broad_words: int = 210  # words of quotes for a broad question...
+    broad_words: int = 170  # words of quotes for a broad question...
     narrow_words: int = 120  # ...and for a narrow one
     max_words: int = 250  # never more words in an answer's text than this
 

@@ -94,9 +94,6 @@ MEDICAL = tuple(f for f in FACETS if f != "clinic")
 # (a list item, often a few words, leans on its lead-in).
 FACET_BLEND = (0.6, 0.3, 0.1)
 ITEM_BLEND = (0.4, 0.2, 0.4)
-# A list's lead-in is read with the sentence before it on its line at this share ("This may
-# involve:" is about what that sentence says).
-LEAD_CONTEXT = 0.5
 
 # A sentence in the clinic's voice is promotion when, with the clinic's own words taken out, it
 # is closer to these exemplars of selling than to the exemplars of a fact told in the clinic's
@@ -134,7 +131,6 @@ STRUCTURE_KEY = hashlib.sha256(
             FACETS,
             FACET_BLEND,
             ITEM_BLEND,
-            LEAD_CONTEXT,
             PROMOTION_EXEMPLARS,
             CLINIC_FACT_EXEMPLARS,
             NEAREST_EXEMPLARS,
@@ -273,9 +269,7 @@ def analyse(
     clinic_at = names.index("clinic")  # the last facet: only promotion is put there
     paths = _heading_paths(sentences)
     block, lead = _lists(by_id, sentences)
-    scores = facet_scores(
-        sentence_vectors, facets, paths, lead, lead_context(by_id, sentences, lead)
-    )
+    scores = facet_scores(sentence_vectors, facets, paths, lead)
     voiced = [i for i, s in enumerate(sentences) if _speaks_for_clinic(s, by_id)]
     promotional: set[int] = set()
     if voiced:
@@ -303,43 +297,14 @@ def analyse(
     return out, facets
 
 
-def lead_context(
-    articles: Mapping[str, Article], sentences: Sequence[Sentence], lead: Sequence[int]
-) -> list[int]:
-    """For each list lead-in, the sentence before it on its line (-1: none, or not a lead-in).
-
-    A lead-in such as "This may involve:" says what its list is about only with the sentence
-    before it ("...our doctors will conduct a thorough evaluation to determine the underlying
-    cause"), so its facet, and its items', is read with that sentence's."""
-    leads = {q for q in lead if q >= 0}
-    out = [-1] * len(sentences)
-    for q in leads:
-        if q <= 0 or q >= len(sentences):
-            continue
-        prev, rec = sentences[q - 1], sentences[q]
-        art = articles.get(rec.article_id)
-        if art is None or prev.article_id != rec.article_id or prev.heading:
-            continue
-        if prev.end <= rec.start and "\n" not in art.body[prev.end : rec.start]:
-            out[q] = q - 1
-    return out
-
-
 def facet_scores(
     sentence_vectors: np.ndarray,
     facets: np.ndarray,
     paths: Sequence[tuple[int, ...]],
     lead: Sequence[int],
-    context: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Each sentence's cosine to each facet, blended with its heading path's and lead-in's; a
-    lead-in's own cosine is read with the sentence before it on its line (``context``)."""
+    """Each sentence's cosine to each facet, blended with its heading path's and lead-in's."""
     own = sentence_vectors @ facets.T
-    if context is not None:
-        own = own.copy()
-        for i, c in enumerate(context):
-            if c >= 0:
-                own[i] = LEAD_CONTEXT * own[c] + (1.0 - LEAD_CONTEXT) * own[i]
     out = np.empty_like(own)
     for i in range(len(own)):
         w_own, w_head, w_lead = ITEM_BLEND if lead[i] >= 0 else FACET_BLEND
@@ -354,14 +319,12 @@ def sentence_facets(
     sentence_vectors: np.ndarray,
     facets: np.ndarray | None,
     facts: Sequence[Facts],
-    articles: Mapping[str, Article] | None = None,
 ) -> np.ndarray:
     """Each sentence's blended facet cosines (as ``analyse`` read them), from a loaded index."""
     if not len(sentences) or facets is None or not len(facets):
         return np.zeros((len(sentences), len(FACETS)), dtype=np.float32)
     lead = [f.lead for f in facts] if len(facts) == len(sentences) else [-1] * len(sentences)
-    context = lead_context(articles, sentences, lead) if articles is not None else None
-    return facet_scores(sentence_vectors, facets, _heading_paths(sentences), lead, context)
+    return facet_scores(sentence_vectors, facets, _heading_paths(sentences), lead)
 
 
 def _speaks_for_clinic(rec: Sentence, articles: Mapping[str, Article]) -> bool:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chatbot import messages
-from chatbot.answer.select import asked_facets, words
+from chatbot.answer.select import asked_weights, words
 from chatbot.config import AnswerWeights
 from chatbot.index import LoadedIndex
 from chatbot.retrieval.intent import Intent
 from chatbot.safety.advice import needs_medication_caution
-from chatbot.structure import Facts
+from chatbot.structure import FACETS, Facts
 from chatbot.text.sentences import ListBlock, list_blocks
 from chatbot.types import Answer, Citation, ScoredSentence
 
@@ -135,7 +135,10 @@ def compose(
         )
     facts = facts if facts is not None else index.structure
     units = _units(_group(chosen, index), index)
-    asked = asked_facets(intent, w)
+    asked: set[str] | None = None
+    if intent is not None and intent.broad and intent.facets is not None:
+        q = asked_weights(intent, w.facet_temperature)
+        asked = {f for f, v in zip(FACETS, q, strict=True) if v >= w.heading_share * q.max()}
     while True:
         lines, citations = _render(units, index, facts, asked)
         text = "\n".join(lines)

@@ -18,10 +18,7 @@ gain multiplied by ``1 + adjacent``: it is merged into that quote and reads as i
 narrow question's direct answer with the sentence after it). The best candidate is always taken
 first (a narrow question's direct answer leads); a narrow question then quotes only what scores
 within ``narrow_window`` of it; selection stops at the word budget, at ``max_quotes`` units, or
-when no unit adds anything. For a broad question, a unit whose sentences are off the facets it
-asks for (those that get a heading in the answer; the unit would sit under "Also in the
-articles") gains ``off_facet`` of its gain, by the share of its sentences off them (a list: its
-items'), so the budget goes to the facet asked.
+when no unit adds anything.
 
 Never quoted for a medical question: a sentence that advertises the clinic (``structure``). A
 dubious claim is never the first quote.
@@ -195,15 +192,6 @@ def asked_weights(intent: Intent, temperature: float) -> np.ndarray:
         cos[-1] = -1.0
     q = np.exp((cos - cos.max()) / temperature)
     return np.asarray(q / q.sum())
-
-
-def asked_facets(intent: Intent | None, w: AnswerWeights) -> set[str] | None:
-    """The facets a broad question asks for (at least ``heading_share`` of its top one: each
-    gets its heading in the answer); None for a narrow question."""
-    if intent is None or not intent.broad or intent.facets is None:
-        return None
-    q = asked_weights(intent, w.facet_temperature)
-    return {f for f, v in zip(FACETS, q, strict=True) if v >= w.heading_share * q.max()}
 
 
 def _unit(
@@ -385,18 +373,6 @@ def _greedy(
     facet_of = np.array([facets.index(facet_at[pool[i].position]) for i in lone], dtype=int)
     order = {i: k for k, i in enumerate(open_units)}
     lone_at = np.array([order[i] for i in lone], dtype=int)
-    # A broad question: a unit off the facets asked (it would sit under "Also in the
-    # articles") gains ``off_facet`` of its gain, by the share of its sentences off them.
-    asked = asked_facets(intent, w)
-
-    def on_facet(unit: list[int]) -> float:
-        if asked is None or w.off_facet >= 1.0:
-            return 1.0
-        items = [q for q in unit if p.fact(q).lead >= 0] or unit
-        share = sum(facet_at.get(q, p.fact(q).facet) in asked for q in items) / len(items)
-        return w.off_facet + (1.0 - w.off_facet) * share
-
-    facet_factor = np.array([on_facet(units[i]) for i in lone]) if lone else np.zeros(0)
     picks = 1
     while picks < max_quotes and open_units:
         single = r @ (np.maximum(sim, covered[:, None]) - covered[:, None])
@@ -413,8 +389,6 @@ def _greedy(
             g = g + w.diversity * (np.sqrt(m_f + weight) - np.sqrt(m_f))
             if w.adjacent:
                 g = g * np.array([beside([pool[i].position]) for i in lone])
-            if asked is not None:
-                g = g * facet_factor
             ratios[lone_at[ok]] = (g / divisor)[ok]
         for i in others:
             if pool[i].position in taken or pool[i].record.text in texts:
@@ -424,8 +398,7 @@ def _greedy(
             c = sum(p.words[q] for q in units[i] if q not in taken)
             if c == 0 or used + c > limit:
                 continue
-            gain = gain_of(units[i]) * beside(units[i]) * on_facet(units[i])
-            ratios[order[i]] = gain / c**w.cost_power
+            ratios[order[i]] = gain_of(units[i]) * beside(units[i]) / c**w.cost_power
         k = int(np.argmax(ratios))  # the first of the best, as a scan keeping the best would
         if not ratios[k] > 0.0:
             break

@@ -80,7 +80,7 @@ class Retriever:
         self.facts = facts if facts is not None else index.structure
         # Each sentence's cosine to each facet (heading and lead-in blended), for selection.
         self.facet_scores = sentence_facets(
-            index.sentences, index.sentence_vectors, index.facet_vectors, self.facts, index.articles
+            index.sentences, index.sentence_vectors, index.facet_vectors, self.facts
         )
         self.embedder = embedder
         self.weights = weights = weights or RetrievalWeights()

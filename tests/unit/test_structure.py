@@ -95,27 +95,3 @@ def test_a_corpus_without_corrections_reads_as_none(tmp_path):
     inputs = read_inputs(corpus)
     assert inputs.overrides == {} and inputs.dubious == () and inputs.problems == ()
     assert apply_inputs(index.structure, index.sentences, inputs) == index.structure
-
-
-def test_a_lead_in_is_read_with_the_sentence_before_it_on_its_line(tmp_path):
-    """ "This may involve:" says what its list is about only with the sentence before it; a
-    lead-in alone on its line ("Substances that make it worse:") has no such sentence."""
-    from chatbot.structure import facet_scores, lead_context
-
-    body = BODY + "\nThe doctor will examine you carefully. This may involve:\n- a blood test;\n"
-    corpus = tmp_path / "corpus"
-    write_article(corpus, "causes", "Causes", body)
-    emb = FakeEmbedder()
-    build_index(load_corpus(corpus), emb, tmp_path / "index", 64, 16)
-    index = load_index(tmp_path / "index", load_corpus(corpus), emb, 64, 16)
-    texts = [s.text for s in index.sentences]
-    lead = [f.lead for f in index.structure]
-    context = lead_context(index.articles, index.sentences, lead)
-    this, alone = texts.index("This may involve:"), texts.index("Substances that make it worse:")
-    assert context[this] == texts.index("The doctor will examine you carefully.")
-    assert context[alone] == -1
-    assert all(c == -1 for i, c in enumerate(context) if i not in (this,))
-    paths = [()] * len(texts)
-    plain = facet_scores(index.sentence_vectors, index.facet_vectors, paths, lead)
-    read = facet_scores(index.sentence_vectors, index.facet_vectors, paths, lead, context)
-    assert (plain[alone] == read[alone]).all() and not (plain[this] == read[this]).all()
