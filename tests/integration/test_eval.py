@@ -51,7 +51,7 @@ def test_the_set_is_big_and_covers_every_behaviour_and_split():
     assert load_questions(QUESTIONS)  # the eval reads it without complaint
 
 
-HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, FINAL1, FINAL2 = (
+HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, FINAL1, FINAL2 = (
     [
         json.loads(line)
         for line in (QUESTIONS.parent / name).read_text("utf-8").splitlines()
@@ -64,6 +64,7 @@ HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, FINAL1, FINAL2 = (
         "questions_q2.jsonl",
         "questions_q3.jsonl",
         "questions_q4.jsonl",
+        "questions_q5.jsonl",
         # Issue 15's final blind set: run once at a2c7fc4 (README, "Answer quality"); kept as
         # a held-back set, never tuned on.
         "questions_final1.jsonl",
@@ -75,8 +76,8 @@ HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, FINAL1, FINAL2 = (
 
 @pytest.mark.parametrize(
     "items",
-    [ITEMS, HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, FINAL1, FINAL2],
-    ids=["project", "holdout", "blind2", "q1", "q2", "q3", "q4", "final1", "final2"],
+    [ITEMS, HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, FINAL1, FINAL2],
+    ids=["project", "holdout", "blind2", "q1", "q2", "q3", "q4", "q5", "final1", "final2"],
 )
 def test_every_gold_quote_is_verbatim_in_its_corpus_article(items):
     """gold_files hold corpus article ids (the corpus renamed the seed files)."""
@@ -347,7 +348,7 @@ def test_the_blind_holdout_set_keeps_what_it_reached(real_bot):
 # Issue 15: nuggets, key facts, lengths, promotion at the opening; the answer waves
 
 
-WAVES = [QUESTIONS.parent / f"questions_{n}.jsonl" for n in ("q1", "q2", "q3", "q4")]
+WAVES = [QUESTIONS.parent / f"questions_{n}.jsonl" for n in ("q1", "q2", "q3", "q4", "q5")]
 
 
 @pytest.mark.parametrize("path", [QUESTIONS, *WAVES], ids=lambda p: p.name)
@@ -440,6 +441,29 @@ def test_dev_wave_q4_keeps_what_this_tree_reached(real_bot):
     assert by["answer"]["evidence_hit"] >= 0.89, summary
     assert data["headline"]["key_fact_coverage"] >= 0.66, summary
     assert by["abstain"]["abstain_rate"] >= 0.76, summary
+    assert by["emergency"]["emergency_recall"] == 1.0, summary
+    assert data["overall"]["quote_fidelity"] == 1.0, summary
+    assert data["headline"]["words_max"] <= 250, summary
+    assert data["headline"]["opens_with_promotion"] == 0, summary
+
+
+def test_dev_wave_q5_keeps_what_this_tree_reached(real_bot):
+    """tests/questions_q5.jsonl, written blind by a new author, first measured on main before any
+    change for it (answered 98.7%, evidence hit 92.1%, key facts 67.4% against the naive
+    baseline's 53.7%, abstained 92.9%: README, "Answer quality"). A dev set only: session 7's
+    changes made for it (the gate refitted with it, off-facet units at half gain, a wider broad
+    budget) were reverted when the held-back sets fell, so neither the gate nor the selection
+    has learned from it and its floors are those first figures less a margin."""
+    path = QUESTIONS.parent / "questions_q5.jsonl"
+    data = report(
+        run_eval(real_bot, load_questions(path)), real_bot.settings.answer.min_relevance, "q5"
+    )
+    by = data["by_behaviour"]
+    summary = format_report(data, max_failures=0)
+    assert by["answer"]["answered_rate"] >= 0.95, summary
+    assert by["answer"]["evidence_hit"] >= 0.89, summary
+    assert data["headline"]["key_fact_coverage"] >= 0.66, summary
+    assert by["abstain"]["abstain_rate"] >= 0.89, summary
     assert by["emergency"]["emergency_recall"] == 1.0, summary
     assert data["overall"]["quote_fidelity"] == 1.0, summary
     assert data["headline"]["words_max"] <= 250, summary
