@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import cProfile
 import json
-import os
 import pstats
 import statistics
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT, QUESTIONS, ROOT, pct  # noqa: E402
+from common import OUT, QUESTIONS, ROOT, isolated_app_env, pct  # noqa: E402
 
 # The stages an answer's CPU time is split into, by the functions that run them (wrapped with
 # a thread-CPU timer for the unprofiled passes; nested ones are inside their caller's figure).
@@ -177,12 +176,7 @@ def main() -> None:
     args = parser.parse_args()
 
     tmp = tempfile.TemporaryDirectory()
-    os.environ.update(
-        CHATBOT_DATA_DIR=tmp.name,
-        CHATBOT_QUERY_CACHE_SIZE="1000000",
-        CHATBOT_RATE_LIMIT_PER_MINUTE="100000000",
-        HF_HUB_OFFLINE="1",
-    )
+    isolated_app_env(tmp.name)
     from chatbot.config import load_settings
 
     settings = load_settings()

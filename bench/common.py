@@ -51,6 +51,17 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))]
 
 
+def isolated_app_env(data_dir: str) -> None:
+    """The environment of a cost bench's in-process app: its own data folder, every vector kept
+    in the query cache, no rate limit in the way, nothing fetched from a hub."""
+    os.environ.update(
+        CHATBOT_DATA_DIR=data_dir,
+        CHATBOT_QUERY_CACHE_SIZE="1000000",
+        CHATBOT_RATE_LIMIT_PER_MINUTE="100000000",
+        HF_HUB_OFFLINE="1",
+    )
+
+
 def machine() -> str:
     """One line: date, CPU model, cores, RAM, load average (the figures are noisy when loaded)."""
     model = platform.processor() or "unknown CPU"

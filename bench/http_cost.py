@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
 import pstats
 import re
 import statistics
@@ -31,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from answer_cost import Asgi  # noqa: E402
-from common import QUESTIONS, machine, update_results  # noqa: E402
+from common import QUESTIONS, isolated_app_env, machine, update_results  # noqa: E402
 
 SECTION = "Web cost per answer"
 WEB = re.compile(
@@ -97,12 +96,7 @@ def main() -> None:
     parser.add_argument("--results", action="store_true", help="write to bench/RESULTS.md")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
-    os.environ.update(
-        CHATBOT_DATA_DIR=tmp.name,
-        CHATBOT_QUERY_CACHE_SIZE="1000000",
-        CHATBOT_RATE_LIMIT_PER_MINUTE="100000000",
-        HF_HUB_OFFLINE="1",
-    )
+    isolated_app_env(tmp.name)
     from chatbot.config import load_settings
     from chatbot.web.app import build
 

@@ -87,8 +87,11 @@ def leave_one_set_out(
 ) -> dict[str, dict[str, Any]]:
     """For each bank (default: every one with emergencies), the tier figures of a model trained
     without it."""
-    figures = sweep(data, [targets], banks)[0]
-    return {bank: r for bank, r in figures.items() if r["emergencies"]}
+    names = [bank_of(ex.id) for ex in data.examples]
+    with_emergencies = {n for n, t in zip(names, data.tier, strict=True) if t == "emergency"}
+    wanted = list(banks) if banks is not None else list(dict.fromkeys(names))
+    # A bank without emergencies is left out before a model is trained without it.
+    return sweep(data, [targets], [b for b in wanted if b in with_emergencies])[0]
 
 
 def sweep(

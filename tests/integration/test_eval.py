@@ -440,46 +440,36 @@ def test_dev_wave_q3_keeps_what_the_learned_gate_reached(real_bot):
     assert data["overall"]["quote_fidelity"] == 1.0, summary
 
 
-def test_dev_wave_q4_keeps_what_this_tree_reached(real_bot):
-    """tests/questions_q4.jsonl, written blind, first measured on main before any change for it
-    (answered 97.2%, evidence hit 84.7%, key facts 55.2% against the naive baseline's 59.7%,
-    abstained 81.2%: README, "Answer quality"). The gate is fitted on it too, so the abstention
-    floor comes from its leave-one-set-out figure (fitted without q4: answered 98.6%, abstained
-    78.3%) less a margin; the evidence and key-fact floors are this tree's figures (91.7%,
-    68.8%: selection was swept on all seven dev sets) less a margin."""
-    path = QUESTIONS.parent / "questions_q4.jsonl"
+# The dev waves' floors. q4 (written blind, first measured on main before any change for it:
+# answered 97.2%, evidence hit 84.7%, key facts 55.2% against the naive baseline's 59.7%,
+# abstained 81.2%; README, "Answer quality") is in the gate's training data, so its abstention
+# floor comes from its leave-one-set-out figure (fitted without q4: answered 98.6%, abstained
+# 78.3%) less a margin; its evidence and key-fact floors are this tree's figures (91.7%, 68.8%:
+# selection was swept on all seven dev sets) less a margin. q5 (written blind by a new author,
+# first measured on main before any change for it: answered 98.7%, evidence hit 92.1%, key facts
+# 67.4% against the naive baseline's 53.7%, abstained 92.9%) is a dev set only: session 7's
+# changes made for it (the gate refitted with it, off-facet units at half gain, a wider broad
+# budget) were reverted when the held-back sets fell, so neither the gate nor the selection has
+# learned from it and its floors are those first figures less a margin.
+DEV_WAVE_FLOORS = {
+    "q4": {"answered_rate": 0.95, "evidence_hit": 0.89, "key_facts": 0.66, "abstain_rate": 0.76},
+    "q5": {"answered_rate": 0.95, "evidence_hit": 0.89, "key_facts": 0.66, "abstain_rate": 0.89},
+}
+
+
+@pytest.mark.parametrize("wave", sorted(DEV_WAVE_FLOORS))
+def test_dev_wave_keeps_what_this_tree_reached(real_bot, wave):
+    floors = DEV_WAVE_FLOORS[wave]
+    path = QUESTIONS.parent / f"questions_{wave}.jsonl"
     data = report(
-        run_eval(real_bot, load_questions(path)), real_bot.settings.answer.min_relevance, "q4"
+        run_eval(real_bot, load_questions(path)), real_bot.settings.answer.min_relevance, wave
     )
     by = data["by_behaviour"]
     summary = format_report(data, max_failures=0)
-    assert by["answer"]["answered_rate"] >= 0.95, summary
-    assert by["answer"]["evidence_hit"] >= 0.89, summary
-    assert data["headline"]["key_fact_coverage"] >= 0.66, summary
-    assert by["abstain"]["abstain_rate"] >= 0.76, summary
-    assert by["emergency"]["emergency_recall"] == 1.0, summary
-    assert data["overall"]["quote_fidelity"] == 1.0, summary
-    assert data["headline"]["words_max"] <= 250, summary
-    assert data["headline"]["opens_with_promotion"] == 0, summary
-
-
-def test_dev_wave_q5_keeps_what_this_tree_reached(real_bot):
-    """tests/questions_q5.jsonl, written blind by a new author, first measured on main before any
-    change for it (answered 98.7%, evidence hit 92.1%, key facts 67.4% against the naive
-    baseline's 53.7%, abstained 92.9%: README, "Answer quality"). A dev set only: session 7's
-    changes made for it (the gate refitted with it, off-facet units at half gain, a wider broad
-    budget) were reverted when the held-back sets fell, so neither the gate nor the selection
-    has learned from it and its floors are those first figures less a margin."""
-    path = QUESTIONS.parent / "questions_q5.jsonl"
-    data = report(
-        run_eval(real_bot, load_questions(path)), real_bot.settings.answer.min_relevance, "q5"
-    )
-    by = data["by_behaviour"]
-    summary = format_report(data, max_failures=0)
-    assert by["answer"]["answered_rate"] >= 0.95, summary
-    assert by["answer"]["evidence_hit"] >= 0.89, summary
-    assert data["headline"]["key_fact_coverage"] >= 0.66, summary
-    assert by["abstain"]["abstain_rate"] >= 0.89, summary
+    assert by["answer"]["answered_rate"] >= floors["answered_rate"], summary
+    assert by["answer"]["evidence_hit"] >= floors["evidence_hit"], summary
+    assert data["headline"]["key_fact_coverage"] >= floors["key_facts"], summary
+    assert by["abstain"]["abstain_rate"] >= floors["abstain_rate"], summary
     assert by["emergency"]["emergency_recall"] == 1.0, summary
     assert data["overall"]["quote_fidelity"] == 1.0, summary
     assert data["headline"]["words_max"] <= 250, summary
