@@ -213,12 +213,12 @@ def load_sets(names: Sequence[str]) -> dict[str, list[Any]]:
 
 
 def with_weights(settings: Any, changes: dict[str, str]) -> Any:
-    w = settings.answer.weights
-    typed = {k: type(getattr(w, k))(v) for k, v in changes.items()}
+    """``settings`` with answer weights changed (``max_quotes``, an answer setting, too)."""
+    w, a = settings.answer.weights, settings.answer
+    typed = {k: type(getattr(w, k))(v) for k, v in changes.items() if k != "max_quotes"}
     weights = w.model_copy(update=typed)
-    return settings.replace(
-        answer={**settings.answer.model_dump(), "weights": weights.model_dump()}
-    )
+    top = {k: type(getattr(a, k))(v) for k, v in changes.items() if k == "max_quotes"}
+    return settings.replace(answer={**a.model_dump(), **top, "weights": weights.model_dump()})
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -249,7 +249,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="*", default=list(DEV_SETS), help="files under tests/")
-    parser.add_argument("--set", action="append", default=[], help="NAME=VALUE, an answer weight")
+    parser.add_argument(
+        "--set", action="append", default=[], help="NAME=VALUE, an answer weight or max_quotes"
+    )
     parser.add_argument("--sweep", action="append", default=[], help="NAME=V1,V2,...")
     parser.add_argument("--misses", action="store_true", help="where each missing fact was lost")
     parser.add_argument("--list", action="store_true", help="with --misses: every one")

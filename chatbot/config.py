@@ -226,13 +226,13 @@ class AnswerWeights(_Group):
     adjacent: float = 1.0  # a sentence beside a chosen one on its line: gain x (1 + this)
     narrow_window: float = 0.25  # a narrow question quotes what scores within this of the best
     broad_words: int = 170  # words of quotes for a broad question...
-    narrow_words: int = 120  # ...and for a narrow one
+    narrow_words: int = 140  # ...and for a narrow one
     max_words: int = 250  # never more words in an answer's text than this
 
 
 class AnswerSettings(_Group):
     max_quotes: int = Field(
-        12,
+        14,
         ge=1,
         le=20,
         description="most quotes in one answer (each with what it needs to be read alone: a "

@@ -118,9 +118,9 @@ def compose(
 
     The text never holds more than ``weights.max_words`` words less ``reserve_words`` (what the
     caller will put around it: the personal-advice lead, a safety-net line): past it, the
-    weakest bullets go. A broad answer's groups have the fixed heading of their facet when the
-    question asks for that facet (at least ``heading_share`` of its top facet), else "Also in
-    the articles".
+    weakest bullets go, and of a last bullet that is a list, its weakest items. A broad
+    answer's groups have the fixed heading of their facet when the question asks for that facet
+    (at least ``heading_share`` of its top facet), else "Also in the articles".
     """
     w = weights or AnswerWeights()
     max_words = w.max_words - max(0, reserve_words)
@@ -142,10 +142,17 @@ def compose(
     while True:
         lines, citations = _render(units, index, facts, asked)
         text = "\n".join(lines)
-        if words(text) <= max_words or len(units) <= 1:
+        if words(text) <= max_words:
             break
-        weakest = min(range(1, len(units)), key=lambda i: best(units[i]))
-        units = units[:weakest] + units[weakest + 1 :]
+        if len(units) > 1:
+            weakest = min(range(1, len(units)), key=lambda i: best(units[i]))
+            units = units[:weakest] + units[weakest + 1 :]
+        elif units[0][1]:  # one bullet left, a list: its weakest items go
+            head, items = units[0]
+            weakest = min(range(len(items)), key=lambda i: max(c.score for c in items[i]))
+            units = [(head, items[:weakest] + items[weakest + 1 :])]
+        else:
+            break
     return Answer(
         status="answered",
         answer=text,

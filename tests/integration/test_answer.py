@@ -242,6 +242,30 @@ def test_the_words_around_the_quotes_count_towards_the_cap(real_bot):
     assert words(advice.answer) <= bot.settings.answer.weights.max_words
 
 
+def test_a_lone_list_over_the_cap_loses_its_weakest_items(real_bot):
+    """The cap holds for an answer of one bullet too: a lead-in with its whole list."""
+    from chatbot.answer import compose
+    from chatbot.answer.select import words
+
+    bot = real_bot
+    question = "which medicines make restless legs worse"
+    qvec, side = bot.retriever.read(question)
+    passages = bot.retriever.search(question, qvec, 8)
+    cands = bot.retriever.candidate_sentences(passages, qvec, [], query=question, side=side)
+    lead = next(c for c in cands if c.record.text == LEAD)
+    facts = bot.retriever.facts
+    items = [c for c in cands if facts[c.position].lead == lead.position]
+    assert len(items) >= 4
+    whole = compose([lead, *items], bot.index, "d", "c", 1.0, None, facts)
+    cap = words(whole.answer) - 10
+    answer = compose(
+        [lead, *items], bot.index, "d", "c", 1.0, None, facts, AnswerWeights(max_words=cap)
+    )
+    assert words(answer.answer) <= cap
+    quotes = [c.quote for c in answer.citations]
+    assert quotes[0] == LEAD and 1 <= len(quotes) - 1 < len(items)
+
+
 def test_a_dubious_claim_never_leads(real_bot):
     for question in ("what causes restless legs in children", "why do kids get restless legs"):
         answer = real_bot.ask(question)
