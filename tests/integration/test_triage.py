@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import check_invariants
 
@@ -101,12 +102,19 @@ def answered(real_bot) -> dict[str, list[tuple[dict, dict]]]:
     out = {}
     for name, path in SETS.items():
         items = load(path)
-        vectors = real_bot.embedder.encode([triage_texts(i["question"])[0] for i in items])
+        texts = [triage_texts(i["question"]) for i in items]
+        flat = real_bot.embedder.encode([t for ts in texts for t in ts])
+        ends = np.cumsum([len(ts) for ts in texts])
         rows = []
-        for item, vec in zip(items, vectors, strict=True):
+        for item, vecs in zip(items, np.split(flat, ends[:-1]), strict=True):
             turns = item.get("history") or []
             previous = next((t["content"] for t in reversed(turns) if t["role"] == "user"), "")
-            verdict = triage.assess(item["question"], previous, lambda v=vec: v, lambda r: r)
+
+            def read(v=vecs):
+                triage.embedder.give(v)  # as served: the triage texts' own vectors
+                return v[0]
+
+            verdict = triage.assess(item["question"], previous, read)
             status = "emergency" if verdict.tier == "emergency" else "answered"
             text = triage.emergency_text(verdict) if status == "emergency" else "..."
             if verdict.tier == "safety_net":
@@ -142,20 +150,30 @@ def test_the_sets_figures_hold_their_floors(answered, name):
 
 
 def test_triage_matches_the_whole_bot(real_bot, answered):
-    """Every 8th item of the waves through ``Bot.ask``: a valid answer object with the same tier
-    as above (the bot reads the retriever's form of the message: near a threshold the two may
-    differ, for at most one item in the sample, and never between an alarm and none)."""
+    """``Bot.ask`` gives the tier found above: served, the learned layers read the vectors of the
+    triage texts, as in training and here, not the retriever's form of the message (typos
+    mended, "RLS" spelled out; read on that form, "my RLS makes me want to kill myself" got the
+    safety-net line). Every 12th item of waves 1-3, and every 5th emergency that says "RLS" (the
+    retriever's form differs for each) of the other sets."""
+    sample = [pair for name in ("wave1", "wave2", "wave3") for pair in answered[name][::12]]
+    said_rls = [
+        pair
+        for name in SETS
+        if name not in ("wave1", "wave2", "wave3")
+        for pair in answered[name]
+        if pair[0]["expected_behaviour"] == "emergency" and "rls" in pair[0]["question"].lower()
+    ]
+    assert len(said_rls) > 100
     differ = []
-    for name in ("wave1", "wave2", "wave3"):
-        for item, quick in answered[name][::8]:
-            history = [Turn(t["role"], t["content"]) for t in item.get("history") or []]
-            a = real_bot.ask(item["question"], history).to_dict()
-            check_invariants(a)
-            got, want = (a["safety"] or {}).get("tier"), (quick["safety"] or {}).get("tier")
-            assert (got is None) == (want is None), item
-            if got != want:
-                differ.append(item["id"])
-    assert len(differ) <= 1, differ
+    for item, quick in sample + said_rls[::5]:
+        history = [Turn(t["role"], t["content"]) for t in item.get("history") or []]
+        a = real_bot.ask(item["question"], history).to_dict()
+        check_invariants(a)
+        got, want = (a["safety"] or {}).get("tier"), (quick["safety"] or {}).get("tier")
+        alarm = a["status"] == "emergency"
+        if got != want or alarm != (quick["status"] == "emergency"):
+            differ.append((item["id"], a["status"], got, want))
+    assert differ == []
 
 
 def test_plain_questions_of_the_eval_set_get_neither_tier(real_bot):
