@@ -16,6 +16,15 @@ from chatbot.errors import ChatbotError
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_WORD_PIECES = 256
+# Embedders that lower-case what they read ("I'm" and "i'm" get one vector): the model's
+# tokenizer (BERT uncased) and the tests' fake, which hashes lower-cased words.
+UNCASED_MODELS = frozenset({MODEL_NAME, "fake-hash-embedder"})
+
+
+def model_input(name: str, text: str) -> str:
+    """What the model named ``name`` reads of ``text``: two texts with the same form get the same
+    vector (``UNCASED_MODELS`` lower-case; any other model reads the text as is)."""
+    return text.lower() if name in UNCASED_MODELS else text
 
 
 class Embedder(Protocol):

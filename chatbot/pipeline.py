@@ -241,7 +241,7 @@ class Bot:
             text, verdict = overlong[0], self.triage.from_rules(overlong[1])
         else:
             # Triage first: the rules read the text before anything else (an emergency told over
-            # two messages too); the learned layers read the vectors of the retrieval reading.
+            # two messages too); the learned layers' texts ride along in the retrieval reading.
             previous = next((t.content for t in reversed(history) if t.role == "user"), "")
             # The question read (issue 15): someone else's question as one's own, a follow-up
             # with the earlier turn.
@@ -255,15 +255,8 @@ class Bot:
                 finally:
                     timings["embed_ms"] = (time.perf_counter() - t) * 1000
 
-            def own(reading: tuple[Any, Any]) -> Any:
-                # The message's own vector: the query's, or for a follow-up its last part; a
-                # question read as one's own is not the message, so triage embeds that itself.
-                if asked != text:
-                    return None
-                return reading[0] if query == text else reading[1].parts[-1]
-
             t = time.perf_counter()
-            verdict = self.triage.assess(text, previous, read, own)
+            verdict = self.triage.assess(text, previous, read)
             triage_ms = (time.perf_counter() - t) * 1000 - timings.get("embed_ms", 0.0)
             timings["triage_ms"] = triage_ms
 

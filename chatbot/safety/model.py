@@ -69,6 +69,7 @@ TRAINING_FILES = (
     "wave3.jsonl",
     "wave4.jsonl",
     "wave5.jsonl",
+    "wave6.jsonl",
     # Ordinary questions of the two answer dev waves (q1, q2): plain messages are most of what
     # the classifier sees, and too few of them let it take odd ones for emergencies.
     "answers_dev.jsonl",

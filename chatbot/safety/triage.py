@@ -6,14 +6,17 @@
    lone match very unlikely ("bleeding hell, 3am again": ``decision.vetoed``, a threshold learned
    from the rules' own true catches); then it gets the safety-net line, never nothing. A rule
    marked ``always_now``, a failed reading, or no learned layers: the rules' match stands.
-2. **The learned layers** (``model``: an exemplar bank and a small classifier) read the message's
-   embedding: the vector the retriever computes for the message anyway (trained on the
-   normalised text, read on the retriever's form of it: cross-validated, the same but for one
-   message in 48 the rules miss). Only the tail of a long message is embedded for triage, in the
-   same model call as the retrieval readings: ``RideAlong`` carries it into the retriever's next
-   ``encode`` (one batch; served, one micro-batch of the ``QueryEmbedder``). Triage never adds a
-   model call of its own. The sentence head reads the text alone: each sentence, and the last
-   user turn with this one.
+2. **The learned layers** (``model``: an exemplar bank and a small classifier) read the embedding
+   of the message's own triage texts (``features.triage_texts``: the normalised message, and the
+   tail of a long one), the form they were trained on. They ride along in the retriever's model
+   call: ``RideAlong`` adds them to its next ``encode`` (one batch; served, one micro-batch of the
+   ``QueryEmbedder``) unless the retriever embeds the same text already (the model lower-cases, so
+   a plain message costs nothing more). The retriever's own form of a message is not the same
+   text: its typo mending reads words the articles never use as words they do ("slurring" as
+   "stirring", "fainting" as "finding") and it spells "RLS" out; read on that form, the layers
+   missed "my RLS makes me want to kill myself" (cosine 0.52 to the trained form). Triage never
+   adds a model call of its own. The sentence head reads the text alone: each sentence, and the
+   last user turn with this one.
 
 Two tiers. **Emergency** (the emergency-only reply): the rules match, or a learned layer is
 confident. **Safety net** (the normal answer under one bold line): the rules matched but the
@@ -32,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from chatbot import messages
-from chatbot.embedding import Embedder
+from chatbot.embedding import Embedder, model_input
 from chatbot.safety.contacts import CountryLines
 from chatbot.safety.decision import always_now_rules, decide, line_reaches, vetoed
 from chatbot.safety.emergency import (
@@ -125,8 +128,9 @@ def _also_said(kind: str, text: str) -> frozenset[str]:
 
 class RideAlong:
     """An ``Embedder`` that adds this thread's pending triage texts to its next ``encode`` call,
-    so the message is embedded for triage in the same model call as the retrieval readings.
-    Everything else passes through to the wrapped embedder."""
+    so the message is embedded for triage in the same model call as the retrieval readings; a
+    pending text the call embeds already (in the model's own form: ``model_input``) is not
+    embedded twice. Everything else passes through to the wrapped embedder."""
 
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
@@ -136,6 +140,11 @@ class RideAlong:
 
     def carry(self, texts: list[str]) -> None:
         self._local.pending, self._local.got = list(texts), None
+
+    def give(self, vectors: np.ndarray) -> None:
+        """The carried texts' vectors from a caller that has them already (cross-validation, the
+        tests' and benches' batches): the next ``take`` returns them, no model call."""
+        self._local.pending, self._local.got = None, vectors
 
     def take(self) -> np.ndarray | None:
         """The vectors of the carried texts (None if no call came), and forget them."""
@@ -148,11 +157,17 @@ class RideAlong:
         if not pending:
             return self.inner.encode(texts)
         self._local.pending = None
-        extra = [t for t in dict.fromkeys(pending) if t not in texts]
-        every = [*texts, *extra]
-        vecs = self.inner.encode(every)
-        row = {t: i for i, t in enumerate(every)}
-        self._local.got = np.stack([vecs[row[t]] for t in pending])
+        row: dict[str, int] = {}
+        for i, t in enumerate(texts):
+            row.setdefault(model_input(self.name, t), i)
+        extra: list[str] = []
+        for t in pending:
+            key = model_input(self.name, t)
+            if key not in row:
+                row[key] = len(texts) + len(extra)
+                extra.append(t)
+        vecs = self.inner.encode([*texts, *extra])
+        self._local.got = np.stack([vecs[row[model_input(self.name, t)]] for t in pending])
         return vecs[: len(texts)]
 
     def count_word_pieces(self, text: str) -> int:
@@ -192,7 +207,6 @@ class Triage:
         text: str,
         previous: str = "",
         read: Callable[[], Any] | None = None,
-        message_vector: Callable[[Any], np.ndarray | None] | None = None,
     ) -> Verdict:
         """Triage one (cleaned) message.
 
@@ -201,11 +215,8 @@ class Triage:
             previous: The user's last message (an emergency told over two messages).
             read: The retrieval reading, run when the rules find no emergency; its result comes
                 back as ``Verdict.reading``. Errors it raises pass through: without the model
-                there is no answer either.
-            message_vector: Picks the message's own vector out of the reading (the retriever
-                embeds the message anyway): then triage adds no text to the model call, except
-                the tail of a long message. Without it, the triage texts ride along in the
-                reading's model call (``RideAlong``).
+                there is no answer either. The triage texts ride along in its model call
+                (``RideAlong``); a reading that makes none leaves triage to embed them itself.
         """
         rules = read_rules(text)
         hit = rules.emergency
@@ -218,9 +229,8 @@ class Triage:
         reading, vectors = None, None
         texts = triage_texts(text)
         if read is not None:
-            reuse = message_vector is not None
             if self.model is not None:
-                self.embedder.carry(texts[1:] if reuse else texts)
+                self.embedder.carry(texts)
             try:
                 reading = read()
             except Exception:
@@ -230,9 +240,7 @@ class Triage:
                 log.exception("triage: the reading failed; the rules' match stands")
                 return self._from_rule(hit, "rules", "emergency", text)
             finally:
-                carried = self.embedder.take()
-            if self.model is not None:
-                vectors = carried if not reuse else self._with_own(reading, message_vector, carried)
+                vectors = self.embedder.take()
         scores = self._scores(texts, vectors, text, previous) if self.model is not None else None
         if hit is not None:
             return self._arbitrated(hit, scores, text, reading)
@@ -246,19 +254,6 @@ class Triage:
             scores,
             reading,
         )
-
-    @staticmethod
-    def _with_own(reading: Any, pick: Any, carried: np.ndarray | None) -> np.ndarray | None:
-        """The message's vector from the reading, then the carried ones (a long message's tail);
-        None (triage embeds its texts itself) when the reading has no usable vector."""
-        try:
-            own = pick(reading)
-        except (IndexError, TypeError, AttributeError):
-            own = None
-        if own is None:
-            return None
-        own = np.asarray(own, dtype=np.float32).reshape(1, -1)
-        return own if carried is None else np.vstack([own, carried])
 
     def _scores(
         self, texts: list[str], vectors: np.ndarray | None, text: str, previous: str

@@ -50,16 +50,17 @@ def subset(data: TrainingData, keep: np.ndarray) -> TrainingData:
 
 def verdicts(model: TriageModel | None, data: TrainingData, country: str = "US") -> list[dict]:
     """Each example of ``data`` through ``Triage.assess`` as the answer object's
-    status / answer / safety (the message's vectors given, as the retriever would)."""
+    status / answer / safety (the vectors of its triage texts given, as served they ride along
+    in the retriever's model call)."""
     triage = Triage(model, _NoEmbedder(), country_lines(country))
     out = []
     for ex, vectors in zip(data.examples, data.vectors, strict=True):
 
         def read(v: np.ndarray = vectors) -> np.ndarray:
-            triage.embedder._local.got = v[1:] if len(v) > 1 else None
+            triage.embedder.give(v)
             return v[0]
 
-        verdict = triage.assess(ex.text, ex.previous, read, lambda r: r)
+        verdict = triage.assess(ex.text, ex.previous, read)
         emergency = verdict.tier == "emergency"
         text = triage.emergency_text(verdict) if emergency else "..."
         if verdict.tier == "safety_net":

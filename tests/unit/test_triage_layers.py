@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from chatbot import messages
-from chatbot.embedding import FakeEmbedder
+from chatbot.embedding import MODEL_NAME, FakeEmbedder, model_input
 from chatbot.safety import model as triage_model_module
 from chatbot.safety.contacts import COUNTRIES, country_lines, emergency_contacts
 from chatbot.safety.decision import always_now_rules, decide, vetoed
@@ -286,7 +286,7 @@ def test_an_embedder_the_layers_were_not_validated_with_leaves_triage_to_the_rul
 def test_the_training_banks_live_in_the_repository_and_match_the_project_sets():
     names = {path.name for path in DATA_DIR.glob("*.jsonl")}
     assert set(triage_model_module.TRAINING_FILES) <= names
-    for wave in ("wave1", "wave2", "wave3", "wave4", "wave5"):
+    for wave in ("wave1", "wave2", "wave3", "wave4", "wave5", "wave6"):
         assert (DATA_DIR / f"{wave}.jsonl").read_text("utf-8") == (
             TESTS / f"safety_{wave}.jsonl"
         ).read_text("utf-8")
@@ -484,17 +484,47 @@ def test_learned_layers_that_fail_leave_the_rules_verdict(fake_model, monkeypatc
     assert triage.assess("my chest is crushing", "").tier == "emergency"
 
 
-def test_the_learned_layers_read_the_retrievers_vector_or_embed_themselves(fake_model):
+def test_the_triage_texts_ride_along_in_the_readings_call_once(fake_model):
     inner = CountingEmbedder()
     triage = Triage(fake_model, inner, country_lines(""))
-    vec = inner.encode(["what helps restless legs at night"])
-    inner.calls.clear()
-    verdict = triage.assess(
-        "what helps restless legs at night", "", lambda: (vec[0],), lambda r: r[0]
+    message = "My RLS makes me want to kill myself"
+    own = triage_texts(message)
+
+    def read(form: str):
+        return lambda: triage.embedder.encode([form, "a side reading"])
+
+    # The retriever's form differs (typos mended, "RLS" spelled out): the trained form rides along.
+    verdict = triage.assess(message, "", read("My restless legs syndrome makes me want to"))
+    assert inner.calls == [["My restless legs syndrome makes me want to", "a side reading", *own]]
+    expected = fake_model.score(
+        inner.encode(own),
+        np.stack([cue_features(t) for t in own]),
+        char_features(own),
+        text_design(text_units(message, "")),
     )
-    assert verdict.scores is not None and inner.calls == []  # no model call of its own
-    triage.assess("what helps restless legs at night", "", lambda: None, lambda r: None)
-    assert len(inner.calls) == 1  # no usable vector: embedded once, itself
+    assert verdict.scores is not None
+    assert verdict.scores.p_emergency == pytest.approx(expected.p_emergency)
+    # The same text in the model's form (it lower-cases): embedded once, in the reading's call.
+    inner.calls.clear()
+    form = "what helps Restless legs at night"
+    triage.assess("What helps restless legs at night", "", read(form))
+    assert inner.calls == [[form, "a side reading"]]
+    # A reading that makes no model call: triage embeds its texts itself.
+    inner.calls.clear()
+    assert triage.assess(message, "", lambda: None).scores is not None
+    assert inner.calls == [own]
+
+
+def test_ride_along_reads_case_only_for_an_uncased_model():
+    assert model_input(MODEL_NAME, "I'm Dizzy") == "i'm dizzy"
+    assert model_input("some-cased-model", "I'm Dizzy") == "I'm Dizzy"
+    cased = CountingEmbedder()
+    cased.name = "some-cased-model"
+    ride = RideAlong(cased)
+    ride.carry(["what helps"])
+    ride.encode(["What helps"])
+    assert ride.inner.calls == [["What helps", "what helps"]]
+    assert ride.take().shape[0] == 1
 
 
 def test_poisoning_and_suicide_lines_follow_the_words():
