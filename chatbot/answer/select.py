@@ -373,23 +373,49 @@ def _greedy(
     facet_of = np.array([facets.index(facet_at[pool[i].position]) for i in lone], dtype=int)
     order = {i: k for k, i in enumerate(open_units)}
     lone_at = np.array([order[i] for i in lone], dtype=int)
+    # Which lone units are still open (not taken, no quote of the same words) and which sit
+    # beside a sentence taken: kept up to date as sentences are taken, not asked every round.
+    alive = np.ones(len(lone), dtype=bool)
+    near = np.zeros(len(lone), dtype=bool)
+    lone_by: dict[object, list[int]] = {}  # a position, or a text → the lone units it closes
+    near_by: dict[int, list[int]] = {}  # a position → the lone units beside it
+    for j, i in enumerate(lone):
+        lone_by.setdefault(pool[i].position, []).append(j)
+        lone_by.setdefault(pool[i].record.text, []).append(j)
+        for q in neighbours.get(pool[i].position, ()):
+            near_by.setdefault(q, []).append(j)
+    seen = 0  # sentences of ``chosen`` already marked in those arrays
+    # Lazy greedy for the units of several sentences: with no negative weight, a unit's gain
+    # never grows as the answer does (the objective is monotone submodular), so the gain it
+    # had when last scored, with ``beside`` as it is now and over its words now, bounds its
+    # ratio; a unit whose bound is under the round's best so far cannot be chosen and is not
+    # scored (a margin far above float rounding keeps the choice the exact loop's).
+    lazy = min(w.relevance, w.diversity, w.adjacent) >= 0.0
+    last_gain: dict[int, float] = {}
     picks = 1
     while picks < max_quotes and open_units:
+        for q in chosen[seen:]:
+            for j in lone_by.get(q, ()):
+                alive[j] = False
+            for j in lone_by.get(p.cands[q].record.text, ()):
+                alive[j] = False
+            for j in near_by.get(q, ()):
+                near[j] = True
+        seen = len(chosen)
         single = r @ (np.maximum(sim, covered[:, None]) - covered[:, None])
         ratios = np.full(len(open_units), -1.0)  # -1: not a candidate this round
         if lone:
             ok = (cost > 0) & (used + cost <= limit) & ~(closest[rows] > w.near_duplicate)
-            ok &= np.array(
-                [pool[i].position not in taken and pool[i].record.text not in texts for i in lone]
-            )
+            ok &= alive
             m_a = np.array([mass_article.get(a, 0.0) for a in articles])[article_of]
             m_f = np.array([mass_facet.get(f, 0.0) for f in facets])[facet_of]
             g = single[rows] + w.relevance * weight
             g = g + w.diversity * (np.sqrt(m_a + weight) - np.sqrt(m_a))
             g = g + w.diversity * (np.sqrt(m_f + weight) - np.sqrt(m_f))
             if w.adjacent:
-                g = g * np.array([beside([pool[i].position]) for i in lone])
+                g = g * np.where(near, 1.0 + w.adjacent, 1.0)
             ratios[lone_at[ok]] = (g / divisor)[ok]
+        best = float(ratios.max()) if len(ratios) else -1.0
         for i in others:
             if pool[i].position in taken or pool[i].record.text in texts:
                 continue
@@ -398,7 +424,16 @@ def _greedy(
             c = sum(p.words[q] for q in units[i] if q not in taken)
             if c == 0 or used + c > limit:
                 continue
-            ratios[order[i]] = gain_of(units[i]) * beside(units[i]) / c**w.cost_power
+            scale = c**w.cost_power
+            factor = beside(units[i])
+            if lazy and i in last_gain:
+                cap = last_gain[i] * factor / scale
+                if cap * (1.0 + 1e-9) + 1e-12 < best:
+                    continue
+            gain = gain_of(units[i])
+            last_gain[i] = gain
+            ratios[order[i]] = ratio = gain * factor / scale
+            best = max(best, ratio)
         k = int(np.argmax(ratios))  # the first of the best, as a scan keeping the best would
         if not ratios[k] > 0.0:
             break
