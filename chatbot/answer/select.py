@@ -67,6 +67,59 @@ class _Words(dict[int, int]):
         return n
 
 
+class _Tables:
+    """What selection reads of the sentence table that no question changes, made once for an
+    index and its facts: each list's sentences (by article and block), the sentences before
+    each one on its line (nearest first), and each one's neighbours on its line (filled as
+    asked). A question's pool reads them for its candidates only."""
+
+    def __init__(self, index: LoadedIndex, facts: Sequence[Facts]) -> None:
+        self.index, self.facts = index, facts  # kept: the cache below is keyed by their ids
+        sentences = index.sentences
+        self.blocks: dict[tuple[str, int], list[int]] = {}
+        for q, f in enumerate(facts[: len(sentences)]):
+            if f.block >= 0:
+                self.blocks.setdefault((sentences[q].article_id, f.block), []).append(q)
+        self.by_article: dict[str, list[int]] = {}
+        for q, sentence in enumerate(sentences):
+            self.by_article.setdefault(sentence.article_id, []).append(q)
+        self.before: dict[int, list[int]] = {}
+        self.lines: dict[int, list[int]] = {}
+
+    def before_on_line(self, pos: int) -> list[int]:
+        """The sentences of ``pos``'s article that start on its line before it, nearest first."""
+        got = self.before.get(pos)
+        if got is None:
+            sentences = self.index.sentences
+            me = sentences[pos]
+            body = self.index.articles[me.article_id].body
+            line_start = body.rfind("\n", 0, me.start) + 1
+            got = sorted(
+                (
+                    q
+                    for q in self.by_article[me.article_id]
+                    if line_start <= sentences[q].start < me.start
+                ),
+                key=lambda q: -sentences[q].start,
+            )
+            self.before[pos] = got
+        return got
+
+
+_TABLES: dict[tuple[int, int], _Tables] = {}
+_TABLES_KEPT = 4  # indexes (and staff's corrections to their facts) in use at once, at most
+
+
+def _tables(index: LoadedIndex, facts: Sequence[Facts]) -> _Tables:
+    key = (id(index), id(facts))
+    got = _TABLES.get(key)
+    if got is None or got.index is not index or got.facts is not facts:
+        got = _TABLES[key] = _Tables(index, facts)
+        while len(_TABLES) > _TABLES_KEPT:
+            _TABLES.pop(next(iter(_TABLES)), None)
+    return got
+
+
 @dataclass
 class _Pool:
     """The candidates selection reads, by position in the sentence table."""
@@ -77,18 +130,17 @@ class _Pool:
 
     def __post_init__(self) -> None:
         self.words = _Words(self.cands)
-        self.blocks: dict[tuple[str, int], list[int]] = {}
-        self.by_article: dict[str, list[int]] = {}
-        facts, n = self.facts, len(self.facts)
-        for q, c in self.cands.items():
-            art = c.record.article_id
-            self.by_article.setdefault(art, []).append(q)
-            b = facts[q].block if q < n else -1
-            if b >= 0:
-                self.blocks.setdefault((art, b), []).append(q)
+        self.tables = _tables(self.index, self.facts)
 
     def fact(self, pos: int) -> Facts:
         return self.facts[pos] if pos < len(self.facts) else Facts()
+
+    def same_block(self, pos: int) -> list[int]:
+        """The candidates in ``pos``'s list, itself left out."""
+        f, art = self.fact(pos), self.cands[pos].record.article_id
+        return [
+            q for q in self.tables.blocks.get((art, f.block), []) if q != pos and q in self.cands
+        ]
 
 
 def budget(intent: Intent | None, w: AnswerWeights) -> int:
@@ -211,13 +263,11 @@ def _unit(
     def ok(q: int) -> bool:
         return q in p.cands and not (medical and p.fact(q).promotion)
 
-    art = cand.record.article_id
-    same_block = [q for q in p.blocks.get((art, f.block), []) if q != pos]
     if f.lead >= 0:  # a list item: its lead-in
         if ok(f.lead):
             out.append(f.lead)
     elif f.block >= 0:  # a lead-in: the items of a short list; a long one's come one by one
-        items = sorted(q for q in same_block if p.fact(q).lead == pos)
+        items = sorted(q for q in p.same_block(pos) if p.fact(q).lead == pos)
         if len(items) <= (w.list_broad_items if broad else w.list_whole_items):
             out.extend(q for q in items if ok(q))
     if ANAPHORA.match(cand.record.text):
@@ -232,14 +282,8 @@ def _reads_alone(unit: list[int], p: _Pool) -> bool:
 
 
 def _previous_on_line(cand: ScoredSentence, p: _Pool) -> int | None:
-    body = p.index.articles[cand.record.article_id].body
-    line_start = body.rfind("\n", 0, cand.record.start) + 1
-    before = [
-        q
-        for q in p.by_article.get(cand.record.article_id, [])
-        if line_start <= p.cands[q].record.start < cand.record.start
-    ]
-    return max(before, key=lambda q: p.cands[q].record.start) if before else None
+    """The candidate nearest before ``cand`` on its line of the article, if any."""
+    return next((q for q in p.tables.before_on_line(cand.position) if q in p.cands), None)
 
 
 def line_neighbours(index: LoadedIndex, positions: Sequence[int]) -> dict[int, list[int]]:
@@ -255,7 +299,14 @@ def line_neighbours(index: LoadedIndex, positions: Sequence[int]) -> dict[int, l
         body = index.articles[x.article_id].body
         return x.article_id == y.article_id and "\n" not in body[x.end : y.start]
 
-    return {pos: [q for q in (pos - 1, pos + 1) if same_line(pos, q)] for pos in positions}
+    known = _tables(index, index.structure).lines  # the same for any facts: made once a pair
+    out = {}
+    for pos in positions:
+        got = known.get(pos)
+        if got is None:
+            got = known[pos] = [q for q in (pos - 1, pos + 1) if same_line(pos, q)]
+        out[pos] = got
+    return out
 
 
 def _greedy(
