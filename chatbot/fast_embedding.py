@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -207,10 +208,17 @@ class OnnxEmbedder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for group, vectors in self.encode_calls(texts):
+            out[group] = vectors
+        return out
+
+    def encode_calls(self, texts: list[str]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """``encode``'s model calls one at a time, shortest texts first: each call's indexes into
+        ``texts`` and their vectors, as the call ends (the serving batcher hands each waiting
+        question its vectors then, not when the whole batch is done)."""
         encoded = self._tokenizer.encode_batch(texts)
         for group in length_groups([len(e.ids) for e in encoded]):
-            out[group] = self._run([encoded[i] for i in group])
-        return out
+            yield group, self._run([encoded[i] for i in group])
 
     def _run(self, encoded: list[Any]) -> np.ndarray:
         """One model call: the texts padded to the longest ([PAD] is 0, mask 0, type 0, as the
