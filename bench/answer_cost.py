@@ -11,7 +11,7 @@ app called directly, no socket; the process's CPU time, since the answer runs on
 thread), so the routing, middleware, JSON and pydantic part is counted too (not uvicorn's
 parsing of the request: ``bench/profile_served.py`` sees that).
 
-Run: `.venv/bin/python bench/answer_cost.py [--rounds 20] [--http] [--top 30]`; writes its
+Run: `.venv/bin/python bench/answer_cost.py [--rounds 20] [--http] [--top 30] [--parts]`; writes its
 figures to stdout and the cProfile dump to bench/out/answer_cost.prof.
 """
 
@@ -54,16 +54,29 @@ STAGES = [
     ("chatbot.pipeline", "is_personal_advice", "personal advice check"),
     ("chatbot.review.guard", "GuardedLog.log_answer", "log_answer (store write)"),
 ]
+# Parts of the stages above (``--parts``): inside their stage's figure, listed under it.
+PARTS = [
+    ("chatbot.answer.select", "_Pool.__post_init__", "  select: the pool's tables"),
+    ("chatbot.answer.select", "_weights", "  select: weights"),
+    ("chatbot.answer.select", "_unit", "  select: units"),
+    ("chatbot.answer.select", "_greedy", "  select: greedy rounds"),
+    ("chatbot.answer.select", "line_neighbours", "  select: line neighbours (in greedy)"),
+    ("chatbot.retrieval.retriever", "sentence_scores", "  candidates: sentence_scores"),
+    ("chatbot.retrieval.retriever", "Retriever._reading", "  candidates: the gate's reading"),
+    ("chatbot.retrieval.retriever", "ScoredSentence", "  candidates: ScoredSentence objects"),
+    ("chatbot.safety.triage", "char_features", "  triage: char_features"),
+    ("chatbot.safety.triage", "read_rules", "  triage: read_rules"),
+]
 
 
-def time_stages(asking: list[int]) -> dict[tuple[str, int], float]:
+def time_stages(asking: list[int], parts: bool = False) -> dict[tuple[str, int], float]:
     """Wrap each stage's function with a thread-CPU timer; returns (label, question) -> ms
     spent in the current round (``asking[0]``: the question being asked)."""
     import functools
     import importlib
 
     spent: dict[tuple[str, int], float] = {}
-    for module_name, attr, label in STAGES:
+    for module_name, attr, label in STAGES + (PARTS if parts else []):
         module = importlib.import_module(module_name)
         owner: Any = module
         *path, name = attr.split(".")
@@ -173,6 +186,7 @@ def main() -> None:
     parser.add_argument("--http", action="store_true", help="through the ASGI app as well")
     parser.add_argument("--all", action="store_true", help="also tests/questions.jsonl")
     parser.add_argument("--top", type=int, default=30, help="functions listed by own time")
+    parser.add_argument("--parts", action="store_true", help="parts of the stages too")
     args = parser.parse_args()
 
     tmp = tempfile.TemporaryDirectory()
@@ -236,7 +250,7 @@ def main() -> None:
             plain.append((clock() - c) * 1000)
             per_question.setdefault(k, []).append(plain[-1])
     asking = [0]
-    spent = time_stages(asking)
+    spent = time_stages(asking, args.parts)
     least: dict[tuple[str, int], float] = {}
     for _ in range(args.rounds):
         for k, q in enumerate(qs):

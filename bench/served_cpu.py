@@ -12,7 +12,12 @@ embedder and ONNX Runtime's threads: the model), divided by the answers.
 measured passes run no model: the Python of an answer alone. ``--cache off`` embeds every
 question (``CHATBOT_QUERY_CACHE_SIZE=0``), as the load test's 'cache off' rows do.
 
-Run: `.venv/bin/python bench/served_cpu.py [--rounds 20] [--cache on|off]`.
+``--baseline`` measures the naive baseline's server (``bench/baseline_server.py``) the same way.
+The client's own CPU time an answer (``http.client`` and the JSON, what each simulated patient
+of ``bench/load.py`` costs the same machine) is printed too: with the server's, it bounds the
+answers a second that the machine's cores can give at all.
+
+Run: `.venv/bin/python bench/served_cpu.py [--rounds 20] [--cache on|off] [--baseline]`.
 """
 
 from __future__ import annotations
@@ -53,11 +58,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--cache", choices=["on", "off"], default="on")
+    parser.add_argument("--baseline", action="store_true", help="the naive baseline's server")
     args = parser.parse_args()
     env = {"CHATBOT_QUERY_CACHE_SIZE": "100000" if args.cache == "on" else "0"}
+    command = [sys.executable, str(Path(__file__).resolve().parent / "baseline_server.py")]
     with (
         tempfile.TemporaryDirectory() as tmp,
-        Server(bench_index_dir(), Path(tmp) / "data", **env) as server,
+        Server(
+            bench_index_dir(), Path(tmp) / "data", command if args.baseline else None, **env
+        ) as server,
     ):
         server.wait_first_answer()
         conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
@@ -65,6 +74,7 @@ def main() -> None:
             for q in QUESTIONS:
                 post_ask(server.host, server.port, q, conn)
         before, t = thread_cpu(server.proc.pid), time.perf_counter()
+        client = time.process_time()
         n = 0
         for _ in range(args.rounds):
             for q in QUESTIONS:
@@ -73,13 +83,16 @@ def main() -> None:
                     raise SystemExit(f"answer {status} to {q!r}")
                 n += 1
         wall = time.perf_counter() - t
+        client = time.process_time() - client
         after = thread_cpu(server.proc.pid)
     spent = after - before
     total = sum(spent.values())
     print(f"machine: {machine()}")
+    what = "naive baseline" if args.baseline else f"query cache {args.cache}"
     print(
-        f"{n} answers, one client, query cache {args.cache}: server CPU {total * 1000 / n:.2f} ms "
-        f"an answer (wall {wall * 1000 / n:.2f} ms an answer at the client)"
+        f"{n} answers, one client, {what}: server CPU {total * 1000 / n:.2f} ms "
+        f"an answer (wall {wall * 1000 / n:.2f} ms an answer at the client; the client's own "
+        f"CPU {client * 1000 / n:.2f} ms an answer)"
     )
     for name, seconds in spent.most_common():
         if seconds > 0:

@@ -7,6 +7,7 @@ import hashlib
 import re
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -219,25 +220,36 @@ class QueryEmbedder:
             self._embed_batch(batch)
 
     def _embed_batch(self, batch: list[tuple[str, Future[np.ndarray]]]) -> None:
-        unique = list(dict.fromkeys(text for text, _ in batch))
-        try:
-            vectors = self.inner.encode(unique)
-        except BaseException as exc:  # every waiting caller gets the error, the worker lives on
-            for _, future in batch:
-                future.set_exception(exc)
-            return
-        by_text = {text: vectors[i] for i, text in enumerate(unique)}
-        with self._lock:
-            self.batches += 1
-            self.batch_sizes[len(unique)] += 1
-            if self.cache_size:
-                for text, vec in by_text.items():
-                    self._cache[text] = vec
-                    self._cache.move_to_end(text)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+        waiting: dict[str, list[Future[np.ndarray]]] = {}
         for text, future in batch:
-            future.set_result(by_text[text])
+            waiting.setdefault(text, []).append(future)
+        unique = list(waiting)
+        # An embedder that cuts a batch into several model calls (``OnnxEmbedder``, by length)
+        # gives each call's vectors as it ends: its questions go on while the next call runs.
+        calls = getattr(self.inner, "encode_calls", None)
+        try:
+            parts = calls(unique) if calls is not None else self._one_call(unique)
+            for group, vectors in parts:
+                by_text = {unique[i]: vectors[k] for k, i in enumerate(group)}
+                with self._lock:
+                    self.batches += 1
+                    self.batch_sizes[len(group)] += 1
+                    if self.cache_size:
+                        for text, vec in by_text.items():
+                            self._cache[text] = vec
+                            self._cache.move_to_end(text)
+                        while len(self._cache) > self.cache_size:
+                            self._cache.popitem(last=False)
+                for text, vec in by_text.items():
+                    for future in waiting.pop(text):
+                        future.set_result(vec)
+        except BaseException as exc:  # every caller still waiting gets the error; the worker lives
+            for futures in waiting.values():
+                for future in futures:
+                    future.set_exception(exc)
+
+    def _one_call(self, texts: list[str]) -> Iterator[tuple[list[int], np.ndarray]]:
+        yield list(range(len(texts))), self.inner.encode(texts)
 
 
 def limit_model_threads(processes: int = 1) -> int:

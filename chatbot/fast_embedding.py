@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,42 @@ from chatbot.errors import ChatbotError
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 BATCH = 32
+# A model call's fixed cost, in word pieces' worth of its cost a piece. On a 2-core Xeon/EPYC
+# (bench/RESULTS.md, "Per-answer cost, session 8") a call costs ~3 ms however short its texts
+# (a batch of one word piece reads all 22 million weights) and ~0.25 ms more for each word
+# piece of the padded batch: 12 pieces. Texts of a batch are padded to its longest, so a
+# batch mixing short questions and long ones pays for padding; cutting it where that padding
+# costs more than another call saves the difference (``length_groups``).
+CALL_PIECES = 12
+
+
+def length_groups(
+    lengths: list[int], call: int = CALL_PIECES, most: int = BATCH
+) -> list[list[int]]:
+    """Texts (by their word pieces) split into model calls at the least cost: each call costs
+    ``call`` plus its texts times its longest text's pieces, at most ``most`` texts a call.
+
+    Texts sorted by length and cut into runs (the best cut of a sorted list is into runs; a
+    dynamic programme over the cuts). Returns each call's indexes into ``lengths``; ties go to
+    fewer calls. Padding leaves a text's vector as it is (the mask keeps padding out of
+    attention and pooling; tests check it bit for bit), so only the cost changes.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    best = [0] * (len(order) + 1)
+    start = [0] * (len(order) + 1)
+    for end in range(1, len(order) + 1):
+        longest = lengths[order[end - 1]]
+        best[end] = -1
+        for begin in range(max(0, end - most), end):
+            cost = best[begin] + call + (end - begin) * longest
+            if best[end] < 0 or cost < best[end]:
+                best[end], start[end] = cost, begin
+    groups: list[list[int]] = []
+    end = len(order)
+    while end:
+        groups.append(order[start[end] : end])
+        end = start[end]
+    return groups[::-1]
 
 
 def model_dir() -> Path:
@@ -162,7 +199,7 @@ class OnnxEmbedder:
         # Set up once and never reconfigured, so calls from any thread only read them.
         self._tokenizer = Tokenizer.from_str(spec)
         self._tokenizer.enable_truncation(max_length=MAX_WORD_PIECES)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer.no_padding()  # padded here, call by call (``length_groups``)
         self._counter = Tokenizer.from_str(spec)
         self._counter.no_padding()
         self._counter.no_truncation()
@@ -171,19 +208,37 @@ class OnnxEmbedder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), BATCH):
-            encoded = self._tokenizer.encode_batch(texts[start : start + BATCH])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            types = np.array([e.type_ids for e in encoded], dtype=np.int64)
-            (hidden,) = self._session.run(
-                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            )
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[start : start + len(encoded)] = pooled / np.clip(norms, 1e-12, None)
+        for group, vectors in self.encode_calls(texts):
+            out[group] = vectors
         return out
+
+    def encode_calls(self, texts: list[str]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """``encode``'s model calls one at a time, shortest texts first: each call's indexes into
+        ``texts`` and their vectors, as the call ends (the serving batcher hands each waiting
+        question its vectors then, not when the whole batch is done)."""
+        encoded = self._tokenizer.encode_batch(texts)
+        for group in length_groups([len(e.ids) for e in encoded]):
+            yield group, self._run([encoded[i] for i in group])
+
+    def _run(self, encoded: list[Any]) -> np.ndarray:
+        """One model call: the texts padded to the longest ([PAD] is 0, mask 0, type 0, as the
+        tokenizer pads), mean-pooled over the mask and L2-normalised."""
+        length = max(len(e.ids) for e in encoded)
+        ids = np.zeros((len(encoded), length), dtype=np.int64)
+        mask = np.zeros((len(encoded), length), dtype=np.int64)
+        types = np.zeros((len(encoded), length), dtype=np.int64)
+        for row, e in enumerate(encoded):
+            n = len(e.ids)
+            ids[row, :n] = e.ids
+            mask[row, :n] = e.attention_mask
+            types[row, :n] = e.type_ids
+        (hidden,) = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        )
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.clip(norms, 1e-12, None)
 
     def count_word_pieces(self, text: str) -> int:
         return len(self._counter.encode(text, add_special_tokens=True).ids)

@@ -67,6 +67,59 @@ class _Words(dict[int, int]):
         return n
 
 
+class _Tables:
+    """What selection reads of the sentence table that no question changes, made once for an
+    index and its facts: each list's sentences (by article and block), the sentences before
+    each one on its line (nearest first), and each one's neighbours on its line (filled as
+    asked). A question's pool reads them for its candidates only."""
+
+    def __init__(self, index: LoadedIndex, facts: Sequence[Facts]) -> None:
+        self.index, self.facts = index, facts  # kept: the cache below is keyed by their ids
+        sentences = index.sentences
+        self.blocks: dict[tuple[str, int], list[int]] = {}
+        for q, f in enumerate(facts[: len(sentences)]):
+            if f.block >= 0:
+                self.blocks.setdefault((sentences[q].article_id, f.block), []).append(q)
+        self.by_article: dict[str, list[int]] = {}
+        for q, sentence in enumerate(sentences):
+            self.by_article.setdefault(sentence.article_id, []).append(q)
+        self.before: dict[int, list[int]] = {}
+        self.lines: dict[int, list[int]] = {}
+
+    def before_on_line(self, pos: int) -> list[int]:
+        """The sentences of ``pos``'s article that start on its line before it, nearest first."""
+        got = self.before.get(pos)
+        if got is None:
+            sentences = self.index.sentences
+            me = sentences[pos]
+            body = self.index.articles[me.article_id].body
+            line_start = body.rfind("\n", 0, me.start) + 1
+            got = sorted(
+                (
+                    q
+                    for q in self.by_article[me.article_id]
+                    if line_start <= sentences[q].start < me.start
+                ),
+                key=lambda q: -sentences[q].start,
+            )
+            self.before[pos] = got
+        return got
+
+
+_TABLES: dict[tuple[int, int], _Tables] = {}
+_TABLES_KEPT = 4  # indexes (and staff's corrections to their facts) in use at once, at most
+
+
+def _tables(index: LoadedIndex, facts: Sequence[Facts]) -> _Tables:
+    key = (id(index), id(facts))
+    got = _TABLES.get(key)
+    if got is None or got.index is not index or got.facts is not facts:
+        got = _TABLES[key] = _Tables(index, facts)
+        while len(_TABLES) > _TABLES_KEPT:
+            _TABLES.pop(next(iter(_TABLES)), None)
+    return got
+
+
 @dataclass
 class _Pool:
     """The candidates selection reads, by position in the sentence table."""
@@ -77,18 +130,17 @@ class _Pool:
 
     def __post_init__(self) -> None:
         self.words = _Words(self.cands)
-        self.blocks: dict[tuple[str, int], list[int]] = {}
-        self.by_article: dict[str, list[int]] = {}
-        facts, n = self.facts, len(self.facts)
-        for q, c in self.cands.items():
-            art = c.record.article_id
-            self.by_article.setdefault(art, []).append(q)
-            b = facts[q].block if q < n else -1
-            if b >= 0:
-                self.blocks.setdefault((art, b), []).append(q)
+        self.tables = _tables(self.index, self.facts)
 
     def fact(self, pos: int) -> Facts:
         return self.facts[pos] if pos < len(self.facts) else Facts()
+
+    def same_block(self, pos: int) -> list[int]:
+        """The candidates in ``pos``'s list, itself left out."""
+        f, art = self.fact(pos), self.cands[pos].record.article_id
+        return [
+            q for q in self.tables.blocks.get((art, f.block), []) if q != pos and q in self.cands
+        ]
 
 
 def budget(intent: Intent | None, w: AnswerWeights) -> int:
@@ -211,13 +263,11 @@ def _unit(
     def ok(q: int) -> bool:
         return q in p.cands and not (medical and p.fact(q).promotion)
 
-    art = cand.record.article_id
-    same_block = [q for q in p.blocks.get((art, f.block), []) if q != pos]
     if f.lead >= 0:  # a list item: its lead-in
         if ok(f.lead):
             out.append(f.lead)
     elif f.block >= 0:  # a lead-in: the items of a short list; a long one's come one by one
-        items = sorted(q for q in same_block if p.fact(q).lead == pos)
+        items = sorted(q for q in p.same_block(pos) if p.fact(q).lead == pos)
         if len(items) <= (w.list_broad_items if broad else w.list_whole_items):
             out.extend(q for q in items if ok(q))
     if ANAPHORA.match(cand.record.text):
@@ -232,14 +282,8 @@ def _reads_alone(unit: list[int], p: _Pool) -> bool:
 
 
 def _previous_on_line(cand: ScoredSentence, p: _Pool) -> int | None:
-    body = p.index.articles[cand.record.article_id].body
-    line_start = body.rfind("\n", 0, cand.record.start) + 1
-    before = [
-        q
-        for q in p.by_article.get(cand.record.article_id, [])
-        if line_start <= p.cands[q].record.start < cand.record.start
-    ]
-    return max(before, key=lambda q: p.cands[q].record.start) if before else None
+    """The candidate nearest before ``cand`` on its line of the article, if any."""
+    return next((q for q in p.tables.before_on_line(cand.position) if q in p.cands), None)
 
 
 def line_neighbours(index: LoadedIndex, positions: Sequence[int]) -> dict[int, list[int]]:
@@ -255,7 +299,14 @@ def line_neighbours(index: LoadedIndex, positions: Sequence[int]) -> dict[int, l
         body = index.articles[x.article_id].body
         return x.article_id == y.article_id and "\n" not in body[x.end : y.start]
 
-    return {pos: [q for q in (pos - 1, pos + 1) if same_line(pos, q)] for pos in positions}
+    known = _tables(index, index.structure).lines  # the same for any facts: made once a pair
+    out = {}
+    for pos in positions:
+        got = known.get(pos)
+        if got is None:
+            got = known[pos] = [q for q in (pos - 1, pos + 1) if same_line(pos, q)]
+        out[pos] = got
+    return out
 
 
 def _greedy(
@@ -373,23 +424,49 @@ def _greedy(
     facet_of = np.array([facets.index(facet_at[pool[i].position]) for i in lone], dtype=int)
     order = {i: k for k, i in enumerate(open_units)}
     lone_at = np.array([order[i] for i in lone], dtype=int)
+    # Which lone units are still open (not taken, no quote of the same words) and which sit
+    # beside a sentence taken: kept up to date as sentences are taken, not asked every round.
+    alive = np.ones(len(lone), dtype=bool)
+    near = np.zeros(len(lone), dtype=bool)
+    lone_by: dict[object, list[int]] = {}  # a position, or a text → the lone units it closes
+    near_by: dict[int, list[int]] = {}  # a position → the lone units beside it
+    for j, i in enumerate(lone):
+        lone_by.setdefault(pool[i].position, []).append(j)
+        lone_by.setdefault(pool[i].record.text, []).append(j)
+        for q in neighbours.get(pool[i].position, ()):
+            near_by.setdefault(q, []).append(j)
+    seen = 0  # sentences of ``chosen`` already marked in those arrays
+    # Lazy greedy for the units of several sentences: with no negative weight, a unit's gain
+    # never grows as the answer does (the objective is monotone submodular), so the gain it
+    # had when last scored, with ``beside`` as it is now and over its words now, bounds its
+    # ratio; a unit whose bound is under the round's best so far cannot be chosen and is not
+    # scored (a margin far above float rounding keeps the choice the exact loop's).
+    lazy = min(w.relevance, w.diversity, w.adjacent) >= 0.0
+    last_gain: dict[int, float] = {}
     picks = 1
     while picks < max_quotes and open_units:
+        for q in chosen[seen:]:
+            for j in lone_by.get(q, ()):
+                alive[j] = False
+            for j in lone_by.get(p.cands[q].record.text, ()):
+                alive[j] = False
+            for j in near_by.get(q, ()):
+                near[j] = True
+        seen = len(chosen)
         single = r @ (np.maximum(sim, covered[:, None]) - covered[:, None])
         ratios = np.full(len(open_units), -1.0)  # -1: not a candidate this round
         if lone:
             ok = (cost > 0) & (used + cost <= limit) & ~(closest[rows] > w.near_duplicate)
-            ok &= np.array(
-                [pool[i].position not in taken and pool[i].record.text not in texts for i in lone]
-            )
+            ok &= alive
             m_a = np.array([mass_article.get(a, 0.0) for a in articles])[article_of]
             m_f = np.array([mass_facet.get(f, 0.0) for f in facets])[facet_of]
             g = single[rows] + w.relevance * weight
             g = g + w.diversity * (np.sqrt(m_a + weight) - np.sqrt(m_a))
             g = g + w.diversity * (np.sqrt(m_f + weight) - np.sqrt(m_f))
             if w.adjacent:
-                g = g * np.array([beside([pool[i].position]) for i in lone])
+                g = g * np.where(near, 1.0 + w.adjacent, 1.0)
             ratios[lone_at[ok]] = (g / divisor)[ok]
+        best = float(ratios.max()) if len(ratios) else -1.0
         for i in others:
             if pool[i].position in taken or pool[i].record.text in texts:
                 continue
@@ -398,7 +475,16 @@ def _greedy(
             c = sum(p.words[q] for q in units[i] if q not in taken)
             if c == 0 or used + c > limit:
                 continue
-            ratios[order[i]] = gain_of(units[i]) * beside(units[i]) / c**w.cost_power
+            scale = c**w.cost_power
+            factor = beside(units[i])
+            if lazy and i in last_gain:
+                cap = last_gain[i] * factor / scale
+                if cap * (1.0 + 1e-9) + 1e-12 < best:
+                    continue
+            gain = gain_of(units[i])
+            last_gain[i] = gain
+            ratios[order[i]] = ratio = gain * factor / scale
+            best = max(best, ratio)
         k = int(np.argmax(ratios))  # the first of the best, as a scan keeping the best would
         if not ratios[k] > 0.0:
             break

@@ -10,7 +10,7 @@ import pytest
 
 from chatbot.config import ConfigError, load_settings
 from chatbot.embedding import FakeEmbedder
-from chatbot.fast_embedding import OnnxEmbedder, onnx_file, query_embedder
+from chatbot.fast_embedding import OnnxEmbedder, length_groups, onnx_file, query_embedder
 
 TEXTS = [
     "Why would low iron give me restless legs?",
@@ -40,6 +40,25 @@ def test_onnx_gives_the_torch_model_s_vectors_and_word_pieces(real_embedder, onn
     for text in TEXTS:
         assert onnx_embedder.count_word_pieces(text) == real_embedder.count_word_pieces(text)
     assert onnx_embedder.encode([]).shape == (0, onnx_embedder.dim)
+
+
+def test_a_batch_of_mixed_lengths_gives_each_text_its_own_vector_bit_for_bit(onnx_embedder):
+    # The batch is cut into calls by length and padded call by call: a text's vector must not
+    # depend on the texts it came with (the answers are compared byte for byte, bench/).
+    texts = [*TEXTS, *QUESTIONS, "iron", "rls " * 40, *QUESTIONS]
+    together = onnx_embedder.encode(texts)
+    for i, text in enumerate(texts):
+        assert np.array_equal(together[i], onnx_embedder.encode([text])[0]), text
+
+
+def test_length_groups_cut_long_texts_from_short_ones_when_padding_costs_more_than_a_call():
+    lengths = [5, 120, 6, 7, 118, 5]
+    groups = length_groups(lengths, call=12)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert sorted(map(sorted, groups)) == [[0, 2, 3, 5], [1, 4]]
+    assert length_groups([9, 11, 10], call=12) == [[0, 2, 1]]  # padding 3 pieces: one call
+    assert [len(g) for g in length_groups([8] * 70, call=12, most=32)] == [6, 32, 32]
+    assert length_groups([]) == []
 
 
 def test_the_export_is_made_once_and_kept(onnx_cache: Path, onnx_embedder):

@@ -102,6 +102,44 @@ def test_one_call_s_texts_go_to_the_model_together():
     assert inner.calls[-1] == ["new one", "other one"]
 
 
+class TwoCallEmbedder(FakeEmbedder):
+    """A batch cut in two model calls (as ``OnnxEmbedder.encode_calls`` cuts it by length): the
+    texts with 'short' first; the second call waits until the test lets it go on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go_on = threading.Event()
+
+    def encode_calls(self, texts: list[str]):
+        short = [i for i, t in enumerate(texts) if "short" in t]
+        rest = [i for i in range(len(texts)) if i not in short]
+        yield short, super().encode([texts[i] for i in short])
+        if not self.go_on.wait(10):
+            raise RuntimeError("the second call was never let go")
+        if any(texts[i] == "boom" for i in rest):
+            raise RuntimeError("model failed")
+        yield rest, super().encode([texts[i] for i in rest])
+
+
+def test_each_model_call_s_questions_go_on_before_the_batch_ends():
+    inner = TwoCallEmbedder()
+    fast = QueryEmbedder(inner, cache_size=0)
+    queued = fast._submit_all(["short one", "a longer one", "short one", "boom"])  # one batch
+    reference = FakeEmbedder()
+    # The first call's texts (both waiting for "short one") are answered while the second
+    # call is still held back.
+    assert np.array_equal(queued[0].result(5), reference.encode(["short one"])[0])
+    assert queued[2].result(0) is queued[0].result(0)
+    assert not queued[1].done() and not queued[3].done()
+    inner.go_on.set()
+    with pytest.raises(RuntimeError, match="model failed"):  # the failed call's callers only
+        queued[1].result(5)
+    assert isinstance(queued[3].exception(5), RuntimeError)
+    both = fast.encode(["short two", "a longer two"])  # the worker lived on
+    assert np.array_equal(both, reference.encode(["short two", "a longer two"]))
+    assert fast.stats()["batch_sizes"] == {1: 3}  # texts per model call, as the model got them
+
+
 def test_cache_hits_skip_the_model_and_evict_least_recent():
     inner = CountingEmbedder()
     fast = QueryEmbedder(inner, cache_size=2)
