@@ -218,6 +218,13 @@ def test_no_answer_is_longer_than_the_cap_and_a_narrow_one_is_short(real_bot, qu
         assert answer_words(answer.answer) <= w.narrow_words + 40
 
 
+def _candidates(bot, question):
+    """The question's vector, side readings and scored candidate sentences, as ``Bot.ask`` reads
+    them (no exclusions)."""
+    qvec, side, cands = _candidates(bot, question)
+    return qvec, side, cands
+
+
 def test_the_words_around_the_quotes_count_towards_the_cap(real_bot):
     """A personal-advice lead (or a safety-net line) goes above the quotes: compose leaves room."""
     from chatbot.answer import compose, select_sentences
@@ -226,9 +233,7 @@ def test_the_words_around_the_quotes_count_towards_the_cap(real_bot):
 
     bot = real_bot
     question = "What are the treatments for restless legs syndrome?"
-    qvec, side = bot.retriever.read(question)
-    passages = bot.retriever.search(question, qvec, 8)
-    cands = bot.retriever.candidate_sentences(passages, qvec, [], query=question, side=side)
+    qvec, side, cands = _candidates(bot, question)
     intent = bot.retriever.intent(question, qvec, side)
     w = AnswerWeights(max_words=120)
     chosen = select_sentences(cands, bot.index, 12, 0.0, w, intent, bot.retriever.facts)
@@ -249,9 +254,7 @@ def test_a_lone_list_over_the_cap_loses_its_weakest_items(real_bot):
 
     bot = real_bot
     question = "which medicines make restless legs worse"
-    qvec, side = bot.retriever.read(question)
-    passages = bot.retriever.search(question, qvec, 8)
-    cands = bot.retriever.candidate_sentences(passages, qvec, [], query=question, side=side)
+    qvec, side, cands = _candidates(bot, question)
     lead = next(c for c in cands if c.record.text == LEAD)
     facts = bot.retriever.facts
     items = [c for c in cands if facts[c.position].lead == lead.position]
