@@ -62,6 +62,7 @@ TRAINING_FILES = (
     "train_t4.jsonl",
     "train_t5.jsonl",
     "train_t6.jsonl",
+    "train_t7.jsonl",
     "safety_set.jsonl",
     "questions_dev.jsonl",
     "wave1.jsonl",
