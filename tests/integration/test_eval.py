@@ -486,41 +486,46 @@ def test_dev_wave_keeps_what_this_tree_reached(real_bot, wave):
 # more of its 120 answerable questions refused: answered was 98.3), final2 95.0 / 91.2 / 77.3 /
 # 84.4. final1 is no clean measure: the gate's design knew its kinds of failure.
 FINAL_FLOORS = {
+    # Session 8's release (narrow answers 140 words / 14 units; triage reading its own texts,
+    # waves 6 and train_t7): final1 97.5 / 91.7 / 81.1 / 85.3, final2 95.0 / 92.5 / 78.8 / 84.4,
+    # final3 97.6 / 92.9 / 68.9 / 93.3, final4 98.8 / 91.7 / 68.6 / 93.3 (answered / evidence /
+    # key facts / abstained): the floors, raised to them.
     "questions_final1.jsonl": {
         "answered_rate": 0.975,
-        "evidence_hit": 0.895,
-        "key_fact_coverage": 0.795,
+        "evidence_hit": 0.916,
+        "key_fact_coverage": 0.81,
         "abstain_rate": 0.85,
     },
     "questions_final2.jsonl": {
         "answered_rate": 0.95,
-        "evidence_hit": 0.91,
-        "key_fact_coverage": 0.77,
+        "evidence_hit": 0.925,
+        "key_fact_coverage": 0.787,
         "abstain_rate": 0.84,
     },
     # Session 6's final set, run once at d594bbe: answered 97.6%, evidence 90.5%, key facts 65.1%
-    # (naive 57.1%), abstained 90.0%; this release (session 7's train_t6 took one abstain item
-    # out of the safety net's emergency reply) 97.6 / 90.5 / 65.1 / 93.3.
+    # (naive 57.1%), abstained 90.0%.
     "questions_final3.jsonl": {
         "answered_rate": 0.976,
-        "evidence_hit": 0.904,
-        "key_fact_coverage": 0.65,
+        "evidence_hit": 0.928,
+        "key_fact_coverage": 0.688,
         "abstain_rate": 0.933,
     },
     # Session 7's final set, run once at a4f8703: answered 98.8%, evidence 90.5%, key facts 65.2%
-    # (naive 57.2%), abstained 93.3%; the same on this release.
+    # (naive 57.2%), abstained 93.3%.
     "questions_final4.jsonl": {
         "answered_rate": 0.988,
-        "evidence_hit": 0.904,
-        "key_fact_coverage": 0.65,
+        "evidence_hit": 0.916,
+        "key_fact_coverage": 0.685,
         "abstain_rate": 0.933,
     },
     # Session 8's final set, run once at 27e8006: answered 94.0%, evidence 84.5%, key facts 71.2%
-    # (naive 55.5%), abstained 90.0%.
+    # (naive 55.5%), abstained 90.0%. The release (train_t7, written after this set showed an
+    # ordinary 2 a.m. message given the emergency reply, so no clean measure since): 95.2 / 85.7 /
+    # 72.2 / 90.0.
     "questions_final5.jsonl": {
-        "answered_rate": 0.94,
-        "evidence_hit": 0.845,
-        "key_fact_coverage": 0.71,
+        "answered_rate": 0.952,
+        "evidence_hit": 0.857,
+        "key_fact_coverage": 0.72,
         "abstain_rate": 0.9,
     },
 }
