@@ -665,8 +665,17 @@ def chat_ask(p, question: str) -> Any:
             )
             break
         except Exception:
-            if time.monotonic() > deadline or box.input_value() != question:
+            if time.monotonic() > deadline:
                 raise
+            if box.input_value() != question:
+                # Taken (the box emptied): its row comes with the event's first message, later
+                # than 2 s on a loaded machine; wait for it, never press Enter again.
+                p.wait_for_function(
+                    "([sel, n]) => document.querySelectorAll(sel).length > n",
+                    arg=[rows, asked],
+                    timeout=max(1_000, (deadline - time.monotonic()) * 1000),
+                )
+                break
     return chat_wait(p, before + 1)
 
 

@@ -221,7 +221,9 @@ def test_no_answer_is_longer_than_the_cap_and_a_narrow_one_is_short(real_bot, qu
 def _candidates(bot, question):
     """The question's vector, side readings and scored candidate sentences, as ``Bot.ask`` reads
     them (no exclusions)."""
-    qvec, side, cands = _candidates(bot, question)
+    qvec, side = bot.retriever.read(question)
+    passages = bot.retriever.search(question, qvec, 8)
+    cands = bot.retriever.candidate_sentences(passages, qvec, [], query=question, side=side)
     return qvec, side, cands
 
 
