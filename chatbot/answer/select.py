@@ -43,7 +43,10 @@ from chatbot.types import ScoredSentence
 # An item that restates what the previous sentence was about needs that sentence to make sense.
 ANAPHORA = re.compile(
     r"^(this|these|they|their|them|it|its|such|therefore|thus|but|however|that|those|so|"
-    r"at the same time|as a result|in such cases)\b",
+    r"at the same time|as a result|in such cases|"
+    # Examples of what the sentence before named ("Some examples include codeine, ...": of
+    # narcotic medicines that may be addicting, said just before).
+    r"(?:some|for|one|other) examples?|examples include|for instance)\b",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’-][A-Za-z0-9]+)*")
