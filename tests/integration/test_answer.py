@@ -271,6 +271,23 @@ def test_a_lone_list_over_the_cap_loses_its_weakest_items(real_bot):
     assert quotes[0] == LEAD and 1 <= len(quotes) - 1 < len(items)
 
 
+def test_examples_are_quoted_with_what_they_are_examples_of(real_bot):
+    """ "Some examples include codeine, ..." names examples of the sentence before it (narcotic
+    medicines, which may be addicting): never quoted without it."""
+    examples, before = "Some examples include codeine", "Narcotic medications such as"
+    quoted = 0
+    for question in (
+        "what are the treatments for restless legs?",
+        "which painkillers are used for restless legs",
+        "is codeine used for rls",
+    ):
+        quotes = [c.quote for c in real_bot.ask(question).citations]
+        if any(examples in q for q in quotes):
+            quoted += 1
+            assert any(q.startswith(before) for q in quotes), (question, quotes)
+    assert quoted  # the examples are quoted for at least one of these questions
+
+
 def test_a_dubious_claim_never_leads(real_bot):
     for question in ("what causes restless legs in children", "why do kids get restless legs"):
         answer = real_bot.ask(question)
