@@ -28,8 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, machine, pct, table, update_results  # noqa: E402
@@ -63,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from chatbot.config import Settings
-    from chatbot.embedding import limit_model_threads, model_input
+    from chatbot.embedding import limit_model_threads, texts_with
     from chatbot.pipeline import build_bot
     from chatbot.retrieval import retrieval_query
     from chatbot.safety.emergency import read_rules
@@ -101,22 +99,18 @@ def main() -> None:
             # The triage texts the retriever's call does not embed already (in the model's form):
             # the normalised message when the retriever reads it otherwise, a long message's tail.
             own = triage_texts(q)
-            keys = {model_input(inner.name, b) for b in batch}
-            extra = [x for x in dict.fromkeys(own) if model_input(inner.name, x) not in keys]
+            every, rows = texts_with(inner.name, batch, own)
+            extra = every[len(batch) :]
             # The model call with and without the triage texts, back to back.
             t0, c0 = time.perf_counter(), time.thread_time()
             vecs = inner.encode(batch)
             t1, c1 = time.perf_counter(), time.thread_time()
             if extra:  # else the call is the retriever's own: triage adds nothing to it
-                vecs = inner.encode([*batch, *extra])
+                vecs = inner.encode(every)
                 t2, c2 = time.perf_counter(), time.thread_time()
             else:
                 t2, c2 = t1 + (t1 - t0), c1 + (c1 - c0)
-            every = [*batch, *extra]
-            row_of = {}
-            for j, x in enumerate(every):
-                row_of.setdefault(model_input(inner.name, x), j)
-            carried = np.stack([vecs[row_of[model_input(inner.name, x)]] for x in own])
+            carried = vecs[rows]
             extra_texts[i] = len(extra)
 
             t3, c3 = time.perf_counter(), time.thread_time()

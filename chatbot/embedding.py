@@ -28,6 +28,21 @@ def model_input(name: str, text: str) -> str:
     return text.lower() if name in UNCASED_MODELS else text
 
 
+def texts_with(name: str, texts: list[str], more: list[str]) -> tuple[list[str], list[int]]:
+    """``texts``, then those of ``more`` the model named ``name`` does not read among them already
+    (in its form: ``model_input``), each once; and the row of each of ``more`` in that list."""
+    every = list(texts)
+    row: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        row.setdefault(model_input(name, t), i)
+    for t in more:
+        key = model_input(name, t)
+        if key not in row:
+            row[key] = len(every)
+            every.append(t)
+    return every, [row[model_input(name, t)] for t in more]
+
+
 class Embedder(Protocol):
     """Turns texts into L2-normalised float32 vectors (cosine similarity = inner product)."""
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from chatbot import messages
-from chatbot.embedding import Embedder, model_input
+from chatbot.embedding import Embedder, texts_with
 from chatbot.safety.contacts import CountryLines
 from chatbot.safety.decision import always_now_rules, decide, line_reaches, vetoed
 from chatbot.safety.emergency import (
@@ -129,7 +129,7 @@ def _also_said(kind: str, text: str) -> frozenset[str]:
 class RideAlong:
     """An ``Embedder`` that adds this thread's pending triage texts to its next ``encode`` call,
     so the message is embedded for triage in the same model call as the retrieval readings; a
-    pending text the call embeds already (in the model's own form: ``model_input``) is not
+    pending text the call embeds already (in the model's own form: ``texts_with``) is not
     embedded twice. Everything else passes through to the wrapped embedder."""
 
     def __init__(self, inner: Embedder) -> None:
@@ -157,17 +157,9 @@ class RideAlong:
         if not pending:
             return self.inner.encode(texts)
         self._local.pending = None
-        row: dict[str, int] = {}
-        for i, t in enumerate(texts):
-            row.setdefault(model_input(self.name, t), i)
-        extra: list[str] = []
-        for t in pending:
-            key = model_input(self.name, t)
-            if key not in row:
-                row[key] = len(texts) + len(extra)
-                extra.append(t)
-        vecs = self.inner.encode([*texts, *extra])
-        self._local.got = np.stack([vecs[row[model_input(self.name, t)]] for t in pending])
+        every, rows = texts_with(self.name, texts, pending)
+        vecs = self.inner.encode(every)
+        self._local.got = vecs[rows]
         return vecs[: len(texts)]
 
     def count_word_pieces(self, text: str) -> int:
