@@ -645,37 +645,29 @@ def chat_ask(p, question: str) -> Any:
     """Ask in the chat and wait for the complete answer; return it.
 
     The question box submits with ``trigger_mode="once"``: Gradio ignores an Enter while the
-    previous answer's event is still finishing (its last message can arrive after the answer is
-    drawn, later still on a loaded machine). So Enter is pressed until the chat has taken the
-    question (a new question row, the box emptied): pressing again while an event is pending is
-    ignored, never a second question."""
+    previous answer's event is still finishing. That event's last message (which empties the
+    box) can arrive after its answer is drawn, later still on a loaded machine, and so after the
+    next question was typed: the box is then empty with no new question row, and the question is
+    typed again. The chat has taken the question when its row is drawn (the same message empties
+    the box); pressing Enter while an event is pending is ignored, never a second question."""
     rows = "#conversation .user-row"
     asked = p.locator(rows).count()
     before = p.locator("#conversation .answer-done, #conversation .answer-error").count()
     box = p.get_by_label(CHAT_INPUT)
     box.fill(question)
     deadline = time.monotonic() + 90
+    more_rows = "([sel, n]) => document.querySelectorAll(sel).length > n"
     while True:
         box.press("Enter")
         try:
-            p.wait_for_function(
-                "([sel, n]) => document.querySelectorAll(sel).length > n",
-                arg=[rows, asked],
-                timeout=2_000,
-            )
+            p.wait_for_function(more_rows, arg=[rows, asked], timeout=2_000)
             break
         except Exception:
             if time.monotonic() > deadline:
                 raise
-            if box.input_value() != question:
-                # Taken (the box emptied): its row comes with the event's first message, later
-                # than 2 s on a loaded machine; wait for it, never press Enter again.
-                p.wait_for_function(
-                    "([sel, n]) => document.querySelectorAll(sel).length > n",
-                    arg=[rows, asked],
-                    timeout=max(1_000, (deadline - time.monotonic()) * 1000),
-                )
-                break
+        # Read the box before the rows: the message that takes the question draws both.
+        if box.input_value() != question and p.locator(rows).count() <= asked:
+            box.fill(question)  # emptied by the previous answer's late last message
     return chat_wait(p, before + 1)
 
 
