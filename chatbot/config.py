@@ -275,6 +275,13 @@ class WebSettings(_Group):
         default_factory=lambda: _user_cache() / "models",
         description="where the ONNX export of the model is kept (made once, on first use)",
     )
+    answer_slots: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="answers whose Python runs at once in one server process; the others wait "
+        "on a lock, and a question waiting for the model hands its slot on (bench/load.py)",
+    )
     workers: int = Field(
         1,
         ge=1,

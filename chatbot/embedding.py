@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
@@ -141,6 +142,80 @@ class FakeEmbedder:
 MAX_BATCH = 64
 
 
+class AnswerSlots:
+    """At most ``slots`` threads run an answer's Python at once; one waiting for the model hands
+    its slot on while it waits.
+
+    Served, every patient's question runs in a thread of its own. With dozens of them runnable,
+    all contend for the GIL: the batching worker that feeds the model waits its turn behind them,
+    the model's core idles, and throughput falls as patients are added (``bench/load.py``). A
+    thread waiting for a slot sleeps on a lock of its own, which costs the GIL nothing, and the
+    questions waiting for the model still make one batch.
+
+    A freed slot is handed straight to the longest waiter, never taken by a newcomer (a plain
+    semaphore lets one barge in, and a waiter passed over goes to the back: a long tail), and an
+    answer coming back from the model goes before the questions not started yet: the work begun
+    is finished first.
+
+    Args:
+        slots: How many answers' Python may run at once (``WebSettings.answer_slots``).
+    """
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self._free = slots
+        self._lock = threading.Lock()
+        self._returning: deque[threading.Lock] = deque()  # back from the model: first
+        self._new: deque[threading.Lock] = deque()
+        self._local = threading.local()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Run the block in a slot (re-entrant: a thread already in one keeps it)."""
+        if getattr(self._local, "held", False):
+            yield
+            return
+        self._take(self._new)
+        try:
+            yield
+        finally:
+            self._local.held = False
+            self._give()
+
+    @contextmanager
+    def handed_on(self) -> Iterator[None]:
+        """Give the thread's slot to another answer for the block (a wait), then take one back."""
+        if not getattr(self._local, "held", False):
+            yield
+            return
+        self._local.held = False
+        self._give()
+        try:
+            yield
+        finally:
+            self._take(self._returning)
+
+    def _take(self, line: deque[threading.Lock]) -> None:
+        with self._lock:
+            if self._free and not self._returning and not self._new:
+                self._free -= 1
+                self._local.held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            line.append(turn)
+        turn.acquire()  # released by ``_give``, which hands this thread the slot
+        self._local.held = True
+
+    def _give(self) -> None:
+        with self._lock:
+            line = self._returning or self._new
+            if line:
+                line.popleft().release()
+            else:
+                self._free += 1
+
+
 class QueryEmbedder:
     """An ``Embedder`` that caches and micro-batches small calls (a question and its side
     readings); calls of more than ``max_batch`` texts pass through.
@@ -149,10 +224,18 @@ class QueryEmbedder:
         inner: The real embedder (its ``name`` and ``dim`` are kept, so index checks still match).
         cache_size: Query vectors kept (least recently used dropped first); 0 turns caching off.
         max_batch: The most questions embedded in one model call.
+        slots: The answers' slots (served): a caller waiting for its batch hands its slot on.
     """
 
-    def __init__(self, inner: Embedder, cache_size: int = 2048, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        inner: Embedder,
+        cache_size: int = 2048,
+        max_batch: int = MAX_BATCH,
+        slots: AnswerSlots | None = None,
+    ) -> None:
         self.inner = inner
+        self.slots = slots
         self.name = inner.name
         self.dim = inner.dim
         self.cache_size = cache_size
@@ -172,7 +255,7 @@ class QueryEmbedder:
             return self.inner.encode(texts)
         # A question and its side readings: each from the cache or the next batch, together.
         waiting = self._submit_all(texts)
-        return np.stack([w if isinstance(w, np.ndarray) else w.result() for w in waiting])
+        return np.stack([w if isinstance(w, np.ndarray) else self._wait(w) for w in waiting])
 
     def count_word_pieces(self, text: str) -> int:
         return self.inner.count_word_pieces(text)
@@ -180,7 +263,13 @@ class QueryEmbedder:
     def encode_one(self, text: str) -> np.ndarray:
         """The vector of ``text``, from the cache or from the next batch."""
         waiting = self._submit(text)
-        return waiting if isinstance(waiting, np.ndarray) else waiting.result()
+        return waiting if isinstance(waiting, np.ndarray) else self._wait(waiting)
+
+    def _wait(self, future: Future[np.ndarray]) -> np.ndarray:
+        if self.slots is None or future.done():
+            return future.result()
+        with self.slots.handed_on():
+            return future.result()
 
     def _submit(self, text: str) -> np.ndarray | Future[np.ndarray]:
         """``text``'s cached vector, or a future the worker fills with its next batch."""

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from chatbot.answer import compose, select_sentences
 from chatbot.answer.select import words
 from chatbot.config import Settings
 from chatbot.corpus import load_corpus
-from chatbot.embedding import Embedder, QueryEmbedder, limit_model_threads
+from chatbot.embedding import AnswerSlots, Embedder, QueryEmbedder, limit_model_threads
 from chatbot.errors import BadInputError, IndexCorruptError, IndexMissingError, IndexStaleError
 from chatbot.fast_embedding import query_embedder
 from chatbot.index import LoadedIndex, build_index, load_index
@@ -109,10 +110,11 @@ def build_bot(
     threads = limit_model_threads(settings.web.workers) if serving else (os.cpu_count() or 1)
     web = settings.web
     embedder = query_embedder(web.embedding_backend, embedder, web.model_cache_dir, threads)
+    slots = AnswerSlots(web.answer_slots) if serving else None
     if serving:
-        embedder = QueryEmbedder(embedder, cache_size=settings.web.query_cache_size)
+        embedder = QueryEmbedder(embedder, cache_size=web.query_cache_size, slots=slots)
     store = open_log(settings, read_only=read_only_log) if log else None
-    return Bot(settings, index, embedder, log=store)
+    return Bot(settings, index, embedder, log=store, slots=slots)
 
 
 def numpy_on_one_thread() -> None:
@@ -135,6 +137,7 @@ class Bot:
         index: A loaded index (see ``open_index``).
         embedder: The embedder the index was built with (served: the batching one).
         log: Optional answer log (the review store); without one nothing is recorded.
+        slots: Served: how many answers run their Python at once (``embedding.AnswerSlots``).
     """
 
     def __init__(
@@ -143,8 +146,10 @@ class Bot:
         index: LoadedIndex,
         embedder: Embedder,
         log: AnswerLog | None = None,
+        slots: AnswerSlots | None = None,
     ) -> None:
         self.settings = settings
+        self.slots = slots
         self.embedder = embedder
         safety = settings.safety
         lines = country_lines(
@@ -200,7 +205,10 @@ class Bot:
         outer = getattr(self._pinned, "served", None)
         self._pinned.served = outer or self._served
         try:
-            return self._ask(question, history, channel, conversation)
+            if self.slots is None:
+                return self._ask(question, history, channel, conversation)
+            with self.slots.held():
+                return self._ask(question, history, channel, conversation)
         finally:
             self._pinned.served = outer
 
@@ -325,7 +333,10 @@ class Bot:
         timings["total_ms"] = (time.perf_counter() - t0) * 1000
         answer.timings = timings
         if self.log is not None:
-            self.log.log_answer(text, answer, history, channel, conversation)
+            # The store's write can wait on a disk, a lock or a database server: meanwhile
+            # another answer runs in this one's slot.
+            with self.slots.handed_on() if self.slots is not None else nullcontext():
+                self.log.log_answer(text, answer, history, channel, conversation)
         return answer
 
     def _reviewed_answer(self, text: str, history: Sequence[Turn]) -> Answer | None:

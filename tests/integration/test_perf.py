@@ -3,6 +3,7 @@ paths: same answers, only faster (timings are in bench/)."""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -12,7 +13,7 @@ import pytest
 from chatbot import embedding
 from chatbot import index as index_module
 from chatbot.config import RetrievalWeights
-from chatbot.embedding import FakeEmbedder, QueryEmbedder
+from chatbot.embedding import AnswerSlots, FakeEmbedder, QueryEmbedder
 from chatbot.retrieval.fusion import fused_search
 
 QUESTIONS = [
@@ -78,6 +79,90 @@ def test_concurrent_questions_are_batched_and_each_gets_its_own_vector():
     assert sum(sizes.values()) == fast.batches == len(inner.calls)
     assert sum(size * calls for size, calls in sizes.items()) == len(texts)
     assert max(sizes) > 1
+
+
+def _until(check, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_answers_hold_a_slot_but_hand_it_on_while_they_wait_for_the_model():
+    # One slot: one answer's Python at a time, yet the questions waiting for the model still
+    # make one batch (a thread waiting for its vector gives its slot to the next question).
+    slots = AnswerSlots(1)
+    inner = CountingEmbedder(delay=0.05)
+    fast = QueryEmbedder(inner, cache_size=0, slots=slots)
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def answer(i: int) -> None:
+        with slots.held():
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.002)  # the answer's own Python
+            with guard:
+                inside[0] -= 1
+            fast.encode([f"question {i}"])
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.002)
+            with guard:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in range(12)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert most[0] == 1
+    assert max(fast.stats()["batch_sizes"]) > 1
+    assert sum(len(c) for c in inner.calls) == 12
+    # All slots free again, a new answer does not wait; re-entrant, a nested hold keeps its slot.
+    with slots.held(), slots.held():
+        assert slots._free == 0
+
+
+def test_a_freed_slot_goes_to_the_answer_back_from_the_model_then_to_the_longest_waiter():
+    slots = AnswerSlots(1)
+    order: list[str] = []
+    back = threading.Event()
+
+    def returning() -> None:  # holds the slot, waits for the model, then finishes
+        with slots.held():
+            with slots.handed_on():
+                back.wait(10)
+            order.append("returning")
+
+    def new(name: str, release: threading.Event | None = None) -> None:
+        with slots.held():
+            order.append(name)
+            if release is not None:
+                release.wait(10)
+
+    r = threading.Thread(target=returning)
+    r.start()
+    _until(lambda: slots._free == 1)  # it handed its slot on while it waits
+    go_on = threading.Event()
+    first = threading.Thread(target=new, args=("first", go_on))
+    first.start()
+    _until(lambda: order == ["first"])
+    later = []
+    for name in ("second", "third"):
+        t = threading.Thread(target=new, args=(name,))
+        t.start()
+        later.append(t)
+        _until(functools.partial(lambda n: len(slots._new) == n, len(later)))
+    back.set()  # the model's vector is back: that answer queues before the new questions
+    _until(lambda: len(slots._returning) == 1)
+    go_on.set()
+    for t in (r, first, *later):
+        t.join()
+    assert order == ["first", "returning", "second", "third"]
+    assert slots._free == 1
 
 
 def test_one_call_s_texts_go_to_the_model_together():
