@@ -552,3 +552,31 @@ def test_the_final_blind_sets_keep_their_first_figures(real_bot, name):
     assert data["headline"]["emergency_recall"] == 1.0, summary
     assert data["overall"]["quote_fidelity"] == 1.0, summary
     assert data["headline"]["opens_with_promotion"] == 0, summary
+
+
+# Session 9's scope bank (blind author: 160 covered questions, 119 of them personal; 140 requests
+# for personal advice; 120 near-topic questions the articles do not cover), first measured on
+# 481353f before any change: covered answered 93.1% (5 refused as personal advice, 6 by the gate);
+# advice given the personal-advice reply 54.3% (42 refused by the gate instead, 21 answered, 1
+# emergency); near-topic refused 60.8% (46 answered). Held back as a measure of the scope
+# decision: adding it to the gate's training lowered the gate's leave-one-set-out abstain rate
+# (81.2% -> 70.8%; on the bank itself 60.2%), so it was not adopted (README, "Answer quality").
+SCOPE_FLOORS = {"answer": 149, "advice": 76, "abstain": 73}  # of 160, 140 and 120
+
+
+def test_the_scope_bank_keeps_its_first_figures(real_bot):
+    rows = [json.loads(line) for line in (QUESTIONS.parent / "scope_t8.jsonl").open()]
+    articles = real_bot.index.articles
+    got: dict[str, list[bool]] = {"answer": [], "advice": [], "abstain": []}
+    for row in rows:
+        for quote, name in zip(row["gold_quotes"], row["gold_files"] * 9, strict=False):
+            assert any(quote in a.body for a in articles.values()), (row["id"], name, quote)
+        answer = real_bot.ask(row["question"], [], channel="eval")
+        kind = "advice" if answer.reason == "personal_advice" else answer.status
+        right = {"answer": "answered", "advice": "advice", "abstain": "no_answer"}[row["label"]]
+        # A near-topic question refused as a request for personal advice is refused all the same.
+        got[row["label"]].append(kind == right or (row["label"] == "abstain" and kind == "advice"))
+    right = {label: sum(v) for label, v in got.items()}
+    assert [len(v) for v in got.values()] == [160, 140, 120]
+    for label, floor in SCOPE_FLOORS.items():
+        assert right[label] >= floor, right
