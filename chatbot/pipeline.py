@@ -30,7 +30,7 @@ from chatbot.index import LoadedIndex, build_index, load_index
 from chatbot.retrieval import Retriever, retrieval_query
 from chatbot.retrieval.intent import as_oneself
 from chatbot.review.guard import AnswerLog, GuardedLog
-from chatbot.safety.advice import is_personal_advice
+from chatbot.safety.advice import asks_personal_advice, is_personal_advice
 from chatbot.safety.contacts import country_lines, emergency_contacts
 from chatbot.safety.emergency import overlong_emergency
 from chatbot.safety.hygiene import clean_question
@@ -305,7 +305,9 @@ class Bot:
             )
             confidence = candidates[0].relevance if candidates else 0.0
             contact = s.clinic.clinic_contact
-            personal = is_personal_advice(text)
+            # Learned from banks that can grow (``safety/advice.py``); the patterns without it.
+            vector = verdict.scores.vector if verdict.scores is not None else None
+            personal = asks_personal_advice(text, vector, self.embedder.name)
             # The words put around the quotes count towards the answer's cap too.
             around = [self.triage.net_line(verdict)] if verdict.tier == "safety_net" else []
             if personal:

@@ -1,10 +1,22 @@
 """Medicines: the caution line under an answer, and the check for requests of personal advice
 (a dose, starting / stopping / changing a medicine, what one's own symptoms mean). Both read one
-vocabulary of medicines (``rules.toml``)."""
+vocabulary of medicines (``rules.toml``).
+
+The check the answers use (``asks_personal_advice``) is learned: a logistic regression over the
+message's vector and the hand-written patterns' verdict (``personal_advice_match``), fitted by
+``bench/train_advice.py`` on banks that can grow; its coefficients and operating point live in
+``data/advice.json``. Without the model's vector (another embedding model, the learned layers
+not run) the patterns decide alone.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
 
 from chatbot.safety.normalise import normalise
 from chatbot.safety.rules import rulebook
@@ -48,3 +60,46 @@ def personal_advice_match(text: str) -> str | None:
 def is_personal_advice(text: str) -> bool:
     """True for a request for a personal dose, a medication change, or a diagnosis."""
     return personal_advice_match(text) is not None
+
+
+ADVICE_FILE = Path(__file__).resolve().parent / "data" / "advice.json"
+
+
+def advice_features(text: str, vector: np.ndarray) -> np.ndarray:
+    """What the learned check reads: the message's vector and the patterns' verdict (0 / 1)."""
+    return np.append(np.asarray(vector, dtype=np.float64), float(is_personal_advice(text)))
+
+
+@lru_cache(maxsize=1)
+def _advice_model() -> dict[str, object] | None:
+    try:
+        model = json.loads(ADVICE_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    coef = np.asarray(model["coef"], dtype=np.float64)
+    return {**model, "coef": coef}
+
+
+def advice_probability(text: str, vector: np.ndarray | None, embedder: str) -> float | None:
+    """The learned check's probability that ``text`` asks for personal advice, or None when it
+    cannot read this message (no vector, or a vector of a model it was not fitted on)."""
+    model = _advice_model()
+    if model is None or vector is None or model["embedder"] != embedder:
+        return None
+    coef = model["coef"]
+    assert isinstance(coef, np.ndarray)
+    x = advice_features(text, vector)
+    if x.shape != coef.shape:
+        return None
+    intercept = model["intercept"]
+    assert isinstance(intercept, float)
+    return float(1.0 / (1.0 + np.exp(-(x @ coef + intercept))))
+
+
+def asks_personal_advice(text: str, vector: np.ndarray | None, embedder: str) -> bool:
+    """The answers' check: the learned one at its operating point, else the patterns."""
+    p = advice_probability(text, vector, embedder)
+    if p is None:
+        return is_personal_advice(text)
+    threshold = _advice_model()["threshold"]  # type: ignore[index]
+    return p >= float(threshold)  # type: ignore[arg-type]

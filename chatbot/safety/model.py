@@ -204,6 +204,8 @@ class Scores:
     # The line detectors: kind (suicide, poisoning) -> probability that the message is an
     # emergency of that kind (its most alarming text), read at any tier for the line it needs.
     lines: dict[str, float] = field(default_factory=dict)
+    # The message's vector (``triage_texts(message)[0]``): the personal-advice check reads it.
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def kind(self) -> str:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -260,7 +260,8 @@ class Triage:
             # followup`` says when it counts again): the head reads this message alone then.
             earlier = previous if previous and detect_emergency(previous[-4000:]) is None else ""
             units = text_design(text_units(text, earlier))
-            return self.model.score(np.asarray(vectors, dtype=np.float32), cues, chars, units)
+            vectors = np.asarray(vectors, dtype=np.float32)
+            return replace(self.model.score(vectors, cues, chars, units), vector=vectors[0])
         except Exception as exc:  # the rules' verdict stands
             log.error("triage: the learned layers failed (%s); the rules decide alone", exc)
             return None
