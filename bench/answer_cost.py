@@ -63,7 +63,7 @@ PARTS = [
     ("chatbot.answer.select", "line_neighbours", "  select: line neighbours (in greedy)"),
     ("chatbot.retrieval.retriever", "sentence_scores", "  candidates: sentence_scores"),
     ("chatbot.retrieval.retriever", "Retriever._reading", "  candidates: the gate's reading"),
-    ("chatbot.retrieval.retriever", "ScoredSentence", "  candidates: ScoredSentence objects"),
+    ("chatbot.retrieval.retriever", "ScoredSentence.made", "  candidates: ScoredSentence objects"),
     ("chatbot.safety.triage", "char_features", "  triage: char_features"),
     ("chatbot.safety.triage", "read_rules", "  triage: read_rules"),
 ]

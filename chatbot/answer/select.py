@@ -83,6 +83,8 @@ class _Tables:
         for q, f in enumerate(facts[: len(sentences)]):
             if f.block >= 0:
                 self.blocks.setdefault((sentences[q].article_id, f.block), []).append(q)
+        # The sentences that advertise the clinic, never quoted for a medical question.
+        self.promoted = frozenset(q for q, f in enumerate(facts) if f.promotion)
         self.by_article: dict[str, list[int]] = {}
         for q, sentence in enumerate(sentences):
             self.by_article.setdefault(sentence.article_id, []).append(q)
@@ -181,11 +183,11 @@ def select_sentences(
     w = weights or AnswerWeights()
     facts = facts if facts is not None else index.structure
     medical = intent is None or not intent.about_clinic
-    allowed = [
-        c
-        for c in candidates
-        if not (medical and c.position < len(facts) and facts[c.position].promotion)
-    ]
+    if medical:
+        promoted = _tables(index, facts).promoted
+        allowed = [c for c in candidates if c.position not in promoted]
+    else:
+        allowed = list(candidates)
     if not allowed:
         return []
     pool = allowed[: w.pool]
@@ -273,11 +275,16 @@ def _unit(
         items = sorted(q for q in p.same_block(pos) if p.fact(q).lead == pos)
         if len(items) <= (w.list_broad_items if broad else w.list_whole_items):
             out.extend(q for q in items if ok(q))
-    if ANAPHORA.match(cand.record.text):
+    if _needs_previous(cand.record.text):
         prev = _previous_on_line(cand, p)
         if prev is not None and ok(prev):
             out.append(prev)
     return sorted(set(out))
+
+
+@lru_cache(maxsize=8192)  # the articles' sentences, read for every question's pool
+def _needs_previous(text: str) -> bool:
+    return ANAPHORA.match(text) is not None
 
 
 def _reads_alone(unit: list[int], p: _Pool) -> bool:
@@ -334,10 +341,6 @@ def _greedy(
     limit = budget(intent, w)
 
     neighbours = line_neighbours(p.index, [c.position for c in pool])
-
-    def beside(unit: list[int]) -> float:
-        near = any(q in taken for u in unit for q in neighbours.get(u, ()))
-        return 1.0 + w.adjacent if near else 1.0
 
     def r_of(pos: int) -> float:
         i = at.get(pos)
@@ -438,6 +441,19 @@ def _greedy(
         lone_by.setdefault(pool[i].record.text, []).append(j)
         for q in neighbours.get(pool[i].position, ()):
             near_by.setdefault(q, []).append(j)
+    # The units of several sentences, with what each round reads of them looked up once: its
+    # row, its sentence's position and text, its sentences, their neighbours on their line.
+    several = [
+        (
+            i,
+            pool[i].position,
+            pool[i].record.text,
+            units[i],
+            tuple(q for u in units[i] for q in neighbours.get(u, ())),
+        )
+        for i in others
+    ]
+    beside_factor = 1.0 + w.adjacent
     seen = 0  # sentences of ``chosen`` already marked in those arrays
     # Lazy greedy for the units of several sentences: with no negative weight, a unit's gain
     # never grows as the answer does (the objective is monotone submodular), so the gain it
@@ -470,21 +486,22 @@ def _greedy(
                 g = g * np.where(near, 1.0 + w.adjacent, 1.0)
             ratios[lone_at[ok]] = (g / divisor)[ok]
         best = float(ratios.max()) if len(ratios) else -1.0
-        for i in others:
-            if pool[i].position in taken or pool[i].record.text in texts:
+        nearest = closest.tolist()
+        for i, position, text, unit, beside_of in several:
+            if position in taken or text in texts:
                 continue
-            if closest[i] > w.near_duplicate:
+            if nearest[i] > w.near_duplicate:
                 continue
-            c = sum(p.words[q] for q in units[i] if q not in taken)
+            c = sum(p.words[q] for q in unit if q not in taken)
             if c == 0 or used + c > limit:
                 continue
             scale = c**w.cost_power
-            factor = beside(units[i])
+            factor = beside_factor if any(q in taken for q in beside_of) else 1.0
             if lazy and i in last_gain:
                 cap = last_gain[i] * factor / scale
                 if cap * (1.0 + 1e-9) + 1e-12 < best:
                     continue
-            gain = gain_of(units[i])
+            gain = gain_of(unit)
             last_gain[i] = gain
             ratios[order[i]] = ratio = gain * factor / scale
             best = max(best, ratio)

@@ -367,20 +367,29 @@ class Retriever:
         chunks = self.index.chunks
         around: dict[int, Passage] = {}  # a chunk outside the top passages, made once
         sims_at, lexical_at, context_at = sims.tolist(), lexical.tolist(), context.tolist()
+        rounded = [round(score, 4) for score in scores.tolist()]
+        # Best first, ties in table order: a stable sort on -score (numpy's stable argsort gives
+        # the same order, for less than Python's sort by key; a NaN, which the two order
+        # differently, takes Python's).
+        keys = -np.asarray(rounded)
+        if np.isnan(keys).any():
+            order = sorted(range(len(rounded)), key=lambda j: -rounded[j])
+        else:
+            order = np.argsort(keys, kind="stable").tolist()
+        made = ScoredSentence.made
         out = []
-        for j, (i, ci, score) in enumerate(zip(kept, best_chunk, scores.tolist(), strict=True)):
+        for j in order:
+            ci = best_chunk[j]
             passage = around.get(ci)
-            if passage is None:
+            if passage is None:  # the same for any sentence of the chunk: its dense score
                 chunk = chunks[ci]
                 passage = given.get(chunk.chunk_id) or Passage(chunk, 0.0, context_at[j], 0.0)
                 around[ci] = passage
+            i = kept[j]
             pos = positions[i]
             out.append(
-                ScoredSentence(
-                    sentences[pos], pos, sims_at[i], passage, round(score, 4), lexical_at[i], gate
-                )
+                made(sentences[pos], pos, sims_at[i], passage, rounded[j], lexical_at[i], gate)
             )
-        out.sort(key=lambda c: -c.score)
         return out
 
     def last_reading(self) -> GateReading | None:

@@ -4,17 +4,19 @@ are in bench/: answer_cost.py, served_cpu.py; same_answers.py checks every answe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from chatbot.answer import select
 from chatbot.answer.select import _Pool, budget
 from chatbot.config import AnswerWeights
 from chatbot.retrieval.intent import Intent
-from chatbot.types import ScoredSentence
+from chatbot.types import Passage, ScoredSentence
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -177,3 +179,25 @@ def reference_greedy(
         take(units[best])
         picks += 1
     return chosen
+
+
+def test_a_scored_sentence_made_in_one_step_is_the_constructor_s(real_bot):
+    sentence = real_bot.index.sentences[3]
+    chunk = real_bot.index.chunks[sentence.chunk]
+    passage = Passage(chunk, 0.0, 0.25, 0.0)
+    made = ScoredSentence.made(sentence, 3, 0.5, passage, 0.4321, 0.1, 0.7)
+    plain = ScoredSentence(sentence, 3, 0.5, passage, 0.4321, 0.1, 0.7)
+    assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
+    assert dataclasses.replace(made, score=0.1) == dataclasses.replace(plain, score=0.1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.score = 1.0  # type: ignore[misc]
+
+
+def test_candidates_come_best_first_ties_in_table_order(real_bot, real_embedder):
+    retriever = real_bot.retriever
+    for q in questions(40):
+        qvec = real_embedder.encode([q])[0]
+        cands = retriever.candidate_sentences(retriever.search(q, qvec, 8), qvec, set(), query=q)
+        keys = [(-c.score, c.position) for c in cands]
+        assert keys == sorted(keys), q
+        assert len({c.position for c in cands}) == len(cands), q
