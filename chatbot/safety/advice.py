@@ -12,6 +12,7 @@ not run) the patterns decide alone.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +63,7 @@ def is_personal_advice(text: str) -> bool:
     return personal_advice_match(text) is not None
 
 
+log = logging.getLogger(__name__)
 ADVICE_FILE = Path(__file__).resolve().parent / "data" / "advice.json"
 
 
@@ -74,7 +76,10 @@ def advice_features(text: str, vector: np.ndarray) -> np.ndarray:
 def _advice_model() -> dict[str, object] | None:
     try:
         model = json.loads(ADVICE_FILE.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        log.warning(
+            "personal advice: %s unreadable (%s); the patterns decide alone", ADVICE_FILE, exc
+        )
         return None
     coef = np.asarray(model["coef"], dtype=np.float64)
     return {**model, "coef": coef}

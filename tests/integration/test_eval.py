@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import CORPUS
 
@@ -611,3 +612,17 @@ def test_the_bot_answers_with_the_learned_advice_check(real_bot):
     assert real_bot.ask(covered).status == "answered"
     answer = real_bot.ask(asks)
     assert answer.status == "no_answer" and answer.reason == "personal_advice"
+
+
+def test_a_missing_advice_model_leaves_the_patterns_deciding(monkeypatch, tmp_path, caplog):
+    from chatbot.safety import advice
+
+    monkeypatch.setattr(advice, "ADVICE_FILE", tmp_path / "gone.json")
+    advice._advice_model.cache_clear()
+    try:
+        vector = np.ones(384, dtype=np.float32)
+        text = "My 10 year old has restless legs. What non-medicine things can we try at home?"
+        assert advice.asks_personal_advice(text, vector, "all-MiniLM-L6-v2") is True
+        assert "the patterns decide alone" in caplog.text
+    finally:
+        advice._advice_model.cache_clear()
