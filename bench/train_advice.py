@@ -33,18 +33,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+from common import ROOT  # noqa: E402  (puts the project on sys.path and keeps it offline)
 
 TESTS = ROOT / "tests"
 DEV = ["questions", "questions_holdout", "questions_blind2", "questions_q1", "questions_q2"]
@@ -97,10 +92,9 @@ def data_key(rows: list[tuple[str, str, int]]) -> str:
 def design(texts: list[str]) -> np.ndarray:
     from chatbot.embedding import SentenceTransformerEmbedder
     from chatbot.safety.advice import advice_features
-
-    model = SentenceTransformerEmbedder()
     from chatbot.safety.features import triage_texts
 
+    model = SentenceTransformerEmbedder()
     vectors = model.encode([triage_texts(t)[0] for t in texts])
     return np.stack([advice_features(t, v) for t, v in zip(texts, vectors, strict=True)])
 

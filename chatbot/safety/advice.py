@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,33 +73,47 @@ def advice_features(text: str, vector: np.ndarray) -> np.ndarray:
     return np.append(np.asarray(vector, dtype=np.float64), float(is_personal_advice(text)))
 
 
+@dataclass(frozen=True)
+class AdviceModel:
+    """The fitted check (``data/advice.json``): the model whose vectors it reads, its weights
+    over ``advice_features`` and its operating point."""
+
+    embedder: str
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+
+    def probability(self, text: str, vector: np.ndarray) -> float | None:
+        x = advice_features(text, vector)
+        if x.shape != self.coef.shape:
+            return None
+        return float(1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept))))
+
+
 @lru_cache(maxsize=1)
-def _advice_model() -> dict[str, object] | None:
+def _advice_model() -> AdviceModel | None:
     try:
-        model = json.loads(ADVICE_FILE.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = json.loads(ADVICE_FILE.read_text(encoding="utf-8"))
+        return AdviceModel(
+            str(data["embedder"]),
+            np.asarray(data["coef"], dtype=np.float64),
+            float(data["intercept"]),
+            float(data["threshold"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         log.warning(
             "personal advice: %s unreadable (%s); the patterns decide alone", ADVICE_FILE, exc
         )
         return None
-    coef = np.asarray(model["coef"], dtype=np.float64)
-    return {**model, "coef": coef}
 
 
 def advice_probability(text: str, vector: np.ndarray | None, embedder: str) -> float | None:
     """The learned check's probability that ``text`` asks for personal advice, or None when it
     cannot read this message (no vector, or a vector of a model it was not fitted on)."""
     model = _advice_model()
-    if model is None or vector is None or model["embedder"] != embedder:
+    if model is None or vector is None or model.embedder != embedder:
         return None
-    coef = model["coef"]
-    assert isinstance(coef, np.ndarray)
-    x = advice_features(text, vector)
-    if x.shape != coef.shape:
-        return None
-    intercept = model["intercept"]
-    assert isinstance(intercept, float)
-    return float(1.0 / (1.0 + np.exp(-(x @ coef + intercept))))
+    return model.probability(text, vector)
 
 
 def asks_personal_advice(text: str, vector: np.ndarray | None, embedder: str) -> bool:
@@ -106,5 +121,5 @@ def asks_personal_advice(text: str, vector: np.ndarray | None, embedder: str) ->
     p = advice_probability(text, vector, embedder)
     if p is None:
         return is_personal_advice(text)
-    threshold = _advice_model()["threshold"]  # type: ignore[index]
-    return p >= float(threshold)  # type: ignore[arg-type]
+    model = _advice_model()
+    return model is not None and p >= model.threshold
