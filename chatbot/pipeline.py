@@ -205,9 +205,7 @@ class Bot:
         outer = getattr(self._pinned, "served", None)
         self._pinned.served = outer or self._served
         try:
-            if self.slots is None:
-                return self._ask(question, history, channel, conversation)
-            with self.slots.held():
+            with self.slots.held() if self.slots is not None else nullcontext():
                 return self._ask(question, history, channel, conversation)
         finally:
             self._pinned.served = outer
