@@ -61,6 +61,11 @@ SETS = {
     # Staff's examples (covered questions in patients' dramatic words, near-topic questions the
     # articles do not cover; a "should not have answered" verdict becomes one): grow it here.
     "examples": ROOT / "chatbot" / "retrieval" / "data" / "gate_examples.jsonl",
+    # Blind authors' scope banks: covered questions, and near-topic ones the articles do not
+    # cover, worded alike (t8 and t9 also hold requests for personal advice: not the gate's).
+    "t8": TESTS / "scope_t8.jsonl",
+    "t9": TESTS / "scope_t9.jsonl",
+    "t10": TESTS / "scope_t10.jsonl",
 }
 TARGET = 0.97  # the share of covered questions the operating point must answer
 C = 1.0  # the logistic regression's inverse regularisation (features standardised)
@@ -75,29 +80,39 @@ def data_key(paths: list[Path], corpus_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def load_labelled(path: Path) -> list[tuple[str, str, str, list[tuple[str, str]]]]:
+    """A set's (id, question, expected behaviour, history) items; a scope bank's lines (a
+    ``label`` of answer / abstain / advice, no gold quotes) are read the same way."""
+    from chatbot.evaluation import load_questions
+
+    lines = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    if lines and "label" in lines[0] and "expected_behaviour" not in lines[0]:
+        return [(line["id"], line["question"], line["label"], []) for line in lines]
+    return [(i.id, i.question, i.expected, list(i.history)) for i in load_questions(path)]
+
+
 def collect(bot: Any) -> list[dict[str, Any]]:
     """One row per labelled question the gate decides: its set, id, label, features, vector."""
-    from chatbot.evaluation import load_questions
     from chatbot.safety.advice import is_personal_advice
     from chatbot.types import Turn
 
     rows = []
     for name, path in SETS.items():
-        for item in load_questions(path):
-            if item.expected not in ("answer", "abstain"):
+        for iid, question, expected, turns in load_labelled(path):
+            if expected not in ("answer", "abstain"):
                 continue
-            history = [Turn(role, content) for role, content in item.history]
+            history = [Turn(role, content) for role, content in turns]
             bot.retriever._last.reading = None
-            answer = bot.ask(item.question, history, channel="eval")
+            answer = bot.ask(question, history, channel="eval")
             reading = bot.retriever.last_reading()
-            if answer.status == "emergency" or reading is None or is_personal_advice(item.question):
+            if answer.status == "emergency" or reading is None or is_personal_advice(question):
                 continue
             rows.append(
                 {
                     "set": name,
-                    "id": item.id,
-                    "question": item.question,
-                    "label": int(item.expected == "answer"),
+                    "id": iid,
+                    "question": question,
+                    "label": int(expected == "answer"),
                     "measured": reading.measured,
                     "vector": np.asarray(reading.vector, dtype=np.float32),
                 }

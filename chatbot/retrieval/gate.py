@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-TRAINER_VERSION = 1
+TRAINER_VERSION = 2
 # The gate's number at the operating point: ``AnswerSettings.min_relevance``'s default, so the
 # default threshold is the fitted operating point and another threshold moves off it.
 ANCHOR = 0.5
@@ -59,6 +59,7 @@ MEASURED = (
     "words",  # the message's length (log1p of its words)
     "asks_amount",  # it asks for an amount, a level, a dose or a time...
     "amount_unsaid",  # ...and none of the five best sentences holds a number
+    "unsaid_first",  # the question's weight in terms the first-ranked sentence never says
 )
 # From the exemplar bank: the nearest covered and uncovered labelled questions by meaning.
 EXEMPLAR = ("near_covered", "near_uncovered", "near_margin")

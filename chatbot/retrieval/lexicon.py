@@ -280,6 +280,37 @@ class Lexicon:
             out.append(" ".join(t for t in (heading, lead, rec.text) if t))
         return out
 
+    def term_weight(self, term: Term) -> float:
+        """What a term of the question weighs in the lexical score (see ``lexical``)."""
+        own_known = [self.idf[t] for t in term.own if t in self.idf]
+        if term.group:
+            if own_known:
+                return max(own_known)
+            return self.group_weight[term.group] * (1.0 if term.own else self.weights.cue_share)
+        return max(own_known, default=0.0)
+
+    def unsupported(self, terms: Iterable[Term], row: int) -> float:
+        """The IDF-weighted share of the question's known terms that citable sentence ``row``'s
+        context says in no way (neither the question's own word nor, for a vocabulary group,
+        another way to say it): 0.0 when it holds them all.
+
+        The gate reads it for the sentence that would be quoted first: a near-topic question
+        ("a genetic test for RLS?") shares words with the articles, but its best sentence leaves
+        the asked-about thing unsaid (measured by leave-one-set-out, README "Answer quality").
+        """
+        total = unsaid = 0.0
+        for term in terms:
+            weight = self.term_weight(term)
+            if weight <= 0:
+                continue
+            total += weight
+            said = any(t in self.sent_terms[row] for t in term.own if t in self.idf)
+            if not said and term.group:
+                said = bool(self.group_rows[term.group][row])
+            if not said:
+                unsaid += weight
+        return unsaid / total if total > 0 else 0.0
+
     def lexical(self, terms: Iterable[Term], rows: Sequence[int]) -> np.ndarray:
         """IDF-weighted share of the question's known terms found in the context of each
         citable sentence ``rows`` (indexes into the citable list): heading, list lead-in, it.
@@ -296,15 +327,7 @@ class Lexicon:
         score = np.zeros(n)
         total = 0.0
         for term in terms:
-            own_known = [self.idf[t] for t in term.own if t in self.idf]
-            if term.group:
-                weight = (
-                    max(own_known)
-                    if own_known
-                    else self.group_weight[term.group] * (1.0 if term.own else w.cue_share)
-                )
-            else:
-                weight = max(own_known, default=0.0)
+            weight = self.term_weight(term)
             if weight <= 0:
                 continue
             total += weight

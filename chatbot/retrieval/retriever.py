@@ -18,7 +18,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from chatbot.index import LoadedIndex
 from chatbot.retrieval.fusion import fused_search, positive_ranking, rrf
 from chatbot.retrieval.gate import AMOUNT, DIGIT, GateModel, GateReading, stored_gate
 from chatbot.retrieval.intent import Intent, about_clinic, asking_sentence, is_broad
-from chatbot.retrieval.lexicon import Lexicon
+from chatbot.retrieval.lexicon import Lexicon, Term
 from chatbot.retrieval.query import QueryAnalysis, QueryReader, SideVectors
 from chatbot.retrieval.scoring import relevance, sentence_scores
 from chatbot.structure import Facts, sentence_facets
@@ -325,8 +325,10 @@ class Retriever:
             w, ranked[at], self._hub[pos_at], context, lexical[at], self._promotional[pos_at]
         )
         best_lexical = float(lexical[at].max())
+        own_terms = analysis.terms  # the message's own terms (a follow-up's, below)
         if own and own != query:  # a follow-up: its own words, without the earlier topic's
-            own_lexical = self.lexicon.lexical(self.analyse(own).terms, rows)
+            own_terms = self.analyse(own).terms
+            own_lexical = self.lexicon.lexical(own_terms, rows)
             best_lexical = max(best_lexical, float(own_lexical[at].max()))
         best_cos = max(best_part, float(sims[at].max()))
         semantic = self.reader.semantic_coverage(analysis, qvec, side.kept)
@@ -360,6 +362,7 @@ class Retriever:
             side,
             qvec,
             message,
+            (own_terms, np.asarray(rows)[at]),
         )
         self._last.reading = reading
         gate = self.gate.relevance(reading) if self.gate is not None else hand
@@ -411,8 +414,10 @@ class Retriever:
         side: SideVectors,
         qvec: np.ndarray,
         message: str,
+        own: tuple[Sequence[Term], np.ndarray],
     ) -> GateReading:
-        """The gate's features (``gate.MEASURED``) from what scoring measured."""
+        """The gate's features (``gate.MEASURED``) from what scoring measured; ``own`` is the
+        message's own terms and the citable row of each scored sentence."""
         top = np.sort(sims)[::-1][:3]
         top_lex = np.sort(lexical)[::-1][:3]
         order = np.argsort(-scores)
@@ -447,6 +452,7 @@ class Retriever:
             "words": math.log1p(len(message.split())),
             "asks_amount": asks,
             "amount_unsaid": asks * float(not numbers),
+            "unsaid_first": self.lexicon.unsupported(own[0], int(own[1][order[0]])),
         }
         return GateReading(measured, qvec)
 
