@@ -487,72 +487,83 @@ def test_dev_wave_keeps_what_this_tree_reached(real_bot, wave):
 # more of its 120 answerable questions refused: answered was 98.3), final2 95.0 / 91.2 / 77.3 /
 # 84.4. final1 is no clean measure: the gate's design knew its kinds of failure.
 FINAL_FLOORS = {
-    # Session 8's release (narrow answers 140 words / 14 units; triage reading its own texts,
-    # waves 6 and train_t7): final1 97.5 / 91.7 / 81.1 / 85.3, final2 95.0 / 92.5 / 78.8 / 84.4,
-    # final3 97.6 / 92.9 / 68.9 / 93.3, final4 98.8 / 91.7 / 68.6 / 93.3 (answered / evidence /
-    # key facts / abstained): the floors, raised to them.
+    # Session 10's release (the gate learned the blind scope banks t8-t10 and "unsaid_first"),
+    # answered / evidence / key facts / abstained: final1 97.5 / 91.7 / 81.3 / 91.2, final2 97.5 /
+    # 92.5 / 78.8 / 96.9, final3 96.4 / 91.7 / 68.4 / 96.7, final4 98.8 / 91.7 / 68.8 / 93.3,
+    # final5 96.4 / 85.7 / 72.4 / 96.7, final6 95.2 / 92.9 / 74.3 / 93.3, final7 94.0 / 88.1 /
+    # 74.5 / 100, final8 95.2 / 86.9 / 69.3 / 90.0: the floors. Abstaining rose on every set
+    # (final8 63.3 -> 90.0, final7 80.0 -> 100); final3 and final8 lost one or two covered
+    # questions to it, and their answered, evidence and key-fact floors came down to match.
     "questions_final1.jsonl": {
         "answered_rate": 0.975,
         "evidence_hit": 0.916,
         "key_fact_coverage": 0.81,
-        "abstain_rate": 0.85,
+        "abstain_rate": 0.911,
     },
     "questions_final2.jsonl": {
-        "answered_rate": 0.95,
+        "answered_rate": 0.975,
         "evidence_hit": 0.925,
         "key_fact_coverage": 0.787,
-        "abstain_rate": 0.84,
+        "abstain_rate": 0.968,
     },
     # Session 6's final set, run once at d594bbe: answered 97.6%, evidence 90.5%, key facts 65.1%
     # (naive 57.1%), abstained 90.0%.
     "questions_final3.jsonl": {
-        "answered_rate": 0.976,
-        "evidence_hit": 0.928,
-        "key_fact_coverage": 0.688,
-        "abstain_rate": 0.933,
+        "answered_rate": 0.964,
+        "evidence_hit": 0.916,
+        "key_fact_coverage": 0.683,
+        "abstain_rate": 0.966,
     },
     # Session 7's final set, run once at a4f8703: answered 98.8%, evidence 90.5%, key facts 65.2%
     # (naive 57.2%), abstained 93.3%.
     "questions_final4.jsonl": {
         "answered_rate": 0.988,
         "evidence_hit": 0.916,
-        "key_fact_coverage": 0.685,
+        "key_fact_coverage": 0.687,
         "abstain_rate": 0.933,
     },
     # Session 8's final set, run once at 27e8006: answered 94.0%, evidence 84.5%, key facts 71.2%
-    # (naive 55.5%), abstained 90.0%. The release (train_t7, written after this set showed an
-    # ordinary 2 a.m. message given the emergency reply, so no clean measure since): 95.2 / 85.7 /
-    # 72.2 / 90.0.
+    # (naive 55.5%), abstained 90.0%. train_t7 was written after this set showed an ordinary
+    # 2 a.m. message given the emergency reply, so it is no clean measure since.
     "questions_final5.jsonl": {
-        "answered_rate": 0.952,
+        "answered_rate": 0.963,
         "evidence_hit": 0.857,
-        "key_fact_coverage": 0.72,
-        "abstain_rate": 0.9,
+        "key_fact_coverage": 0.723,
+        "abstain_rate": 0.966,
     },
     # Session 8's second final set, written after final5 by a new author, run once on the release:
     # answered 91.7%, evidence 92.9%, key facts 74.3% (naive 48.7%), abstained 83.3%.
     "questions_final6.jsonl": {
-        "answered_rate": 0.916,
+        "answered_rate": 0.952,
         "evidence_hit": 0.928,
         "key_fact_coverage": 0.742,
-        "abstain_rate": 0.833,
+        "abstain_rate": 0.933,
     },
     # Session 9's final set (a new blind author; sealed until run once at 7742ee3): answered
     # 89.3%, evidence 88.1%, key facts 73.9% (naive 56.6%), abstained 80.0%.
     "questions_final7.jsonl": {
-        "answered_rate": 0.892,
+        "answered_rate": 0.94,
         "evidence_hit": 0.88,
-        "key_fact_coverage": 0.738,
-        "abstain_rate": 0.8,
+        "key_fact_coverage": 0.744,
+        "abstain_rate": 1.0,
     },
     # Session 9's second final set (another new blind author; sealed until run once at 2adfeee,
     # with the learned personal-advice check): answered 97.6%, evidence 89.3%, key facts 70.5%
     # (naive 53.1%), abstained 63.3%.
     "questions_final8.jsonl": {
-        "answered_rate": 0.976,
-        "evidence_hit": 0.892,
-        "key_fact_coverage": 0.704,
-        "abstain_rate": 0.633,
+        "answered_rate": 0.952,
+        "evidence_hit": 0.869,
+        "key_fact_coverage": 0.692,
+        "abstain_rate": 0.9,
+    },
+    # Session 10's final set (a new blind author; sealed until run once at the frozen 3d99e01):
+    # answered 95.2%, evidence 88.1%, key facts 76.5% (naive 52.7%), nuggets 59.3% (naive 36.8%),
+    # abstained 100%, quotes verbatim, words p50 162 / max 228, no promotion: issue 15's bar.
+    "questions_final9.jsonl": {
+        "answered_rate": 0.952,
+        "evidence_hit": 0.88,
+        "key_fact_coverage": 0.765,
+        "abstain_rate": 1.0,
     },
 }
 
@@ -599,6 +610,33 @@ def test_the_scope_banks_advice_requests_are_told_apart_from_covered_questions(r
     least, most = ADVICE_FLOORS[bank]
     assert len(caught) >= 140 and len(refused) >= 150
     assert sum(caught) >= least and sum(refused) <= most, (sum(caught), sum(refused))
+
+
+# The gate learns the three scope banks (bench/train_gate.py). Session 10's t10 (100 covered,
+# 100 near-topic questions worded alike) was first measured on 6b33777: 98 answered, 57 refused;
+# held out of the gate's fit (leave one set out) 97.0% / 68.5%. These floors guard the fit on
+# every bank: covered questions answered at least, near-topic ones refused at least (the fit,
+# session 10: t8 153 / 106, t9 146 / 54, t10 99 / 74).
+GATE_FLOORS = {"t8": (152, 104), "t9": (145, 53), "t10": (98, 72)}
+
+
+@pytest.mark.parametrize("bank", sorted(GATE_FLOORS))
+def test_the_scope_banks_near_topic_questions_are_refused(real_bot, bank):
+    from chatbot.types import Turn
+
+    rows = [json.loads(line) for line in (QUESTIONS.parent / f"scope_{bank}.jsonl").open()]
+    answered: Counter[str] = Counter()
+    for r in rows:
+        label = r.get("label") or r["expected_behaviour"]
+        if label not in ("answer", "abstain"):
+            continue
+        history = [Turn(h["role"], h["content"]) for h in r.get("history", [])]
+        answered[label] += real_bot.ask(r["question"], history).status == "answered"
+        answered[f"{label} asked"] += 1
+    least_answered, least_refused = GATE_FLOORS[bank]
+    assert answered["answer asked"] >= 100 and answered["abstain asked"] >= 60
+    refused = answered["abstain asked"] - answered["abstain"]
+    assert answered["answer"] >= least_answered and refused >= least_refused, answered
 
 
 def test_the_bot_answers_with_the_learned_advice_check(real_bot):

@@ -73,6 +73,25 @@ def test_large_corpus_path_scores_only_the_passages_sentences(tiny_retriever, mo
     )
 
 
+def test_the_gate_reads_what_the_first_sentence_leaves_unsaid(tiny_retriever):
+    r = tiny_retriever
+    _ask(r, "iron dopamine")
+    assert r.last_reading().measured["unsaid_first"] == 0.0
+    row = next(
+        i
+        for i, pos in enumerate(r._citable)
+        if r.index.sentences[pos].text == "Iron helps the brain make dopamine."
+    )
+    terms = r.analyse("dopamine trimester").terms
+    weight = {next(iter(t.own)): r.lexicon.term_weight(t) for t in terms}
+    share = r.lexicon.unsupported(terms, row)
+    assert share == pytest.approx(weight["trimest"] / sum(weight.values()))
+    assert 0.0 < share < 1.0
+    # A term the heading says counts as said ("Iron" heads the sentence's section).
+    assert r.lexicon.unsupported(r.analyse("iron brain").terms, row) == 0.0
+    assert r.lexicon.unsupported((), row) == 0.0
+
+
 def test_empty_queries_and_no_query_text_still_work(tiny_retriever):
     qvec = tiny_retriever.embed_query("?")
     assert tiny_retriever.candidate_sentences([], qvec, set())  # dense only
