@@ -278,6 +278,11 @@ def _unit(
     if _needs_previous(cand.record.text):
         prev = _previous_on_line(cand, p)
         if prev is not None and ok(prev):
+            if p.fact(prev).dubious and not f.dubious:
+                # Read alone it leans on one of the articles' dubious claims ("Other experts
+                # believe..." after "...caused by a lack of attention from parents"): quoting
+                # it would bring the claim along as its context, so it is not quoted.
+                return []
             out.append(prev)
     return sorted(set(out))
 
@@ -288,7 +293,7 @@ def _needs_previous(text: str) -> bool:
 
 
 def _reads_alone(unit: list[int], p: _Pool) -> bool:
-    return len(unit) > 1 or not p.cands[unit[0]].record.text.rstrip().endswith(":")
+    return len(unit) > 1 or (bool(unit) and not p.cands[unit[0]].record.text.rstrip().endswith(":"))
 
 
 def _previous_on_line(cand: ScoredSentence, p: _Pool) -> int | None:
@@ -341,6 +346,9 @@ def _greedy(
     limit = budget(intent, w)
 
     neighbours = line_neighbours(p.index, [c.position for c in pool])
+    # One of the articles' dubious claims earns nothing for sitting beside a quote: it is never
+    # brought in as the context of a sentence next to it (it is still weighed on its own).
+    neighbours = {q: [] if p.fact(q).dubious else near for q, near in neighbours.items()}
 
     def r_of(pos: int) -> float:
         i = at.get(pos)

@@ -295,6 +295,25 @@ def test_a_dubious_claim_never_leads(real_bot):
         assert not _facts_of(real_bot, answer.citations[0]).dubious, question
 
 
+def test_a_dubious_claim_does_not_ride_along_beside_a_quote(real_bot):
+    # "...caused by a lack of attention from parents" (corpus/README.md, dubious) sits between
+    # the growing-pains sentence and "Other experts believe...": it earned the bonus of a
+    # sentence beside a quote (merged into one quote as its context) and came along for a
+    # parent's question. It earns none now, and neither is a sentence leaning on it quoted.
+    claim = "lack of attention from parents"
+    questions = (
+        "my 8 year old complains of leg pain at night, could it be restless legs?",
+        "what causes restless legs in children",
+    )
+    # (Weighed on its own it may still be quoted further down, as for "is it growing pains or
+    # restless legs in my 6 year old", as corpus/README.md says.)
+    for question in questions:
+        answer = real_bot.ask(question)
+        assert answer.citations, question  # answered, or general quotes after the advice note
+        assert any("growing pains" in c.quote for c in answer.citations), question
+        assert not any(claim in c.quote for c in answer.citations), question
+
+
 @pytest.mark.parametrize(
     "question",
     [

@@ -496,7 +496,7 @@ FINAL_FLOORS = {
     # questions to it, and their answered, evidence and key-fact floors came down to match.
     "questions_final1.jsonl": {
         "answered_rate": 0.975,
-        "evidence_hit": 0.916,
+        "evidence_hit": 0.908,
         "key_fact_coverage": 0.81,
         "abstain_rate": 0.911,
     },
@@ -528,7 +528,7 @@ FINAL_FLOORS = {
     "questions_final5.jsonl": {
         "answered_rate": 0.963,
         "evidence_hit": 0.857,
-        "key_fact_coverage": 0.723,
+        "key_fact_coverage": 0.722,
         "abstain_rate": 0.966,
     },
     # Session 8's second final set, written after final5 by a new author, run once on the release:
@@ -544,7 +544,7 @@ FINAL_FLOORS = {
     "questions_final7.jsonl": {
         "answered_rate": 0.94,
         "evidence_hit": 0.88,
-        "key_fact_coverage": 0.744,
+        "key_fact_coverage": 0.742,
         "abstain_rate": 1.0,
     },
     # Session 9's second final set (another new blind author; sealed until run once at 2adfeee,
@@ -559,6 +559,8 @@ FINAL_FLOORS = {
     # Session 10's final set (a new blind author; sealed until run once at the frozen 3d99e01):
     # answered 95.2%, evidence 88.1%, key facts 76.5% (naive 52.7%), nuggets 59.3% (naive 36.8%),
     # abstained 100%, quotes verbatim, words p50 162 / max 228, no promotion: issue 15's bar.
+    # Since, a dubious claim earns nothing for sitting beside a quote: final1 evidence 90.8,
+    # final5 key facts 72.2, final7 74.2 (floors moved to them), final9 76.5.
     "questions_final9.jsonl": {
         "answered_rate": 0.952,
         "evidence_hit": 0.88,
