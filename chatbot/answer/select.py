@@ -90,6 +90,24 @@ class _Tables:
             self.by_article.setdefault(sentence.article_id, []).append(q)
         self.before: dict[int, list[int]] = {}
         self.lines: dict[int, list[int]] = {}
+        # Each pool sentence's unit (``_unit``, [] when it does not read alone), for one set
+        # of candidates and one reading of the question: every question's candidates are the
+        # same set (every citable sentence but the ones staff excluded), so a sentence's unit
+        # is made once, not for every question whose pool holds it.
+        self.units: dict[tuple[bool, bool, int, int], tuple[frozenset[int], dict[int, list[int]]]]
+        self.units = {}
+
+    def units_of(
+        self, cands: dict[int, ScoredSentence], medical: bool, broad: bool, w: AnswerWeights
+    ) -> dict[int, list[int]]:
+        """The units made so far for exactly these candidates and this reading (filled by the
+        caller: ``select_sentences``)."""
+        key = (medical, broad, w.list_whole_items, w.list_broad_items)
+        members = frozenset(cands)
+        got = self.units.get(key)
+        if got is None or got[0] != members:
+            got = self.units[key] = (members, {})
+        return got[1]
 
     def before_on_line(self, pos: int) -> list[int]:
         """The sentences of ``pos``'s article that start on its line before it, nearest first."""
@@ -204,9 +222,16 @@ def select_sentences(
                 pool.append(allowed[int(i)])
     p = _Pool({c.position: c for c in allowed}, facts, index)
     r = _weights(pool, p, intent, w, facet_scores)
-    units = [_unit(c, p, pool, w, medical, broad) for c in pool]
-    # A line that introduces what follows ("This may involve:") says nothing without its items.
-    units = [u if _reads_alone(u, p) else [] for u in units]
+    known = p.tables.units_of(p.cands, medical, broad, w)
+    units = []
+    for c in pool:
+        unit = known.get(c.position)
+        if unit is None:
+            unit = _unit(c, p, pool, w, medical, broad)
+            # A line that introduces what follows ("This may involve:") says nothing without
+            # its items.
+            unit = known[c.position] = unit if _reads_alone(unit, p) else []
+        units.append(unit)
     chosen = _greedy(pool, units, r, p, intent, w, max_quotes)
     return [p.cands[pos] for pos in chosen]
 
