@@ -217,6 +217,14 @@ class Answer:
         data["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
         return data
 
+    def fields_dict(self) -> dict[str, Any]:
+        """``to_dict``'s keys, order and values without its copies: the citations (and the
+        safety field) as they are, for an encoder that reads dataclasses itself (the API's
+        orjson: the same JSON as ``json.dumps(to_dict())``, for a tenth of the CPU)."""
+        data = {f.name: getattr(self, f.name) for f in _fields(type(self))}
+        data["timings"] = {k: round(v, 2) for k, v in self.timings.items()}
+        return data
+
 
 _SCALARS = (str, int, float, bool, type(None))
 _FIELDS: dict[type, tuple[Any, ...]] = {}

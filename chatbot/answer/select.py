@@ -90,6 +90,24 @@ class _Tables:
             self.by_article.setdefault(sentence.article_id, []).append(q)
         self.before: dict[int, list[int]] = {}
         self.lines: dict[int, list[int]] = {}
+        # Each pool sentence's unit (``_unit``, [] when it does not read alone), for one set
+        # of candidates and one reading of the question: every question's candidates are the
+        # same set (every citable sentence but the ones staff excluded), so a sentence's unit
+        # is made once, not for every question whose pool holds it.
+        self.units: dict[tuple[bool, bool, int, int], tuple[frozenset[int], dict[int, list[int]]]]
+        self.units = {}
+
+    def units_of(
+        self, cands: dict[int, ScoredSentence], medical: bool, broad: bool, w: AnswerWeights
+    ) -> dict[int, list[int]]:
+        """The units made so far for exactly these candidates and this reading (filled by the
+        caller: ``select_sentences``)."""
+        key = (medical, broad, w.list_whole_items, w.list_broad_items)
+        members = frozenset(cands)
+        got = self.units.get(key)
+        if got is None or got[0] != members:
+            got = self.units[key] = (members, {})
+        return got[1]
 
     def before_on_line(self, pos: int) -> list[int]:
         """The sentences of ``pos``'s article that start on its line before it, nearest first."""
@@ -204,9 +222,16 @@ def select_sentences(
                 pool.append(allowed[int(i)])
     p = _Pool({c.position: c for c in allowed}, facts, index)
     r = _weights(pool, p, intent, w, facet_scores)
-    units = [_unit(c, p, pool, w, medical, broad) for c in pool]
-    # A line that introduces what follows ("This may involve:") says nothing without its items.
-    units = [u if _reads_alone(u, p) else [] for u in units]
+    known = p.tables.units_of(p.cands, medical, broad, w)
+    units = []
+    for c in pool:
+        unit = known.get(c.position)
+        if unit is None:
+            unit = _unit(c, p, pool, w, medical, broad)
+            # A line that introduces what follows ("This may involve:") says nothing without
+            # its items.
+            unit = known[c.position] = unit if _reads_alone(unit, p) else []
+        units.append(unit)
     chosen = _greedy(pool, units, r, p, intent, w, max_quotes)
     return [p.cands[pos] for pos in chosen]
 
@@ -337,33 +362,38 @@ def _greedy(
 
     Each round scores every open unit; a unit that is its pool sentence alone (most are) is
     scored for all of them at once in numpy, with the same float operations in the same order
-    as ``gain_of`` does for one, so the choice is the same to the last bit.
+    as ``gain_of`` does for one, so the choice is the same to the last bit. What a round reads
+    of the answer so far (the words a unit still adds, whether it sits beside a sentence taken,
+    the mass of each article and facet) is kept up to date as sentences are taken, not
+    recounted every round.
     """
     n = len(pool)
-    at = {c.position: i for i, c in enumerate(pool)}
-    vecs = p.index.sentence_vectors[[c.position for c in pool]]
+    positions = [c.position for c in pool]
+    at = {pos: i for i, pos in enumerate(positions)}
+    vecs = p.index.sentence_vectors[positions]
     sim = np.clip(vecs @ vecs.T, 0.0, None)
     limit = budget(intent, w)
+    relevance, diversity, adjacent = w.relevance, w.diversity, w.adjacent
+    near_duplicate, cost_power = w.near_duplicate, w.cost_power
+    cands, fact, count = p.cands, p.fact, p.words
 
-    neighbours = line_neighbours(p.index, [c.position for c in pool])
+    neighbours = line_neighbours(p.index, positions)
     # One of the articles' dubious claims earns nothing for sitting beside a quote: it is never
     # brought in as the context of a sentence next to it (it is still weighed on its own).
     neighbours = {q: [] if p.fact(q).dubious else near for q, near in neighbours.items()}
 
-    def r_of(pos: int) -> float:
-        i = at.get(pos)
-        return float(r[i]) if i is not None else 0.0
-
     # Each unit's sentences' weight, article and facet, looked up once.
-    r_at = {q: r_of(q) for unit in units for q in unit}
-    art_at = {q: p.cands[q].record.article_id for q in r_at}
-    facet_at = {q: p.fact(q).facet for q in r_at}
+    r_list = r.tolist()
+    r_at = {q: (r_list[at[q]] if q in at else 0.0) for unit in units for q in unit}
+    art_at = {q: cands[q].record.article_id for q in r_at}
+    facet_at = {q: fact(q).facet for q in r_at}
 
     covered = np.zeros(n)
     mass_article: dict[str, float] = {}
     mass_facet: dict[str, float] = {}
     chosen: list[int] = []
     taken: set[int] = set()
+    texts: set[str] = set()
     used = 0
 
     single: np.ndarray = np.zeros(n)  # coverage gain of each pool sentence alone, this round
@@ -385,17 +415,75 @@ def _greedy(
             g = float(r @ (np.maximum(covered, best) - covered))
         else:
             g = float(r @ (covered - covered))
-        g += w.relevance * sum(r_at[q] for q in new)
+        g += relevance * sum(r_at[q] for q in new)
         for masses, part_of in ((mass_article, art_at), (mass_facet, facet_at)):
             add: dict[str, float] = {}
             for q in new:
                 part = part_of[q]
                 add[part] = add.get(part, 0.0) + r_at[q]
-            g += w.diversity * sum(
+            g += diversity * sum(
                 math.sqrt(masses.get(k, 0.0) + v) - math.sqrt(masses.get(k, 0.0))
                 for k, v in add.items()
             )
         return g
+
+    # The direct answer first: the best candidate that is not a dubious claim.
+    first = next((i for i in range(n) if units[i] and not fact(positions[i]).dubious), None)
+    if first is None:
+        return []
+    narrow = intent is None or not intent.broad
+    # A narrow question quotes only what answers it nearly as well as the best.
+    floor = pool[first].score - w.narrow_window
+    open_units = [i for i in range(n) if units[i] and not (narrow and pool[i].score < floor)]
+    # The units that are their pool sentence alone, as arrays: row, weight, words, the cost
+    # divisor, article and facet (as numbers into the names).
+    lone = [i for i in open_units if units[i] == [positions[i]]]
+    others = [i for i in open_units if units[i] != [positions[i]]]
+    rows = np.array(lone, dtype=int)
+    weight = r[rows] if lone else np.zeros(0)
+    own_weight = relevance * weight
+    cost = np.array([count[positions[i]] for i in lone], dtype=int)
+    divisor = np.array([float(c) ** cost_power if c else 1.0 for c in cost.tolist()])
+    articles = {art_at[positions[i]]: 0 for i in lone}
+    facets = {facet_at[positions[i]]: 0 for i in lone}
+    for k, name in enumerate(articles):
+        articles[name] = k
+    for k, name in enumerate(facets):
+        facets[name] = k
+    article_of = np.array([articles[art_at[positions[i]]] for i in lone], dtype=int)
+    facet_of = np.array([facets[facet_at[positions[i]]] for i in lone], dtype=int)
+    # Each article's and facet's mass so far, as ``mass_article`` and ``mass_facet`` hold it.
+    article_mass = np.zeros(len(articles))
+    facet_mass = np.zeros(len(facets))
+    order = {i: k for k, i in enumerate(open_units)}
+    lone_at = np.array([order[i] for i in lone], dtype=int)
+    has_words = cost > 0
+    # Which lone units are still open (not taken, no quote of the same words) and which sit
+    # beside a sentence taken: kept up to date as sentences are taken, not asked every round.
+    alive = np.ones(len(lone), dtype=bool)
+    beside_factor = 1.0 + adjacent
+    near = np.ones(len(lone))  # the adjacency factor: 1.0, or ``beside_factor`` once beside
+    lone_by: dict[object, list[int]] = {}  # a position, or a text → the lone units it closes
+    near_by: dict[int, list[int]] = {}  # a position → the lone units beside it
+    for j, i in enumerate(lone):
+        lone_by.setdefault(positions[i], []).append(j)
+        lone_by.setdefault(pool[i].record.text, []).append(j)
+        for q in neighbours.get(positions[i], ()):
+            near_by.setdefault(q, []).append(j)
+    # The units of several sentences: row, sentence's position and text, its sentences; the
+    # words it would still add and whether it sits beside a sentence taken (kept up to date by
+    # ``take`` through ``words_in`` and ``beside_by``).
+    several = [(i, positions[i], pool[i].record.text, units[i]) for i in others]
+    remaining = [0] * len(several)
+    beside = [1.0] * len(several)
+    words_in: dict[int, list[int]] = {}  # a sentence → the units of several it belongs to
+    beside_by: dict[int, list[int]] = {}  # a sentence → the units of several beside it
+    for s, (_, _, _, unit) in enumerate(several):
+        for q in unit:
+            words_in.setdefault(q, []).append(s)
+            remaining[s] += count[q]
+            for b in neighbours.get(q, ()):
+                beside_by.setdefault(b, []).append(s)
 
     def take(unit: list[int]) -> None:
         nonlocal covered, used, closest
@@ -404,107 +492,71 @@ def _greedy(
                 continue
             taken.add(q)
             chosen.append(q)
-            texts.add(p.cands[q].record.text)
-            used += p.words[q]
-            if q in at:
-                covered = np.maximum(covered, sim[:, at[q]])
-                closest = np.maximum(closest, sim[:, at[q]])
-            art, fac = p.cands[q].record.article_id, p.fact(q).facet
-            mass_article[art] = mass_article.get(art, 0.0) + r_of(q)
-            mass_facet[fac] = mass_facet.get(fac, 0.0) + r_of(q)
+            texts.add(cands[q].record.text)
+            words = count[q]
+            used += words
+            for s in words_in.get(q, ()):
+                remaining[s] -= words
+            for s in beside_by.get(q, ()):
+                beside[s] = beside_factor
+            i = at.get(q)
+            mass = 0.0
+            if i is not None:
+                covered = np.maximum(covered, sim[:, i])
+                closest = np.maximum(closest, sim[:, i])
+                mass = r_list[i]
+            art, fac = cands[q].record.article_id, fact(q).facet
+            mass_article[art] = m = mass_article.get(art, 0.0) + mass
+            if art in articles:
+                article_mass[articles[art]] = m
+            mass_facet[fac] = m = mass_facet.get(fac, 0.0) + mass
+            if fac in facets:
+                facet_mass[facets[fac]] = m
 
-    texts: set[str] = set()
-
-    # The direct answer first: the best candidate that is not a dubious claim.
-    first = next((i for i in range(n) if units[i] and not p.fact(pool[i].position).dubious), None)
-    if first is None:
-        return []
     take(units[first])
-    narrow = intent is None or not intent.broad
-    # A narrow question quotes only what answers it nearly as well as the best.
-    floor = pool[first].score - w.narrow_window
-    open_units = [i for i in range(n) if units[i] and not (narrow and pool[i].score < floor)]
-    # The units that are their pool sentence alone, as arrays: row, weight, words, the cost
-    # divisor, article and facet (as numbers into the names).
-    lone = [i for i in open_units if units[i] == [pool[i].position]]
-    others = [i for i in open_units if units[i] != [pool[i].position]]
-    rows = np.array(lone, dtype=int)
-    weight = r[rows] if lone else np.zeros(0)
-    cost = np.array([p.words[pool[i].position] for i in lone], dtype=int)
-    divisor = np.array([float(c) ** w.cost_power if c else 1.0 for c in cost.tolist()])
-    articles = list(dict.fromkeys(art_at[pool[i].position] for i in lone))
-    facets = list(dict.fromkeys(facet_at[pool[i].position] for i in lone))
-    article_of = np.array([articles.index(art_at[pool[i].position]) for i in lone], dtype=int)
-    facet_of = np.array([facets.index(facet_at[pool[i].position]) for i in lone], dtype=int)
-    order = {i: k for k, i in enumerate(open_units)}
-    lone_at = np.array([order[i] for i in lone], dtype=int)
-    # Which lone units are still open (not taken, no quote of the same words) and which sit
-    # beside a sentence taken: kept up to date as sentences are taken, not asked every round.
-    alive = np.ones(len(lone), dtype=bool)
-    near = np.zeros(len(lone), dtype=bool)
-    lone_by: dict[object, list[int]] = {}  # a position, or a text → the lone units it closes
-    near_by: dict[int, list[int]] = {}  # a position → the lone units beside it
-    for j, i in enumerate(lone):
-        lone_by.setdefault(pool[i].position, []).append(j)
-        lone_by.setdefault(pool[i].record.text, []).append(j)
-        for q in neighbours.get(pool[i].position, ()):
-            near_by.setdefault(q, []).append(j)
-    # The units of several sentences, with what each round reads of them looked up once: its
-    # row, its sentence's position and text, its sentences, their neighbours on their line.
-    several = [
-        (
-            i,
-            pool[i].position,
-            pool[i].record.text,
-            units[i],
-            tuple(q for u in units[i] for q in neighbours.get(u, ())),
-        )
-        for i in others
-    ]
-    beside_factor = 1.0 + w.adjacent
     seen = 0  # sentences of ``chosen`` already marked in those arrays
     # Lazy greedy for the units of several sentences: with no negative weight, a unit's gain
     # never grows as the answer does (the objective is monotone submodular), so the gain it
     # had when last scored, with ``beside`` as it is now and over its words now, bounds its
     # ratio; a unit whose bound is under the round's best so far cannot be chosen and is not
     # scored (a margin far above float rounding keeps the choice the exact loop's).
-    lazy = min(w.relevance, w.diversity, w.adjacent) >= 0.0
+    lazy = min(relevance, diversity, adjacent) >= 0.0
     last_gain: dict[int, float] = {}
     picks = 1
     while picks < max_quotes and open_units:
         for q in chosen[seen:]:
             for j in lone_by.get(q, ()):
                 alive[j] = False
-            for j in lone_by.get(p.cands[q].record.text, ()):
+            for j in lone_by.get(cands[q].record.text, ()):
                 alive[j] = False
             for j in near_by.get(q, ()):
-                near[j] = True
+                near[j] = beside_factor
         seen = len(chosen)
         single = r @ (np.maximum(sim, covered[:, None]) - covered[:, None])
         ratios = np.full(len(open_units), -1.0)  # -1: not a candidate this round
         if lone:
-            ok = (cost > 0) & (used + cost <= limit) & ~(closest[rows] > w.near_duplicate)
+            ok = has_words & (used + cost <= limit) & ~(closest[rows] > near_duplicate)
             ok &= alive
-            m_a = np.array([mass_article.get(a, 0.0) for a in articles])[article_of]
-            m_f = np.array([mass_facet.get(f, 0.0) for f in facets])[facet_of]
-            g = single[rows] + w.relevance * weight
-            g = g + w.diversity * (np.sqrt(m_a + weight) - np.sqrt(m_a))
-            g = g + w.diversity * (np.sqrt(m_f + weight) - np.sqrt(m_f))
-            if w.adjacent:
-                g = g * np.where(near, 1.0 + w.adjacent, 1.0)
+            m_a = article_mass[article_of]
+            m_f = facet_mass[facet_of]
+            g = single[rows] + own_weight
+            g = g + diversity * (np.sqrt(m_a + weight) - np.sqrt(m_a))
+            g = g + diversity * (np.sqrt(m_f + weight) - np.sqrt(m_f))
+            if adjacent:
+                g = g * near
             ratios[lone_at[ok]] = (g / divisor)[ok]
         best = float(ratios.max()) if len(ratios) else -1.0
         nearest = closest.tolist()
-        for i, position, text, unit, beside_of in several:
+        for s, (i, position, text, unit) in enumerate(several):
             if position in taken or text in texts:
                 continue
-            if nearest[i] > w.near_duplicate:
+            if nearest[i] > near_duplicate:
                 continue
-            c = sum(p.words[q] for q in unit if q not in taken)
+            c = remaining[s]
             if c == 0 or used + c > limit:
                 continue
-            scale = c**w.cost_power
-            factor = beside_factor if any(q in taken for q in beside_of) else 1.0
+            scale = c**cost_power
+            factor = beside[s]
             if lazy and i in last_gain:
                 cap = last_gain[i] * factor / scale
                 if cap * (1.0 + 1e-9) + 1e-12 < best:

@@ -31,7 +31,7 @@ from chatbot.retrieval.gate import AMOUNT, DIGIT, GateModel, GateReading, stored
 from chatbot.retrieval.intent import Intent, about_clinic, asking_sentence, is_broad
 from chatbot.retrieval.lexicon import Lexicon, Term
 from chatbot.retrieval.query import QueryAnalysis, QueryReader, SideVectors
-from chatbot.retrieval.scoring import relevance, sentence_scores
+from chatbot.retrieval.scoring import relevance, rounded, sentence_scores
 from chatbot.structure import Facts, sentence_facets
 from chatbot.text.spans import overlaps_any
 from chatbot.types import ArticleSpan, Chunk, Passage, ScoredSentence
@@ -370,13 +370,13 @@ class Retriever:
         chunks = self.index.chunks
         around: dict[int, Passage] = {}  # a chunk outside the top passages, made once
         sims_at, lexical_at, context_at = sims.tolist(), lexical.tolist(), context.tolist()
-        rounded = [round(score, 4) for score in scores.tolist()]
+        scored = rounded(scores, 4)  # [round(score, 4) for score in scores.tolist()]
         # Best first, ties in table order: a stable sort on -score (numpy's stable argsort gives
         # the same order, for less than Python's sort by key; a NaN, which the two order
         # differently, takes Python's).
-        keys = -np.asarray(rounded)
+        keys = -np.asarray(scored)
         if np.isnan(keys).any():
-            order = sorted(range(len(rounded)), key=lambda j: -rounded[j])
+            order = sorted(range(len(scored)), key=lambda j: -scored[j])
         else:
             order = np.argsort(keys, kind="stable").tolist()
         made = ScoredSentence.made
@@ -391,7 +391,7 @@ class Retriever:
             i = kept[j]
             pos = positions[i]
             out.append(
-                made(sentences[pos], pos, sims_at[i], passage, rounded[j], lexical_at[i], gate)
+                made(sentences[pos], pos, sims_at[i], passage, scored[j], lexical_at[i], gate)
             )
         return out
 

@@ -45,3 +45,22 @@ def relevance(
         1.0 - w.semantic_weight * (1.0 - semantic)
     )
     return round(max(0.0, base * factor), 4)
+
+
+def rounded(values: np.ndarray, digits: int) -> list[float]:
+    """``[round(v, digits) for v in values.tolist()]``, the same floats to the last bit, in
+    numpy: ``rint(v * 10**digits) / 10**digits`` is Python's correctly rounded figure whenever
+    ``v * 10**digits`` is not within 1e-6 of a half (its own rounding error is far smaller, so
+    the nearest whole number is the exact product's; the division is then correctly rounded
+    like Python's reading of the decimal). Those near a half, and anything not finite or huge,
+    go through ``round`` itself. A question's ~250 candidates: ~85 -> ~12 us."""
+    x = np.asarray(values, dtype=np.float64)
+    scale = 10.0**digits
+    scaled = x * scale
+    with np.errstate(invalid="ignore"):
+        out: list[float] = (np.rint(scaled) / scale).tolist()
+        doubtful = ~(np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6) | ~(np.abs(scaled) < 1e9)
+    if doubtful.any():
+        for i in np.flatnonzero(doubtful).tolist():
+            out[i] = round(float(x[i]), digits)
+    return out

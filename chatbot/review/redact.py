@@ -95,6 +95,11 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 _PLACEHOLDERS = {EMAIL, URL, PHONE, DATE, BIRTH, ADDRESS, POSTCODE, ID_NUMBER, NAME}
+# What every rule but the name's needs somewhere in the text: a digit (dates, numbers, phones,
+# addresses, postcodes), an "@" (e-mail) or a link's start. Most messages have none of them:
+# the name's rule alone can change those (one search instead of fifteen).
+_NEEDS_MORE = re.compile(r"\d|@|https?://|www\.", re.IGNORECASE)
+_NAME_RULE = next(pattern for pattern, placeholder in _RULES if placeholder == NAME)
 
 
 def _phone_or_keep(match: re.Match[str]) -> str:
@@ -121,6 +126,12 @@ def redact(text: str) -> str:
     """
     if not text:
         return text
+    if _NEEDS_MORE.search(text) is None:
+        return _NAME_RULE.sub(_name, text)
+    return _every_rule(text)
+
+
+def _every_rule(text: str) -> str:
     for pattern, placeholder in _RULES:
         if placeholder == PHONE:
             text = pattern.sub(_phone_or_keep, text)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +30,7 @@ _PRONOUN_STOP = re.compile(
 )
 
 
+@lru_cache(maxsize=8192)  # the articles' sentences, read for every answer that quotes them
 def mentions_medicine(text: str) -> bool:
     """True when the text names a medicine, a dose or a supplement (in any spelling it knows)."""
     return bool(rulebook().medicine.search(normalise(text)))
@@ -39,13 +41,28 @@ def needs_medication_caution(quotes: list[str]) -> bool:
     return any(mentions_medicine(q) for q in quotes)
 
 
+_LAST = threading.local()  # this thread's last message and its match
+
+
 def personal_advice_match(text: str) -> str | None:
     """The words that make this a request for personal advice, or None.
 
     Personal advice is a dose, starting, stopping or changing a medicine, or what one's own (or a
     relative's) symptoms mean. General questions ("what doses of iron are used for RLS?", "can
     RLS be treated with medication?") are not.
+
+    An answer asks twice of its message (the staff-answer lookup, the learned check's input):
+    the second time is the first one's result, kept for the thread's last message only.
     """
+    last = getattr(_LAST, "match", None)
+    if last is not None and last[0] == text:
+        return last[1]
+    found = _personal_advice_match(text)
+    _LAST.match = (text, found)
+    return found
+
+
+def _personal_advice_match(text: str) -> str | None:
     book = rulebook()
     low = normalise(text)
     has_medicine = bool(book.medicine.search(low) or _PRONOUN_STOP.search(low))

@@ -51,6 +51,22 @@ def test_ask_returns_the_answer_object_with_history(client):
     assert obj["status"] == "answered"
 
 
+def test_the_answer_s_json_is_the_json_module_s_to_the_byte(real_bot):
+    import dataclasses
+
+    import numpy as np
+    from fastapi.responses import JSONResponse
+
+    from chatbot.web.routers.api import AnswerResponse
+
+    questions = ["What causes restless legs?", "is there a cure", "my legs hurt", "can I take 3"]
+    answers = [real_bot.ask(q) for q in questions]
+    # A float subclass (numpy's) is written as its float, as the json module writes it.
+    answers.append(dataclasses.replace(answers[0], confidence=np.float64(0.123456789)))
+    for answer in answers:
+        assert AnswerResponse(answer.fields_dict()).body == JSONResponse(answer.to_dict()).body
+
+
 def test_feedback_on_a_real_answer_is_stored(client):
     answer = client.post("/api/ask", json={"question": "Can iron help restless legs?"}).json()
     r = client.post("/api/feedback", json={"id": answer["id"], "rating": "up", "comment": "clear"})

@@ -101,6 +101,7 @@ def reference_greedy(
     single: np.ndarray = np.zeros(n)  # coverage gain of each pool sentence alone, this round
     closest = np.zeros(n)  # each pool sentence's cosine to the nearest one taken
     neighbours = select.line_neighbours(p.index, [c.position for c in pool])
+    neighbours = {q: [] if p.fact(q).dubious else near for q, near in neighbours.items()}
 
     def beside(unit: list[int]) -> float:  # next to a sentence taken, on its line
         near = any(q in taken for u in unit for q in neighbours.get(u, ()))
@@ -201,3 +202,26 @@ def test_candidates_come_best_first_ties_in_table_order(real_bot, real_embedder)
         keys = [(-c.score, c.position) for c in cands]
         assert keys == sorted(keys), q
         assert len({c.position for c in cands}) == len(cands), q
+
+
+def test_scores_rounded_in_numpy_are_python_s_round_to_the_last_bit():
+    from chatbot.retrieval.scoring import rounded
+
+    rng = np.random.default_rng(7)
+    halves = (rng.integers(-30000, 30000, 4000) + 0.5) / 1e4  # ties as decimals, never exact
+    values = np.concatenate(
+        [
+            rng.normal(0.3, 0.3, 4000),
+            rng.normal(0.0, 1e-4, 1000),
+            halves,
+            halves + rng.normal(0.0, 1e-12, 4000),
+            rng.integers(-30000, 30000, 1000) / 1e4,
+            [0.0, -0.0, -1e-300, 5e-5, -5e-5, 1.5e-4, 2.5e-5, 1e20, -1e20],
+            [math.nan, math.inf, -math.inf],
+        ]
+    )
+    for array in (values, values.astype(np.float32)):
+        want = [round(v, 4) for v in array.tolist()]
+        got = rounded(array, 4)
+        assert [math.copysign(1.0, v) for v in got] == [math.copysign(1.0, v) for v in want]
+        assert [v if v == v else "nan" for v in got] == [v if v == v else "nan" for v in want]

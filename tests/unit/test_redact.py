@@ -71,3 +71,28 @@ def test_empty_and_placeholders_are_stable():
         assert redact(p) == p
     once = redact("mail a@b.co or call 555-123-4567")
     assert redact(once) == once
+
+
+def test_a_message_with_no_digit_at_sign_or_link_gets_what_every_rule_gives_it():
+    # ``redact`` runs the name's rule alone on such a message: the others all need one of them.
+    import json
+    from pathlib import Path
+
+    from chatbot.review.redact import _every_rule
+
+    tests = Path(__file__).resolve().parents[1]
+    texts = [text for text, _, _ in REDACTED]
+    texts += [
+        "My name is Jane Doe and my legs ache",
+        "signed, Tom",
+        "name: Ann Lee",
+        "i am called Bo",
+    ]
+    texts += ["WWW.EXAMPLE.ORG", "Http://x.example", "mail me @ home", "٣ nights", "no digits here"]
+    for name in ("questions.jsonl", "safety_set.jsonl"):
+        for line in (tests / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                texts.append(json.loads(line)["question"])
+    assert len(texts) > 500
+    for text in texts:
+        assert redact(text) == _every_rule(text), text
