@@ -362,7 +362,7 @@ class Retriever:
             side,
             qvec,
             message,
-            (own_terms, np.asarray(rows)[at]),
+            (own_terms, rows, at),
         )
         self._last.reading = reading
         gate = self.gate.relevance(reading) if self.gate is not None else hand
@@ -414,10 +414,11 @@ class Retriever:
         side: SideVectors,
         qvec: np.ndarray,
         message: str,
-        own: tuple[Sequence[Term], np.ndarray],
+        own: tuple[Sequence[Term], Sequence[int], np.ndarray],
     ) -> GateReading:
         """The gate's features (``gate.MEASURED``) from what scoring measured; ``own`` is the
-        message's own terms and the citable row of each scored sentence."""
+        message's own terms, the citable rows scored and which of them are kept (``at``): the row
+        of the sentence ranked first is ``rows[at[order[0]]]``."""
         top = np.sort(sims)[::-1][:3]
         top_lex = np.sort(lexical)[::-1][:3]
         order = np.argsort(-scores)
@@ -452,7 +453,7 @@ class Retriever:
             "words": math.log1p(len(message.split())),
             "asks_amount": asks,
             "amount_unsaid": asks * float(not numbers),
-            "unsaid_first": self.lexicon.unsupported(own[0], int(own[1][order[0]])),
+            "unsaid_first": self.lexicon.unsupported(own[0], own[1][int(own[2][order[0]])]),
         }
         return GateReading(measured, qvec)
 
