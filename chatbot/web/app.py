@@ -82,8 +82,12 @@ def build(settings: Settings) -> Any:
     """Load (building on first run) the index and return the app, tuned for many patients."""
     # The app too: what a first start writes into the data folder (the staff session secret,
     # the ONNX export) is then written by the first worker and read by the others.
+    from chatbot.web import heap
+
     with _index_lock(Path(settings.paths.index_dir)):
-        return create_app(build_bot(settings, rebuild=True, serving=True))
+        app = create_app(build_bot(settings, rebuild=True, serving=True))
+    heap.settle()  # what is built now lives as long as the process: out of the collector's way
+    return app
 
 
 def serve(

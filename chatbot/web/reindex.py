@@ -25,6 +25,7 @@ from chatbot.chunking import chunk_article
 from chatbot.corpus import corpus_hash, load_corpus
 from chatbot.index import build_index, load_index
 from chatbot.text.sentences import split_sentences
+from chatbot.web import heap
 
 log = logging.getLogger("chatbot.reindex")
 BATCH = 64  # texts embedded per step (the progress bar moves once a step)
@@ -159,6 +160,7 @@ class Reindexer:
             self._set(stage="checking the new index", progress=0.93)
             index = load_index(s.paths.index_dir, articles, model, *size)
             self.bot.swap_index(index)
+            heap.resettle()  # the old index's cycles may be freed; the new one's are frozen
         except Exception as exc:  # the old index keeps serving; staff see why
             log.exception("re-index failed; the old index keeps serving")
             message = f"{type(exc).__name__}: {exc}"[:500]

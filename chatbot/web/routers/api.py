@@ -22,6 +22,7 @@ from chatbot.errors import BadInputError
 from chatbot.safety.emergency import overlong_emergency
 from chatbot.safety.hygiene import OVERLONG_FACTOR
 from chatbot.types import Turn
+from chatbot.web import heap
 from chatbot.web.deps import Ctx
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,11 @@ class Health(BaseModel):
     limits_store: Literal["memory", "redis"] = "memory"
     limits_failures: int = Field(0, description="counts made without the shared store")
     limits_error: str | None = None
+    heap: dict[str, Any] | None = Field(
+        None,
+        description="this process's garbage collector: objects frozen out of its way when the "
+        "app was built (web/heap.py), its thresholds, and its collections so far by generation",
+    )
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -150,6 +156,7 @@ def healthz(ctx: Ctx, request: Request) -> dict[str, Any]:
         "query_embedding": bot.embedder.stats() if hasattr(bot.embedder, "stats") else None,
         **(bot.log.health() if bot.log is not None else {"store": "none"}),
         **(limits.health() if limits is not None else {}),
+        "heap": heap.health(),
     }
 
 
