@@ -361,3 +361,42 @@ def test_real_corpus_stays_on_the_exact_index(real_bot):
     assert real_bot.index.manifest["index_type"] == "IndexFlatIP"
     assert type(real_bot.index.faiss_index).__name__ == "IndexFlatIP"
     assert len(real_bot.index.chunks) <= real_bot.retriever.weights.exact_search_max
+
+
+def test_an_answer_waiting_on_the_store_holds_no_slot(world):
+    # One slot, and the first answer's store write stuck (a disk, a lock, a database server):
+    # the second answer is still given, and the first thread never queues for a slot again.
+    from chatbot.pipeline import Bot
+    from chatbot.pipeline import open_index as opened
+    from chatbot.review.store import Store
+
+    class StuckStore(Store):
+        def __init__(self, path, release: threading.Event) -> None:
+            super().__init__(path)
+            self.release, self.entered = release, threading.Event()
+
+        def log_answer(self, *args, **kwargs):
+            if not self.entered.is_set():
+                self.entered.set()
+                assert self.release.wait(30)
+            return super().log_answer(*args, **kwargs)
+
+    release = threading.Event()
+    store = StuckStore(world.store_path, release)
+    emb = FakeEmbedder()
+    slots = AnswerSlots(1)
+    bot = Bot(
+        world.settings, opened(world.settings, emb, rebuild=True), emb, log=store, slots=slots
+    )
+    first = threading.Thread(target=bot.ask, args=("What causes restless legs?",))
+    first.start()
+    assert store.entered.wait(30)
+    assert slots._free == 1  # the stuck write holds no slot
+    second = bot.ask("Why would low iron give me restless legs?")
+    assert second.status in ("answered", "no_answer")
+    with slots.held():  # every slot busy: a thread that wanted one back would wait here
+        release.set()
+        first.join(10)
+        assert not first.is_alive()
+    assert slots._free == 1
+    assert store.list_answers()[1] == 2  # both logged
