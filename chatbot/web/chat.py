@@ -45,6 +45,15 @@ STAGE_PAUSE_S = 0.05  # between lines of a long answer, so it visibly builds up
 # Gradio runs one event of a kind at a time unless told otherwise; patients must not queue
 # behind each other (Bot.ask is already called from many threads by the HTTP API).
 ANSWERS_AT_ONCE = 16
+# How often Gradio's queue looks for a new chat event while it has none. Its own default is every
+# 1 ms (``Queue.sleep_when_free``): a thousand wake-ups a second of the event loop for each chat
+# mounted, each taking the GIL from the answers in flight. At 10 ms a message waits at most
+# that long to start (~5 ms on average), and the loop's CPU an answer fell from 1.8 to 1.3 ms
+# (bench/RESULTS.md, "Session 11").
+QUEUE_IDLE_POLL_S = 0.01
+# Its progress loop wakes every 10 ms to forward ``gr.Progress`` updates, which the chat never
+# sends (every event has show_progress="hidden"): every 100 ms is plenty.
+QUEUE_PROGRESS_POLL_S = 0.1
 FAILED = (
     "Sorry, something went wrong on our side and I could not answer. Please try again in a "
     "moment, or contact the clinic."
@@ -366,6 +375,11 @@ def create_chat(bot: Bot, store: Any = None, compact: bool = False) -> gr.Blocks
         comment_btn.click(send_comment, [comment, pending_state], feedback_out, **quiet)
         comment.submit(send_comment, [comment, pending_state], feedback_out, **quiet)
         new_btn.click(new_conversation, None, [chatbot, *reset_out, box], **quiet)
+    queue = demo._queue  # made when the Blocks close (Blocks.queue)
+    queue.sleep_when_free = max(queue.sleep_when_free, QUEUE_IDLE_POLL_S)
+    queue.progress_update_sleep_when_free = max(
+        queue.progress_update_sleep_when_free, QUEUE_PROGRESS_POLL_S
+    )
     return demo
 
 

@@ -182,3 +182,14 @@ def test_feedback_for_an_answer_the_store_does_not_know_says_so():
     demo = create_chat(StandInBot(_answer()), StandInStore(known=False))
     _, _, pending, notice = handler(demo, "rate")({1: "gone"}, like(1, True))
     assert pending is None and "could not be saved" in notice
+
+
+def test_the_chat_queue_does_not_poll_every_millisecond():
+    # Gradio's queue looks for new events every 1 ms while idle: a thousand wake-ups a second of
+    # the server's event loop per chat, each taking the GIL from the answers being computed.
+    from chatbot.web.chat import QUEUE_IDLE_POLL_S, QUEUE_PROGRESS_POLL_S
+
+    for compact in (False, True):
+        queue = create_chat(StandInBot(_answer()), StandInStore(), compact=compact)._queue
+        assert queue.sleep_when_free == QUEUE_IDLE_POLL_S >= 0.01
+        assert queue.progress_update_sleep_when_free == QUEUE_PROGRESS_POLL_S >= 0.1
