@@ -48,7 +48,7 @@ ANSWERS_AT_ONCE = 16
 # How often Gradio's queue looks for a new chat event while it has none. Its own default is every
 # 1 ms (``Queue.sleep_when_free``): a thousand wake-ups a second of the event loop for each chat
 # mounted, each taking the GIL from the answers in flight. At 10 ms a message waits at most
-# that long to start (~5 ms on average), and the loop's CPU an answer fell from 1.8 to 1.3 ms
+# that long to start (~5 ms on average); the loop's CPU an answer fell from 1.67 to 1.05 ms
 # (bench/RESULTS.md, "Session 11").
 QUEUE_IDLE_POLL_S = 0.01
 # Its progress loop wakes every 10 ms to forward ``gr.Progress`` updates, which the chat never
