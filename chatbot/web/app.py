@@ -18,6 +18,7 @@ from typing import Any
 
 from chatbot.config import Settings
 from chatbot.pipeline import Bot, build_bot
+from chatbot.web import heap
 from chatbot.web.deps import AppContext
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -82,8 +83,6 @@ def build(settings: Settings) -> Any:
     """Load (building on first run) the index and return the app, tuned for many patients."""
     # The app too: what a first start writes into the data folder (the staff session secret,
     # the ONNX export) is then written by the first worker and read by the others.
-    from chatbot.web import heap
-
     with _index_lock(Path(settings.paths.index_dir)):
         app = create_app(build_bot(settings, rebuild=True, serving=True))
     heap.settle()  # what is built now lives as long as the process: out of the collector's way

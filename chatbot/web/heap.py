@@ -3,10 +3,10 @@ does not walk it again and again while patients wait.
 
 A served app holds ~600,000 Python objects that live as long as it does (the model's Python
 side, Gradio, scikit-learn, the index's tables). Every full collection walked them all: ~0.4 s
-with the GIL held, four times in ten seconds at 50 patients (``bench/load.py``), and every
-answer in flight waited behind it. ``settle`` collects once, then moves what is left into the
-collector's permanent generation (``gc.freeze``), which later collections skip; and it raises
-the youngest generation's threshold, since an answer allocates a few thousand short-lived
+with the GIL held, four times in ten seconds at 50 patients (bench/RESULTS.md, "Session 11"),
+and every answer in flight waited behind it. ``settle`` collects once, then moves what is left
+into the collector's permanent generation (``gc.freeze``), which later collections skip; and it
+raises the youngest generation's threshold, since an answer allocates a few thousand short-lived
 objects and at the default 700 the collector ran ~90 times a second. Reference counting still
 frees everything that is not in a cycle at once, frozen or not; a cycle among frozen objects
 that later becomes garbage is kept, which is why a re-index (the only thing that replaces

@@ -5,6 +5,7 @@ settles it again; a process that never served (a test's, the CLI's) is left as i
 from __future__ import annotations
 
 import gc
+import weakref
 
 import pytest
 
@@ -36,8 +37,6 @@ def test_settle_freezes_what_lives_and_a_cycle_made_later_is_still_collected(col
     a, b = Node(), Node()
     a.other, b.other = b, a  # a cycle: reference counting alone never frees it
     gone = [False]
-    import weakref
-
     weakref.finalize(a, lambda: gone.__setitem__(0, True))
     del a, b
     gc.collect()
