@@ -35,6 +35,17 @@ def no_answer_text(contact: str) -> str:
     )
 
 
+def caution_text(reason: str) -> str:
+    """Beside a quote of a claim staff listed as dubious (``Citation.caution``): staff's own
+    reason from corpus/README.md, as they wrote it, or that they question it."""
+    lead = "The clinic's staff question this passage"
+    return f"{lead}: {reason}" if reason else f"{lead}."
+
+
+# In the answer's text, after the marker of a quote that carries a caution.
+CAUTION_MARK = "questioned by the clinic's staff"
+
+
 def personal_advice_text(contact: str) -> str:
     return (
         "I can't advise on doses, on starting, stopping or changing a medicine, or on what your "

@@ -20,6 +20,7 @@ from typing import Any
 
 from chatbot import messages
 from chatbot.answer import compose, select_sentences
+from chatbot.answer.compose import with_cautions
 from chatbot.answer.select import words
 from chatbot.config import Settings
 from chatbot.corpus import load_corpus
@@ -326,6 +327,8 @@ class Bot:
             if personal:
                 answer = _personal_advice(answer, contact)
             timings["compose_ms"] = (time.perf_counter() - t) * 1000
+        # A quote of a claim staff listed as dubious carries their caution (reviewed answers too).
+        answer.citations = with_cautions(answer.citations, self.retriever.dubious)
         if verdict.tier == "safety_net":
             answer.answer = f"{self.triage.net_line(verdict)}\n\n{answer.answer}"
         answer.safety = self.triage.safety_field(verdict)

@@ -163,6 +163,8 @@ class Facts:
         promotion: It advertises the clinic (see the module docstring).
         clinic: It speaks in the clinic's voice or names it (promotion or not).
         dubious: Staff listed it among the articles' dubious claims (``corpus/README.md``).
+        caution: Staff's reason for listing it (the bullet's words after the quote), shown to
+            patients beside the quote; empty when the bullet gives none or it is not dubious.
     """
 
     headings: tuple[str, ...] = ()
@@ -172,10 +174,14 @@ class Facts:
     promotion: bool = False
     clinic: bool = False
     dubious: bool = False
+    caution: str = ""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["headings"] = list(self.headings)
+        # Staff's reason is read from corpus/README.md when the bot starts, never stored: the
+        # index's files stay as they were (and readable by a release without the field).
+        del data["caution"]
         return data
 
     @classmethod
@@ -360,16 +366,20 @@ class Inputs:
             ``facets: Treatment Options=clinic; Who else is celebrating?=risk``.
         dubious: Fragments of the articles' dubious claims (folded), from the "Dubious claims"
             section of ``corpus/README.md``: each bullet's text in double quotes.
+        reasons: For each fragment, staff's reason: the bullet's words after the quote (a
+            leading dash or colon dropped), as written; "" when there are none.
         problems: Lines that could not be read (shown by ``ingest``).
     """
 
     overrides: Mapping[str, Mapping[str, str]]
     dubious: tuple[str, ...]
     problems: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
 
 
 _DUBIOUS_HEADING = re.compile(r"^#+\s*dubious claims\b", re.IGNORECASE)
 _QUOTED = re.compile(r"[\"“]([^\"”]{8,})[\"”]")
+_REASON_LEAD = re.compile(r"^[\s—–:;,.-]+")  # the dash or colon between a quote and its reason
 
 
 def read_inputs(corpus_dir: Path) -> Inputs:
@@ -400,6 +410,7 @@ def read_inputs(corpus_dir: Path) -> Inputs:
                     continue
                 overrides.setdefault(path.stem, {})[fold(heading)] = facet
     dubious: list[str] = []
+    reasons: list[str] = []
     readme = corpus_dir / "README.md"
     if readme.is_file():
         inside = False
@@ -411,9 +422,10 @@ def read_inputs(corpus_dir: Path) -> Inputs:
                 found = _QUOTED.search(line)
                 if found:
                     dubious.append(fold(found.group(1)))
+                    reasons.append(_REASON_LEAD.sub("", line[found.end() :]).strip())
                 else:
                     problems.append(f"README.md: dubious claim {line.strip()!r} has no quote")
-    return Inputs(overrides, tuple(dubious), tuple(problems))
+    return Inputs(overrides, tuple(dubious), tuple(problems), tuple(reasons))
 
 
 def apply_inputs(
@@ -428,11 +440,33 @@ def apply_inputs(
         path = [*f.headings, rec.text] if rec.heading else list(f.headings)
         facet = next((wanted[fold(h)] for h in reversed(path) if fold(h) in wanted), None)
         text = fold(rec.text)
-        dubious = any(d in text or (len(text) > 20 and text in d) for d in inputs.dubious)
+        matched = [
+            i for i, d in enumerate(inputs.dubious) if d in text or (len(text) > 20 and text in d)
+        ]
+        dubious = bool(matched)
+        caution = " ".join(dict.fromkeys(r for i in matched if (r := _reason(inputs, i))))
         if facet is not None and not f.promotion:
             f = replace(f, facet=facet)
-        out.append(replace(f, dubious=dubious) if dubious != f.dubious else f)
+        if dubious != f.dubious or caution != f.caution:
+            f = replace(f, dubious=dubious, caution=caution)
+        out.append(f)
     return out
+
+
+def _reason(inputs: Inputs, i: int) -> str:
+    return inputs.reasons[i] if i < len(inputs.reasons) else ""
+
+
+def dubious_spans(
+    facts: Sequence[Facts], sentences: Sequence[Sentence]
+) -> dict[str, list[tuple[int, int, str]]]:
+    """Article id → (start, end, staff's reason) of each sentence marked dubious: what a quote
+    is checked against for its caution (``answer.compose.with_cautions``)."""
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    for f, rec in zip(facts, sentences, strict=True):
+        if f.dubious:
+            spans.setdefault(rec.article_id, []).append((rec.start, rec.end, f.caution))
+    return spans
 
 
 def facet_map(facts: Sequence[Facts], sentences: Sequence[Sentence]) -> list[str]:

@@ -184,6 +184,9 @@ class Citation:
     end: int
     score: float
     date: str = ""
+    # Shown beside the quote when it holds one of the articles' claims that staff listed as
+    # dubious (corpus/README.md): the clinic's words with staff's reason; "" for every other.
+    caution: str = ""
 
 
 @dataclass

@@ -9,7 +9,8 @@ under its lead-in. Neither a dubious claim nor a sentence in the clinic's voice 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from chatbot import messages
 from chatbot.answer.select import asked_weights, words
@@ -227,3 +228,27 @@ def _render(
     if needs_medication_caution([c.quote for c in citations]):
         lines += ["", messages.MEDICATION_CAUTION]
     return lines, citations
+
+
+def with_cautions(
+    citations: list[Citation], dubious: Mapping[str, Sequence[tuple[int, int, str]]]
+) -> list[Citation]:
+    """``citations``, each that overlaps a claim staff listed as dubious with its caution
+    (``messages.caution_text`` with staff's reasons), every other with none.
+
+    Every answer goes through this, a fresh one or one staff approved earlier, so a claim listed
+    after an answer was approved is flagged when it is given again, and one taken off the list
+    is no longer.
+
+    Args:
+        citations: The answer's citations.
+        dubious: ``structure.dubious_spans`` of the served articles (``Retriever.dubious``).
+    """
+    out = []
+    for c in citations:
+        found = [why for s, e, why in dubious.get(c.article, ()) if c.start < e and s < c.end]
+        caution = (
+            messages.caution_text(" ".join(dict.fromkeys(w for w in found if w))) if found else ""
+        )
+        out.append(c if c.caution == caution else replace(c, caution=caution))
+    return out

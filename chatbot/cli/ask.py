@@ -76,6 +76,8 @@ def _print_answer(answer: Answer, as_json: bool) -> None:
         print("\nSources:")
         for c in answer.citations:
             print(f'[{c.id}] {c.title} ({c.article}, chars {c.start}-{c.end}): "{c.quote}"')
+            if c.caution:
+                print(f"    {c.caution}")
     print(f"\n{answer.disclaimer}")
 
 

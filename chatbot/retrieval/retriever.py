@@ -32,7 +32,7 @@ from chatbot.retrieval.intent import Intent, about_clinic, asking_sentence, is_b
 from chatbot.retrieval.lexicon import Lexicon, Term
 from chatbot.retrieval.query import QueryAnalysis, QueryReader, SideVectors
 from chatbot.retrieval.scoring import relevance, rounded, sentence_scores
-from chatbot.structure import Facts, sentence_facets
+from chatbot.structure import Facts, dubious_spans, sentence_facets
 from chatbot.text.spans import overlaps_any
 from chatbot.types import ArticleSpan, Chunk, Passage, ScoredSentence
 
@@ -78,6 +78,8 @@ class Retriever:
 
         self.index = index
         self.facts = facts if facts is not None else index.structure
+        # Where staff's dubious claims sit, with their reasons (a quote of one carries a caution).
+        self.dubious = dubious_spans(self.facts, index.sentences)
         # Each sentence's cosine to each facet (heading and lead-in blended), for selection.
         self.facet_scores = sentence_facets(
             index.sentences, index.sentence_vectors, index.facet_vectors, self.facts

@@ -10,7 +10,7 @@ run or fetched.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -35,8 +35,9 @@ def user_message_html(text: str) -> str:
     return f'<p class="user-text">{inert(text)}</p>'
 
 
-def _inline(text: str, marker_href: str | None) -> str:
-    """One line of the bot's own Markdown: **bold** and [n] citation markers, the rest inert."""
+def _inline(text: str, marker_href: str | None, flagged: Collection[int] = ()) -> str:
+    """One line of the bot's own Markdown: **bold** and [n] citation markers, the rest inert;
+    after the marker of a quote in ``flagged`` (it carries a caution), a short flag."""
     out: list[str] = []
     pos = 0
     for m in _INLINE.finditer(text):
@@ -49,13 +50,16 @@ def _inline(text: str, marker_href: str | None) -> str:
                 out.append(f'<a class="cite" href="#{marker_href}-{n}">&#91;{n}&#93;</a>')
             else:
                 out.append(f'<span class="cite">&#91;{n}&#93;</span>')
+            if int(n) in flagged:
+                out.append(f' <span class="flagged">\u26a0 {inert(messages.CAUTION_MARK)}</span>')
         pos = m.end()
     out.append(inert(text[pos:]))
     return "".join(out)
 
 
-def text_html(markdown: str, marker_href: str | None = None) -> str:
-    """The bot's answer text (paragraphs and ``- `` lists, ``  - `` nested once) as HTML."""
+def text_html(markdown: str, marker_href: str | None = None, flagged: Collection[int] = ()) -> str:
+    """The bot's answer text (paragraphs and ``- `` lists, ``  - `` nested once) as HTML;
+    ``flagged``: the ids of the citations that carry a caution."""
     blocks: list[str] = []
     items: list[tuple[str, list[str]]] = []  # each item with the items nested under it
     para: list[str] = []
@@ -77,15 +81,15 @@ def text_html(markdown: str, marker_href: str | None = None) -> str:
         if not stripped:
             flush()
         elif stripped.startswith("- ") and line[:1] in (" ", "\t") and items:
-            items[-1][1].append(_inline(stripped[2:], marker_href))  # a nested item
+            items[-1][1].append(_inline(stripped[2:], marker_href, flagged))  # a nested item
         elif stripped.startswith("- "):
             if para:
                 flush()
-            items.append((_inline(stripped[2:], marker_href), []))
+            items.append((_inline(stripped[2:], marker_href, flagged), []))
         else:
             if items:
                 flush()
-            para.append(_inline(stripped, marker_href))
+            para.append(_inline(stripped, marker_href, flagged))
     flush()
     return "".join(blocks)
 
@@ -111,10 +115,15 @@ def _quote_html(citation: Citation, body: str | None, anchor: str) -> str:
     else:  # the article changed since the answer was made: show the quote alone
         before, text, after = "", citation.quote, ""
     context = f"{inert(before)} <mark>{inert(text)}</mark> {inert(after)}".strip()
+    quoted = f'<blockquote class="src-context">{context}</blockquote>'
+    if citation.caution:  # staff's caution under the quote, apart from the article's words
+        quoted = (
+            f'<div class="src-body">{quoted}<p class="src-caution" role="note">'
+            f"\u26a0 {inert(citation.caution)}</p></div>"
+        )
     return (
         f'<li class="source-quote" id="{anchor}-{citation.id}">'
-        f'<span class="src-num">&#91;{citation.id}&#93;</span> '
-        f'<blockquote class="src-context">{context}</blockquote></li>'
+        f'<span class="src-num">&#91;{citation.id}&#93;</span> {quoted}</li>'
     )
 
 
@@ -200,7 +209,8 @@ def answer_html(
         calls = calls_html(contacts, inert) if contacts else ""
         parts.append(f'<div class="safety-net">{text_html(head)}{calls}</div>')
         shown = rest
-    parts.append(f'<div class="answer-text">{text_html(shown, anchor)}</div>')
+    flagged = {c.id for c in answer.citations if c.caution}
+    parts.append(f'<div class="answer-text">{text_html(shown, anchor, flagged)}</div>')
     if with_sources and answer.citations:
         parts.append(sources_html(answer.citations, articles, anchor))
     parts.append("</div>")

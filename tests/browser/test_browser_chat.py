@@ -7,7 +7,9 @@ folder), so a test can check that what the patient did in the page reached the s
 from __future__ import annotations
 
 import json
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ pytestmark = pytest.mark.browser
 
 CLINIC = "Test Clinic <b>&</b> Co"
 INPUT = CHAT_INPUT
+SHOTS = Path(os.environ["CHAT_SHOTS"]) if os.environ.get("CHAT_SHOTS") else None
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +207,36 @@ def test_answer_shows_markers_and_its_sources_grouped_by_article(chat, page):
     live = p.locator('#conversation [role="log"][aria-live="polite"]')
     assert live.locator(".answer-done").count() == 1
     assert page.foreign_hosts("127.0.0.1") == set()
+
+
+# Its answer quotes "Dopamine receptor agonists (DRA) can be taken daily for a long time without
+# significant damage", which corpus/README.md lists as dubious (the test checks it does).
+CAUTIONED = "is mirapex good for rls? can u take it long term"
+
+
+def test_a_quote_staff_question_shows_their_caution_under_it_and_a_flag_in_the_answer(chat, page):
+    p = page.page
+    open_chat(p, chat.url)
+    el = ask(p, CAUTIONED)
+    citations = chat.store.get_answer(answer_id(el))["citations"]
+    cautioned = [c for c in citations if c.get("caution")]
+    assert cautioned and len(cautioned) < len(citations)
+    for c in citations:
+        quote = el.locator(f".source-quote[id$='-{c['id']}']")
+        note = quote.locator(".src-caution")
+        if c.get("caution"):
+            assert note.is_visible() and norm(note.inner_text()) == norm("\u26a0 " + c["caution"])
+            assert note.get_attribute("role") == "note"
+            # Apart from the article's words: not inside the quoted paragraph.
+            assert c["caution"] not in quote.locator("blockquote").inner_text()
+        else:
+            assert note.count() == 0
+    flags = el.locator(".answer-text .flagged")
+    assert flags.count() == len(cautioned)
+    assert "questioned by the clinic's staff" in flags.first.inner_text()
+    if SHOTS:
+        el.locator(".src-caution").first.scroll_into_view_if_needed()
+        p.screenshot(path=str(SHOTS / "chat-caution.png"))
 
 
 def test_example_question_is_asked_with_one_click(chat, page):
@@ -435,6 +468,8 @@ def test_axe_finds_no_violation(chat, page, browser):
     p.locator("#conversation").get_by_role("button", name="Dislike", exact=True).last.click()
     p.get_by_label("Anything to add for the clinic's staff? (optional)").wait_for()
     found["answer, sources and feedback form"] = run_axe(p)
+    ask(p, CAUTIONED)
+    found["a quote with staff's caution"] = run_axe(p)
     ask(p, "I have crushing chest pain and can't breathe")
     found["emergency reply"] = run_axe(p)
     context = browser.new_context(viewport={"width": 320, "height": 640})

@@ -103,6 +103,33 @@ def test_clinic_page_loads_one_script_then_answers_with_chips_that_open_the_quot
     assert page.foreign_hosts("127.0.0.1") == set()
 
 
+def test_a_quote_staff_question_shows_their_caution_and_a_flag_in_the_answer(clinic_sites, page):
+    """The answer to this question quotes a claim corpus/README.md lists as dubious (the API's
+    own answer is checked first); the widget shows staff's caution under that quote."""
+    question = "is mirapex good for rls? can u take it long term"
+    p = page.page
+    p.goto(clinic_sites.clinic)
+    launcher(p).click()
+    with p.expect_response("**/api/ask") as response:
+        answer = ask(p, question)
+    citations = response.value.json()["citations"]
+    cautioned = [c for c in citations if c["caution"]]
+    assert cautioned and len(cautioned) < len(citations)
+    flags = answer.locator(".txt .flag")
+    assert flags.count() == len(cautioned)
+    assert "questioned by the clinic's staff" in flags.first.inner_text()
+    chips = answer.locator(".chip")
+    notes = []
+    for i in range(chips.count()):
+        chips.nth(i).click()
+        shown = answer.locator(".qs:not([hidden]) .caution")
+        notes += [shown.nth(k).inner_text() for k in range(shown.count())]
+        if shown.count() and SHOTS:
+            shown.first.scroll_into_view_if_needed()
+            p.screenshot(path=str(SHOTS / "widget-caution.png"))
+    assert sorted(notes) == sorted("\u26a0 " + c["caution"] for c in cautioned)
+
+
 def test_keyboard_alone_opens_asks_reads_and_closes(clinic_sites, page):
     p = page.page
     p.goto(clinic_sites.clinic)

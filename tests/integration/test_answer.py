@@ -295,6 +295,40 @@ def test_a_dubious_claim_never_leads(real_bot):
         assert not _facts_of(real_bot, answer.citations[0]).dubious, question
 
 
+def test_every_quote_of_a_listed_claim_shows_staffs_reason_and_no_other_quote_does(real_bot):
+    """corpus/README.md lists the articles' dubious claims with staff's reasons; an answer that
+    still quotes one (further down, when it answers the question) carries the reason beside it."""
+    from chatbot.structure import read_inputs
+
+    inputs = read_inputs(real_bot.settings.paths.corpus_dir)
+    questions = (
+        "is mirapex good for rls? can u take it long term",
+        "can restless legs lead to something serious like ulcers?",
+        "is willis ekbom disease the same thing as restless legs",
+        "what causes restless legs?",
+        "does iron help restless legs",
+    )
+    flagged = 0
+    for question in questions:
+        for c in real_bot.ask(question).citations:
+            # Every sentence the quote holds (a quote may run over several).
+            held = [
+                real_bot.retriever.facts[pos]
+                for pos, s in enumerate(real_bot.index.sentences)
+                if s.article_id == c.article and s.start < c.end and c.start < s.end
+            ]
+            listed = [f for f in held if f.dubious]
+            if listed:
+                flagged += 1
+                assert c.caution.startswith("The clinic's staff question this passage"), c
+                for fact in listed:  # staff's own words, as written in corpus/README.md
+                    assert fact.caution and fact.caution in c.caution
+                    assert fact.caution in inputs.reasons
+            else:
+                assert c.caution == "", c
+    assert flagged  # at least one of these answers quotes a listed claim
+
+
 def test_a_dubious_claim_does_not_ride_along_beside_a_quote(real_bot):
     # "...caused by a lack of attention from parents" (corpus/README.md, dubious) sits between
     # the growing-pains sentence and "Other experts believe...": it earned the bonus of a

@@ -67,6 +67,17 @@ def test_the_answer_s_json_is_the_json_module_s_to_the_byte(real_bot):
         assert AnswerResponse(answer.fields_dict()).body == JSONResponse(answer.to_dict()).body
 
 
+def test_each_citation_says_its_caution_empty_unless_staff_question_the_quote(client):
+    obj = client.post(
+        "/api/ask", json={"question": "is mirapex good for rls? can u take it long term"}
+    ).json()
+    check_invariants(obj)
+    cautions = [c["caution"] for c in obj["citations"]]
+    assert all(isinstance(c, str) for c in cautions) and "" in cautions
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Citation"]
+    assert "caution" in schema["properties"]
+
+
 def test_feedback_on_a_real_answer_is_stored(client):
     answer = client.post("/api/ask", json={"question": "Can iron help restless legs?"}).json()
     r = client.post("/api/feedback", json={"id": answer["id"], "rating": "up", "comment": "clear"})

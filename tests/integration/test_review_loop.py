@@ -110,6 +110,29 @@ def test_a_correct_answer_is_given_again_marked_reviewed(world: TinyWorld):
     assert first.citations[0].quote not in quotes(fresh)
 
 
+def test_a_reviewed_answer_carries_the_caution_of_a_claim_listed_after_it_was_approved(
+    world: TinyWorld,
+):
+    bot = world.bot()
+    first = bot.ask("Are symptoms worse at night?")
+    assert NIGHT in quotes(first) and not any(c.caution for c in first.citations)
+    bot.store.set_verdict(first.id, "correct")
+    # Staff then list the quoted sentence as dubious, with their reason: from the next start the
+    # answer given again (still the approved one) shows it beside that quote.
+    (world.corpus / "README.md").write_text(
+        '## Dubious claims\n\n- "often worse at night" — not for everyone.\n', encoding="utf-8"
+    )
+    again = world.bot().ask("are symptoms worse at night?")
+    assert again.reviewed and quotes(again) == quotes(first)
+    cautions = {c.quote: c.caution for c in again.citations}
+    assert cautions[NIGHT] == "The clinic's staff question this passage: not for everyone."
+    assert all(not why for quote, why in cautions.items() if quote != NIGHT)
+    # Taken off the list: no caution, the approval unchanged.
+    (world.corpus / "README.md").write_text("## Dubious claims\n\n", encoding="utf-8")
+    after = world.bot().ask("are symptoms worse at night?")
+    assert after.reviewed and not any(c.caution for c in after.citations)
+
+
 def test_a_reviewed_answer_whose_quote_was_edited_away_is_not_reused(world: TinyWorld):
     bot = world.bot()
     first = bot.ask("Are symptoms worse at night?")

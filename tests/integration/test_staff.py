@@ -155,6 +155,19 @@ def test_html_in_a_question_is_shown_inert(site):
     assert "<script" not in detail.lower()
 
 
+def test_the_answer_page_shows_the_caution_a_quote_was_given_with(world, password_hash):
+    (world.corpus / "README.md").write_text(
+        '## Dubious claims\n\n- "often worse at night" — <i>not</i> for everyone.\n',
+        encoding="utf-8",
+    )
+    client, bot = make_client(world, staff_password_hash=password_hash)
+    answer = bot.ask("Are symptoms worse at night?")
+    caution = next(c.caution for c in answer.citations if c.caution)
+    login(client)
+    page = client.get(f"/staff/answer/{answer.id}").text
+    assert f"Shown beside it: {escape(caution)}" in page and "<i>not</i>" not in page
+
+
 def test_review_workflow_verdicts_context_and_exclusion(site):
     client, bot = site
     answer = bot.ask("Why is iron deficiency linked to restless legs?")

@@ -127,6 +127,28 @@ def test_every_marker_links_to_its_source_and_the_answer_id_is_on_the_element():
     assert len(links) == 2 and sorted(links) == sorted(anchors)
 
 
+def test_a_quote_staff_question_carries_their_caution_and_its_marker_a_flag():
+    from dataclasses import replace
+
+    a = _answer()
+    caution = "The clinic's staff question this passage: <b>unproven</b> [2] **really**"
+    a.citations = [a.citations[0], replace(a.citations[1], caution=caution)]
+    out = answer_html(a, {"iron": ARTICLE})
+    # Under the second quote, apart from the article's words, as text (staff's markup inert).
+    notes = re.findall(r'<p class="src-caution" role="note">(.*?)</p>', out)
+    assert [html.unescape(n) for n in notes] == [f"\u26a0 {caution}"]
+    assert "<b>" not in out and "<strong>really" not in out
+    quote_2 = out[out.index(f'id="src-{a.id}-2"') :]
+    assert quote_2.index("</blockquote>") < quote_2.index("src-caution")
+    # In the answer's text the flag follows marker [2] only.
+    text = out[out.index('class="answer-text"') : out.index('class="sources"')]
+    assert text.count('class="flagged"') == 1
+    assert re.search(r"&#91;2&#93;</a> <span class=\"flagged\">", text)
+    # Without a caution nothing of it is drawn.
+    plain = answer_html(_answer(), {"iron": ARTICLE})
+    assert "src-caution" not in plain and "flagged" not in plain
+
+
 def test_partial_answer_has_no_sources_yet():
     a = _answer()
     stages = answer_stages(a)

@@ -7,10 +7,19 @@ from pathlib import Path
 
 from helpers import write_article
 
+from chatbot.answer.compose import with_cautions
 from chatbot.corpus import load_corpus
 from chatbot.embedding import FakeEmbedder
 from chatbot.index import build_index, load_index
-from chatbot.structure import FACETS, apply_inputs, facet_map, is_promotion, read_inputs
+from chatbot.structure import (
+    FACETS,
+    apply_inputs,
+    dubious_spans,
+    facet_map,
+    is_promotion,
+    read_inputs,
+)
+from chatbot.types import Citation
 
 BODY = (
     "Understanding the Causes\n\n"
@@ -88,6 +97,55 @@ def test_staff_override_a_sections_facet_and_list_dubious_claims(tmp_path):
     lines = facet_map(facts, index.sentences)
     assert lines[0] == "causes" and any("What to avoid" in line for line in lines)
     assert any(line.strip().startswith("dubious:") for line in lines)
+
+
+def test_staffs_reason_for_a_dubious_claim_becomes_the_caution_beside_its_quote(tmp_path):
+    corpus, index = _index(tmp_path)
+    (corpus / "README.md").write_text(
+        "## Dubious claims\n\n"
+        '- "caused by a lack of attention from parents" — not supported; the reasons in children'
+        " are unclear.\n"
+        '- "Genes play a role": <b>unproven</b>\n'
+        '- "Low iron is linked"\n',
+        encoding="utf-8",
+    )
+    inputs = read_inputs(corpus)
+    assert inputs.reasons == (
+        "not supported; the reasons in children are unclear.",
+        "<b>unproven</b>",  # as staff wrote it: the chat and the widget show it as text
+        "",
+    )
+    facts = apply_inputs(index.structure, index.sentences, inputs)
+    by_text = {s.text: f for s, f in zip(index.sentences, facts, strict=True)}
+    childhood = by_text["In childhood it is caused by a lack of attention from parents."]
+    assert childhood.dubious and childhood.caution.startswith("not supported;")
+    assert by_text["Low iron is linked to restless legs."].dubious
+    assert by_text["Low iron is linked to restless legs."].caution == ""
+    assert by_text["caffeine;"].caution == ""
+    # Read when the bot starts, never stored: the index's files hold no caution.
+    assert all("caution" not in f.to_json() for f in facts)
+
+    spans = dubious_spans(facts, index.sentences)
+    pos = {s.text: s for s in index.sentences}
+    child = pos["In childhood it is caused by a lack of attention from parents."]
+    iron = pos["Low iron is linked to restless legs."]
+    night = pos["caffeine;"]
+
+    def cite(i, rec, caution=""):
+        return Citation(i, "causes", "Causes", rec.text, rec.start, rec.end, 0.5, "", caution)
+
+    out = with_cautions(
+        [cite(1, child), cite(2, iron), cite(3, night, caution="stale: listed no more")], spans
+    )
+    assert out[0].caution == (
+        "The clinic's staff question this passage: not supported; the reasons in children are"
+        " unclear."
+    )
+    assert out[1].caution == "The clinic's staff question this passage."  # listed, no reason
+    assert out[2].caution == ""  # a caution follows the list: off it, none
+    # A quote that only overlaps the claim (a longer span holding it) is flagged too.
+    wide = Citation(4, "causes", "Causes", "x", child.start - 5, child.end, 0.5)
+    assert with_cautions([wide], spans)[0].caution == out[0].caution
 
 
 def test_a_corpus_without_corrections_reads_as_none(tmp_path):

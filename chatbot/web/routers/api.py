@@ -75,6 +75,12 @@ class Citation(BaseModel):
     start: int
     end: int
     score: float
+    date: str = ""
+    caution: str = Field(
+        "",
+        description="Shown beside the quote when it holds a claim the clinic's staff listed as"
+        " dubious (their reason); empty otherwise.",
+    )
 
 
 class AnswerOut(BaseModel):

@@ -42,6 +42,7 @@ def widget_config(bot: Any) -> dict[str, Any]:
         "emergency": fallback_contacts(number, crisis, suicide=False),
         "suicide": fallback_contacts(number, crisis, suicide=True),
         "suicideReason": messages.SUICIDE_CATEGORY,
+        "cautionMark": messages.CAUTION_MARK,
     }
 
 

@@ -14,7 +14,7 @@
   if (!s || window.__clinicChatWidget) return;
   window.__clinicChatWidget = true;
   // Filled in by the chat server (embed.py): the disclaimer, numbers to call, limits.
-  var C = /*CONFIG*/{"disclaimer": "This is an automated assistant, not a clinician.", "privacy": "", "examples": [], "maxChars": 2000, "emergency": [], "suicide": [], "suicideReason": ""}/*CONFIG*/;
+  var C = /*CONFIG*/{"disclaimer": "This is an automated assistant, not a clinician.", "privacy": "", "examples": [], "maxChars": 2000, "emergency": [], "suicide": [], "suicideReason": "", "cautionMark": ""}/*CONFIG*/;
   var d = s.dataset;
   var app = new URL("./", s.src).href;
   var KEY = "clinic-chat:" + app, TTL = 30 * 60 * 1000, KEEP = 40, TURNS = 10;
@@ -93,6 +93,7 @@
     ".qs{margin-top:6px;border-left:3px solid #94a3b8;background:#f8fafc;padding:6px 9px;font-size:14px}" +
     ".qs[hidden]{display:none}.qs blockquote{margin:0 0 6px}" +
     ".qs mark{background:#fde68a;color:#111827}.qs a{color:#1e40af}" +
+    ".qs .caution{margin:-2px 0 6px;border-left:3px solid #b45309;background:#fffbeb;color:#78350f;padding:3px 7px}.flag{color:#78350f;font-size:13px}" +
     ".fb{display:flex;gap:6px;align-items:center;margin-top:8px;font-size:13px;color:#475569}" +
     ".fb button[aria-pressed=true]{background:#1e40af;border-color:#1e40af;color:#fff}" +
     ".emg{border:2px solid #b91c1c;border-left-width:7px;background:#fef2f2;color:#7f1d1d;border-radius:8px}" +
@@ -152,16 +153,18 @@
   setLauncher(false);
 
   // The bot's own Markdown: paragraphs, "- " items (nested once by indent), **bold**, [n].
-  function inline(parent, text) {
+  // After the marker of a quote that carries staff's caution (flagged: its ids), a flag.
+  function inline(parent, text, flagged) {
     var re = /\*\*(.+?)\*\*|\[(\d+)\]/g, pos = 0, m;
     while ((m = re.exec(text))) {
       parent.appendChild(document.createTextNode(text.slice(pos, m.index)));
       parent.appendChild(m[1] !== undefined ? el("strong", { text: m[1] }) : el("span", { class: "c", text: m[0] }));
+      if (m[2] !== undefined && flagged && flagged[m[2]]) parent.appendChild(el("span", { class: "flag", text: " \u26a0 " + C.cautionMark }));
       pos = re.lastIndex;
     }
     parent.appendChild(document.createTextNode(text.slice(pos)));
   }
-  function blocks(text) {
+  function blocks(text, flagged) {
     var out = el("div", { class: "txt" }), ul = null, li = null, p = null;
     String(text || "").split("\n").forEach(function (line) {
       var t = line.trim();
@@ -170,18 +173,18 @@
         p = null;
         if (/^\s/.test(line) && li) {
           var sub = li.querySelector("ul") || li.appendChild(el("ul"));
-          inline(sub.appendChild(el("li")), t.slice(2));
+          inline(sub.appendChild(el("li")), t.slice(2), flagged);
           return;
         }
         ul = ul || out.appendChild(el("ul"));
         li = ul.appendChild(el("li"));
-        inline(li, t.slice(2));
+        inline(li, t.slice(2), flagged);
         return;
       }
       ul = null;
       if (p) p.appendChild(document.createTextNode(" "));
       else p = out.appendChild(el("p"));
-      inline(p, t);
+      inline(p, t, flagged);
     });
     return out;
   }
@@ -221,7 +224,8 @@
       var nums = cited.map(function (c) { return "[" + c.id + "]"; }).join(" ");
       var chip = el("button", { type: "button", class: "chip", "aria-expanded": "false", "aria-controls": id, text: nums + " " + cited[0].title });
       var qs = el("div", { class: "qs", id: id, hidden: "" }, cited.map(function (c) {
-        return el("blockquote", {}, [el("span", { class: "c", text: "[" + c.id + "] " }), el("mark", { text: c.quote })]);
+        var quote = el("blockquote", {}, [el("span", { class: "c", text: "[" + c.id + "] " }), el("mark", { text: c.quote })]);
+        return c.caution ? el("div", {}, [quote, el("p", { class: "caution", role: "note", text: "\u26a0 " + c.caution })]) : quote;
       }).concat([el("p", {}, [el("strong", { text: cited[0].title }), document.createTextNode(cited[0].date ? " \u00b7 " + cited[0].date + " \u00b7 " : " \u00b7 "),
         el("a", { href: href(art, cited), target: "_blank", rel: "noopener", text: "Read the article" })])]));
       chip.addEventListener("click", function () {
@@ -257,14 +261,15 @@
     if (a.status === "emergency") {
       return el("div", { class: "a emg" }, [el("p", { class: "t", text: "Emergency" }), blocks(a.answer), calls(list)]);
     }
-    var text = String(a.answer || ""), net = null;
+    var text = String(a.answer || ""), net = null, flagged = {};
+    (a.citations || []).forEach(function (c) { if (c.caution) flagged[c.id] = true; });
     if (a.safety && a.safety.tier === "safety_net") {
       var cut = text.indexOf("\n");
       net = el("div", { class: "net" }, [blocks(cut < 0 ? text : text.slice(0, cut)), list.length ? calls(list) : null]);
       text = cut < 0 ? "" : text.slice(cut + 1);
     }
     return el("div", { class: "a" }, [a.reviewed ? el("p", { class: "rev", text: "\u2714 Reviewed by clinic staff" }) : null,
-      net, blocks(text), chips(a, n), a.id ? feedback(a) : null]);
+      net, blocks(text, flagged), chips(a, n), a.id ? feedback(a) : null]);
   }
   function msgEl(m, n) {
     if (m.q !== undefined) return el("div", { class: "u", text: m.q });
