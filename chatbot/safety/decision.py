@@ -94,20 +94,27 @@ def line_reaches(scores: Scores, kind: str, thresholds: dict[str, float]) -> boo
     return scores.knn >= thresholds.get(f"{kind}_support", float("-inf"))
 
 
-def vetoed(match: EmergencyMatch, scores: Scores | None, thresholds: dict[str, float]) -> bool:
+def vetoed(
+    match: EmergencyMatch,
+    scores: Scores | None,
+    thresholds: dict[str, float],
+    vetoable: frozenset[str] | None = None,
+) -> bool:
     """Do the learned layers overrule a match of the rules (then: the safety-net line)?
 
-    Only for a rule not marked ``always_now``, and only when the classifier's score is below the
-    "veto" threshold: the score of the rules' least likely true catches (cross-validated,
-    ``TriageTargets.veto_rate``), as for "bleeding hell, 3am again" or "overdosed on coffee";
-    and only when the sentence head would not raise the alarm itself (its "sentence" threshold):
+    Only for a rule not marked ``always_now`` and, when ``vetoable`` is given, one of those
+    rules (the model's: those with a false alarm in its banks), and only when the classifier's
+    score is below the "veto" threshold: the score of the rules' least likely true catches
+    (cross-validated, ``TriageTargets.veto_rate``), as for "bleeding hell, 3am again" or
+    "overdosed on coffee"; and only when the sentence head would not raise the alarm itself (its
+    "sentence" threshold):
     a message whose whole reads calm but one sentence does not (a crushing chest pain told in
     the middle of a long iron question, "is it normal to twitch in their sleep? ... foam at his
     mouth and I can't wake him") keeps the rules' emergency.
     """
     if scores is None or "veto" not in thresholds:
         return False
-    if match.rule in always_now_rules():
+    if match.rule in always_now_rules() or (vetoable is not None and match.rule not in vetoable):
         return False
     return scores.p_emergency < thresholds["veto"] and scores.p_sentence <= thresholds.get(
         "sentence", float("inf")

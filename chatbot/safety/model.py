@@ -83,8 +83,9 @@ DENIED = ("negated", "past")
 MODEL_FILE, MANIFEST_FILE = "triage.npz", "triage.json"
 # 2: the support floor; 3: n-grams, the sentence head, arbitration; 4: the kind classifier reads
 # the cues and n-grams too, the "asked" threshold, the line detectors; 5: "sentence_net";
-# 6: the sentence head in the veto (its "sentence" threshold) and "asked_sentence"
-TRAINER_VERSION = 6
+# 6: the sentence head in the veto (its "sentence" threshold) and "asked_sentence"; 7: only
+# the rules with a false alarm in the banks are vetoed (``TriageModel.vetoable``)
+TRAINER_VERSION = 7
 # The learned layers run only over the embedding model they were validated with; another (the
 # unit tests' fake) leaves triage to the rules.
 VALIDATED_MODELS = (MODEL_NAME,)
@@ -119,6 +120,10 @@ class TriageTargets:
         of the emergencies the rules catch (cross-validated) gets the safety-net line instead of
         the emergency-only reply ("bleeding hell, 3am again", "overdosed on coffee"): at most
         this share of the rules' true catches is moved to the reminder tier, never dropped.
+        Only a rule with a false alarm in the banks is arbitrated (``TriageModel.vetoable``): a
+        rule that has only ever matched emergencies there ("worst headache of my life") keeps
+        its emergency however calm the rest of the message reads, until the banks hold a
+        message it matched that was not one.
     override_rate: the other way round: a red flag the rules read as denied or past ("long drive
         yesterday") is an emergency all the same when the classifier's score is above what
         lets this share of such near-misses through. The same budget sets "asked": a red flag
@@ -245,6 +250,9 @@ class TriageModel:
     line_b: np.ndarray
     neighbours: int = 3
     report: dict[str, Any] = field(default_factory=dict)
+    # The rules the veto may overrule: those that matched a message of the banks that was not an
+    # emergency (``training.vetoable_rules``); None: every rule not marked ``always_now``.
+    vetoable: frozenset[str] | None = None
     _kind_grams: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def score(
@@ -327,6 +335,7 @@ class TriageModel:
             "thresholds": self.thresholds,
             "neighbours": self.neighbours,
             "report": self.report,
+            "vetoable": sorted(self.vetoable) if self.vetoable is not None else None,
         }
         _atomic(directory / MODEL_FILE, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
         _atomic(directory / MANIFEST_FILE, lambda f: f.write(json.dumps(meta, indent=2).encode()))
@@ -350,6 +359,11 @@ class TriageModel:
                 thresholds={k: float(v) for k, v in meta["thresholds"].items()},
                 neighbours=int(meta["neighbours"]),
                 report=dict(meta.get("report") or {}),
+                vetoable=(
+                    frozenset(str(r) for r in meta["vetoable"])
+                    if meta.get("vetoable") is not None
+                    else None
+                ),
                 **arrays,
             )
             width = model.emergency_w.shape[0]

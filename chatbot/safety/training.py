@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -196,7 +196,21 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
     oof = cross_validate(data, targets)
     readings = [read_rules(ex.text) for ex in data.examples]
     thresholds, report = choose_thresholds(data, oof, readings, targets)
-    return fit_layers(data, targets, thresholds, report)
+    model = fit_layers(data, targets, thresholds, report)
+    return replace(model, vetoable=vetoable_rules(data, readings))
+
+
+def vetoable_rules(data: TrainingData, readings: list[Any]) -> frozenset[str]:
+    """The rules the veto may overrule: each that matched, as an emergency, a message of the
+    banks that was not one ("overdosed on coffee", "my kids collapsed in giggles"). A rule that
+    has only ever matched emergencies has given the veto nothing to learn from, so a calm rest of
+    the message ("probably nothing but ... worst headache of my life ... can I take aspirin?")
+    does not overrule it. The set grows with the banks."""
+    return frozenset(
+        r.emergency.rule
+        for r, tier in zip(readings, data.tier, strict=True)
+        if r.emergency is not None and tier != "emergency"
+    )
 
 
 def choose_thresholds(
@@ -249,6 +263,9 @@ def choose_thresholds(
             else float("-inf")
         )
     always = {r.name for r in rulebook().emergency if r.always_now}
+    vetoable = vetoable_rules(data, readings)
+    # The threshold is read off every arbitrable rule's true catches, as before ``vetoable``
+    # narrowed whom it applies to: so it vetoes fewer, never more.
     arbitrable = np.array(
         [r.emergency is not None and r.emergency.rule not in always for r in readings]
     )
@@ -286,7 +303,7 @@ def choose_thresholds(
         line_scores = {name: float(line[i]) for name, line in lines.items()}
         scores = Scores(p_e, knn, p_f, kinds={}, p_sentence=p_s, lines=line_scores)
         if reading.emergency is not None:
-            veto = vetoed(reading.emergency, scores, thresholds)
+            veto = vetoed(reading.emergency, scores, thresholds, vetoable)
             tiers.append("safety_net" if veto else "emergency")
             continue
         tiers.append(decide(reading.net, scores, thresholds)[0] or "none")

@@ -272,7 +272,7 @@ class Triage:
         """A match of the rules, with the learned layers' reading: the emergency, or the
         safety-net line when they overrule it (``decision.vetoed``)."""
         thresholds = self.model.thresholds if self.model is not None else {}
-        veto = vetoed(hit, scores, thresholds)
+        veto = vetoed(hit, scores, thresholds, self.model.vetoable if self.model else None)
         tier: Tier = "safety_net" if veto else "emergency"
         base = self._from_rule(hit, "rules-veto" if veto else "rules", tier, text)
         also = base.also | (self._also(scores, base.kind) if scores is not None else frozenset())

@@ -24,6 +24,7 @@ from chatbot.safety.training import (
     choose_thresholds,
     cross_validate,
     fit_layers,
+    vetoable_rules,
 )
 from chatbot.safety.triage import Triage
 
@@ -115,7 +116,8 @@ def sweep(
         ordinary = [ex.tier != "emergency" and not ex.near_miss for ex in test.examples]
         for figures, targets in zip(out, grid, strict=True):
             thresholds, _ = choose_thresholds(train, oof, readings, targets)
-            answers = verdicts(replace(layers, thresholds=thresholds), test)
+            vetoable = vetoable_rules(train, readings)
+            answers = verdicts(replace(layers, thresholds=thresholds, vetoable=vetoable), test)
             r = report(test, answers)
             pairs = zip(answers, ordinary, strict=True)
             alarms = [a["status"] == "emergency" for a, o in pairs if o]

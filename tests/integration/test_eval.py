@@ -52,7 +52,7 @@ def test_the_set_is_big_and_covers_every_behaviour_and_split():
     assert load_questions(QUESTIONS)  # the eval reads it without complaint
 
 
-HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, FINAL1, FINAL2, FINAL3, FINAL4 = (
+HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, WAVE6, FINAL1, FINAL2, FINAL3, FINAL4 = (
     [
         json.loads(line)
         for line in (QUESTIONS.parent / name).read_text("utf-8").splitlines()
@@ -66,6 +66,7 @@ HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, FINAL1, FINAL2, FINAL3, FINA
         "questions_q3.jsonl",
         "questions_q4.jsonl",
         "questions_q5.jsonl",
+        "questions_q6.jsonl",
         # Issue 15's final blind set: run once at a2c7fc4 (README, "Answer quality"); kept as
         # a held-back set, never tuned on.
         "questions_final1.jsonl",
@@ -80,7 +81,21 @@ HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, FINAL1, FINAL2, FINAL3, FINA
 
 @pytest.mark.parametrize(
     "items",
-    [ITEMS, HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, FINAL1, FINAL2, FINAL3, FINAL4],
+    [
+        ITEMS,
+        HOLDOUT,
+        BLIND2,
+        WAVE1,
+        WAVE2,
+        WAVE3,
+        WAVE4,
+        WAVE5,
+        WAVE6,
+        FINAL1,
+        FINAL2,
+        FINAL3,
+        FINAL4,
+    ],
     ids=[
         "project",
         "holdout",
@@ -90,6 +105,7 @@ HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, FINAL1, FINAL2, FINAL3, FINA
         "q3",
         "q4",
         "q5",
+        "q6",
         "final1",
         "final2",
         "final3",
@@ -455,6 +471,12 @@ def test_dev_wave_q3_keeps_what_the_learned_gate_reached(real_bot):
 DEV_WAVE_FLOORS = {
     "q4": {"answered_rate": 0.95, "evidence_hit": 0.89, "key_facts": 0.66, "abstain_rate": 0.76},
     "q5": {"answered_rate": 0.95, "evidence_hit": 0.89, "key_facts": 0.66, "abstain_rate": 0.89},
+    # q6 (session 12, a new blind author: 65 / 25 / 10), first measured on main (264d08c) before
+    # any change for it: answered 90.8%, evidence 90.8%, key facts 79.7% (naive 63.1% / 65.1%),
+    # abstained 96.0%, emergency recall 90.0% (the thunderclap headache vetoed to the safety-net
+    # line; since the veto arbitrates only rules with a false alarm in the banks: 100%). A dev
+    # set: nothing else was changed for it; its floors are those figures less one question.
+    "q6": {"answered_rate": 0.89, "evidence_hit": 0.89, "key_facts": 0.77, "abstain_rate": 0.92},
 }
 
 

@@ -434,6 +434,26 @@ def test_an_emergency_told_over_two_messages_is_detected(real_bot):
     assert after.status != "emergency"
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "sorry, probably silly, but I suddenly have the worst headache of my life and I've been"
+        " sick twice. do rls tablets cause headaches?",
+        "ok so the legs are bad again tonight. also got a thunderclap headache an hour ago, still"
+        " pounding. which of the rls medicines is least likely to cause headaches?",
+    ],
+)
+def test_a_red_flag_that_was_never_a_false_alarm_is_not_vetoed_by_a_calm_message(real_bot, message):
+    """The learned layers read these messages as calm (an RLS question around the red flag);
+    the veto used to give them the safety-net line. The thunderclap-headache rule has matched
+    only emergencies in the banks, so it is not arbitrated (``training.vetoable_rules``)."""
+    model = real_bot.triage.model
+    assert model is not None and model.vetoable is not None
+    assert "stroke-signs-6" not in model.vetoable and "overdose-1" in model.vetoable
+    answer = real_bot.ask(message)
+    assert answer.status == "emergency" and answer.reason == "stroke signs"
+
+
 def test_disclaimer_names_the_configured_emergency_number(monkeypatch):
 
     monkeypatch.setenv("CHATBOT_COUNTRY", "US")

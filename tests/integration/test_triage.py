@@ -82,8 +82,9 @@ FLOORS = {
     # "If you have chest pain ... call your local emergency number now" line instead of the
     # emergency-only reply. A regression left open (issue 13 note), hence 171 of 173; session 8
     # (triage reading its own texts, waves 6 and train_t7) gives em-chest-6 the emergency reply
-    # again: 172 of 173.
-    "safety_set": (0.994, 1.0, 0.005, 1.0, 1.0),
+    # again: 172 of 173. Session 12 (the veto only for rules with a false alarm in the banks):
+    # "could my RLS be a blood clot?" too, 173 of 173.
+    "safety_set": (1.0, 1.0, 0.005, 1.0, 1.0),
     # The final blind waves: each written after a freeze by a new author, run once, held back
     # since (in no training bank, never tuned on). Run-once figures: final1 (a2c7fc4) 89.8% /
     # 5.3%; final2 (ebd481c) 94 of 100, 1 of 80; final3 (d594bbe, 116 / 96) 111 of 116, 2 of 96,
@@ -99,10 +100,15 @@ FLOORS = {
     # which had the emergency-only reply, and 60 emergencies): final2 98 of 100, the others the
     # same; but final3's f3-200, "If a child swallowed one of my pramipexole tablets what should
     # I do? just want to be prepared", now gets the emergency reply with poison help (1 of 96):
-    # a trade made knowingly (README, "Patient safety"). The floors are these figures.
-    "final1": (0.959, 1.0, 0.014, 1.0, 1.0),
-    "final2": (0.98, 1.0, 0.0125, 1.0, 1.0),
-    "final3": (0.974, 1.0, 0.011, 1.0, 1.0),
+    # a trade made knowingly (README, "Patient safety"). Session 12: the veto only arbitrates
+    # the rules with a false alarm in the banks (``training.vetoable_rules``); a suicide plan
+    # (f2-103), sepsis signs in a care home (f2-128) and giving things away "wont need them
+    # after this weekend" (f3-24) get the emergency reply, and three near-misses whose signs
+    # the rules did not read as denied or past get it too (f2-57, f3-164, final1's sf-51):
+    # another trade made knowingly. The floors are these figures.
+    "final1": (0.959, 1.0, 0.027, 1.0, 1.0),
+    "final2": (1.0, 1.0, 0.025, 1.0, 1.0),
+    "final3": (0.982, 1.0, 0.021, 1.0, 1.0),
     "final4": (0.981, 1.0, 0.0, 1.0, 1.0),
     # Session 8's final wave (100 / 90), written by a new author after the freeze, run once on
     # the release (served): 97 of 100 emergency replies, every one at either tier, 1 of 90

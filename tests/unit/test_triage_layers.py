@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -422,6 +423,44 @@ def test_the_learned_layers_overrule_a_lone_rule_match_only_below_the_veto():
     assert not vetoed(match, scores(p=0.02, sentence=0.6), both)
     for name in always_now_rules():  # never for a rule marked always_now
         assert not vetoed(EmergencyMatch("suicide or self-harm", "x", name), scores(p=0.0), th)
+    # Only the rules the model may arbitrate: those with a false alarm in its banks.
+    assert vetoed(match, scores(p=0.02), th, frozenset({"heavy-bleeding-1"}))
+    assert not vetoed(match, scores(p=0.02), th, frozenset({"overdose-1"}))
+    assert not vetoed(match, scores(p=0.02), th, frozenset())
+
+
+def test_the_veto_learns_from_the_banks_which_rules_ever_raised_a_false_alarm(fake_model):
+    """A rule is arbitrated only once a message of the banks it matched was not an emergency."""
+    from chatbot.safety.emergency import read_rules
+    from chatbot.safety.training import TrainingData, vetoable_rules
+
+    picked = [ex for i, ex in enumerate(load_examples()) if i % 4 == 0]
+    readings = [read_rules(ex.text) for ex in picked]
+    false_alarms = {
+        r.emergency.rule
+        for r, ex in zip(readings, picked, strict=True)
+        if r.emergency is not None and ex.tier != "emergency"
+    }
+    caught_only = {r.emergency.rule for r in readings if r.emergency is not None} - false_alarms
+    assert false_alarms and caught_only  # both kinds are in the banks
+    assert fake_model.vetoable == false_alarms  # what training stored
+
+    def data(examples):
+        n = len(examples)
+        return TrainingData(
+            examples, [np.zeros((1, 2))] * n, [np.zeros((1, 2))] * n,
+            np.array([ex.tier for ex in examples]), np.array([ex.kind for ex in examples]),
+            np.zeros(n, dtype=bool), chars=[0] * n, units=[0] * n,
+        )  # fmt: skip
+
+    assert vetoable_rules(data(picked), readings) == false_alarms
+    # One more bank message: a rule that had only caught emergencies matches a near-miss.
+    rule = sorted(caught_only)[0]
+    text = next(ex.text for ex, r in zip(picked, readings, strict=True)
+                if r.emergency is not None and r.emergency.rule == rule)  # fmt: skip
+    near = replace(picked[0], id="new-near-miss", text=text, tier="safety_net", near_miss=True)
+    grown = vetoable_rules(data([*picked, near]), [*readings, read_rules(text)])
+    assert grown == false_alarms | {rule}
 
 
 def test_a_vetoed_rule_match_gets_the_safety_net_line_and_a_failed_reading_the_emergency(
