@@ -589,6 +589,16 @@ FINAL_FLOORS = {
         "key_fact_coverage": 0.765,
         "abstain_rate": 1.0,
     },
+    # Session 12's final set (a new blind author, 60 / 22 / 8; sealed until run once at the frozen
+    # 6a7e480): answered 88.3%, evidence 71.7%, key facts 67.2% (naive 61.7% / 64.4%), abstained
+    # 95.5%, emergency recall 100%, quotes verbatim, words p50 162 / max 235, no promotion. The
+    # lowest evidence of any final set: README, "Answer quality", session 12.
+    "questions_final10.jsonl": {
+        "answered_rate": 0.883,
+        "evidence_hit": 0.716,
+        "key_fact_coverage": 0.672,
+        "abstain_rate": 0.954,
+    },
 }
 
 
