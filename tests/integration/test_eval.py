@@ -52,7 +52,7 @@ def test_the_set_is_big_and_covers_every_behaviour_and_split():
     assert load_questions(QUESTIONS)  # the eval reads it without complaint
 
 
-HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, WAVE6, FINAL1, FINAL2, FINAL3, FINAL4 = (
+HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, WAVE6, WAVE7, FINAL1, FINAL2, FINAL3, FINAL4 = (
     [
         json.loads(line)
         for line in (QUESTIONS.parent / name).read_text("utf-8").splitlines()
@@ -67,6 +67,7 @@ HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, WAVE6, FINAL1, FINAL2, FINAL
         "questions_q4.jsonl",
         "questions_q5.jsonl",
         "questions_q6.jsonl",
+        "questions_q7.jsonl",
         # Issue 15's final blind set: run once at a2c7fc4 (README, "Answer quality"); kept as
         # a held-back set, never tuned on.
         "questions_final1.jsonl",
@@ -91,6 +92,7 @@ HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, WAVE6, FINAL1, FINAL2, FINAL
         WAVE4,
         WAVE5,
         WAVE6,
+        WAVE7,
         FINAL1,
         FINAL2,
         FINAL3,
@@ -106,6 +108,7 @@ HOLDOUT, BLIND2, WAVE1, WAVE2, WAVE3, WAVE4, WAVE5, WAVE6, FINAL1, FINAL2, FINAL
         "q4",
         "q5",
         "q6",
+        "q7",
         "final1",
         "final2",
         "final3",
@@ -477,6 +480,13 @@ DEV_WAVE_FLOORS = {
     # line; since the veto arbitrates only rules with a false alarm in the banks: 100%). A dev
     # set: nothing else was changed for it; its floors are those figures less one question.
     "q6": {"answered_rate": 0.89, "evidence_hit": 0.89, "key_facts": 0.77, "abstain_rate": 0.92},
+    # q7 (session 12, a new blind author: 64 / 12 / 4, every covered question in everyday words:
+    # "handed down", "a bun in the oven", "the fags", "my iron stores are on the floor"), first
+    # measured on main (0bea080) before any change for it: answered 67.2%, evidence 56.2%, key
+    # facts 53.4%, below the naive baseline's 59.4% / 64.3%; abstained 100%, emergency recall
+    # 100%, and 3 covered questions given the emergency reply by the learned layers. Nothing was
+    # changed for it yet: the floors are those figures less a question, to be raised.
+    "q7": {"answered_rate": 0.65, "evidence_hit": 0.54, "key_facts": 0.51, "abstain_rate": 0.91},
 }
 
 
