@@ -195,9 +195,9 @@ def fit(data: TrainingData, targets: TriageTargets) -> TriageModel:
 
     oof = cross_validate(data, targets)
     readings = [read_rules(ex.text) for ex in data.examples]
-    thresholds, report = choose_thresholds(data, oof, readings, targets)
-    model = fit_layers(data, targets, thresholds, report)
-    return replace(model, vetoable=vetoable_rules(data, readings))
+    vetoable = vetoable_rules(data, readings)
+    thresholds, report = choose_thresholds(data, oof, readings, targets, vetoable)
+    return replace(fit_layers(data, targets, thresholds, report), vetoable=vetoable)
 
 
 def vetoable_rules(data: TrainingData, readings: list[Any]) -> frozenset[str]:
@@ -214,11 +214,16 @@ def vetoable_rules(data: TrainingData, readings: list[Any]) -> frozenset[str]:
 
 
 def choose_thresholds(
-    data: TrainingData, oof: np.ndarray, readings: list[Any], targets: TriageTargets
+    data: TrainingData,
+    oof: np.ndarray,
+    readings: list[Any],
+    targets: TriageTargets,
+    vetoable: frozenset[str],
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """The thresholds the budgets of ``targets`` give over the cross-validated scores ``oof``
-    (``cross_validate``) and the rules' ``readings`` of each example, and the cross-validated
-    report of what they do. Cheap: a sweep of the budgets reuses one ``cross_validate``."""
+    (``cross_validate``) and the rules' ``readings`` of each example (``vetoable``: the rules the
+    veto may overrule, ``vetoable_rules`` of the same), and the cross-validated report of what
+    they do. Cheap: a sweep of the budgets reuses one ``cross_validate``."""
     tier, emergency = data.tier, data.tier == "emergency"
     rules = np.array([r.emergency is not None for r in readings])
     lines = dict(zip(LINE_KINDS, oof[:, 4:].T, strict=True))
@@ -263,7 +268,6 @@ def choose_thresholds(
             else float("-inf")
         )
     always = {r.name for r in rulebook().emergency if r.always_now}
-    vetoable = vetoable_rules(data, readings)
     # The threshold is read off every arbitrable rule's true catches, as before ``vetoable``
     # narrowed whom it applies to: so it vetoes fewer, never more.
     arbitrable = np.array(

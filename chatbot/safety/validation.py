@@ -113,10 +113,10 @@ def sweep(
         oof = cross_validate(train, grid[0])
         readings = [read_rules(ex.text) for ex in train.examples]
         layers = fit_layers(train, grid[0], {}, {})
+        vetoable = vetoable_rules(train, readings)
         ordinary = [ex.tier != "emergency" and not ex.near_miss for ex in test.examples]
         for figures, targets in zip(out, grid, strict=True):
-            thresholds, _ = choose_thresholds(train, oof, readings, targets)
-            vetoable = vetoable_rules(train, readings)
+            thresholds, _ = choose_thresholds(train, oof, readings, targets, vetoable)
             answers = verdicts(replace(layers, thresholds=thresholds, vetoable=vetoable), test)
             r = report(test, answers)
             pairs = zip(answers, ordinary, strict=True)
